@@ -1,0 +1,167 @@
+// Package fsblob stores blobs in a local directory: the embedded default.
+//
+// Layout: ROOT/sha256/ab/abcdef... holds the blob whose digest starts with
+// "ab"; ROOT/tmp holds uploads in progress. A blob is written to tmp, synced,
+// and renamed into place, then the directory is synced: a crash at any point
+// leaves either no blob or the whole blob, never a partial one.
+package fsblob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/plinthml/plinth/blob"
+)
+
+var _ blob.Store = (*Store)(nil)
+
+// Store is a blob.Store over a local directory.
+type Store struct {
+	root string
+}
+
+// Open returns a Store rooted at dir, creating it if needed, and removes
+// uploads left behind by a crash more than an hour ago.
+func Open(dir string) (*Store, error) {
+	s := &Store{root: dir}
+	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "sha256")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("open blob store: %w", err)
+		}
+	}
+	s.sweepTmp(time.Hour)
+	return s, nil
+}
+
+func (s *Store) tmpDir() string { return filepath.Join(s.root, "tmp") }
+
+func (s *Store) path(d blob.Digest) string {
+	h := d.Hex()
+	return filepath.Join(s.root, "sha256", h[:2], h)
+}
+
+// sweepTmp removes temp files older than age. Younger ones may belong to a
+// Put running in another process on the same directory.
+func (s *Store) sweepTmp(age time.Duration) {
+	entries, err := os.ReadDir(s.tmpDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			os.Remove(filepath.Join(s.tmpDir(), e.Name()))
+		}
+	}
+}
+
+// Put streams r to a temp file while hashing it, then moves it into place.
+func (s *Store) Put(ctx context.Context, r io.Reader) (blob.Info, error) {
+	tmp, err := os.CreateTemp(s.tmpDir(), "put-*")
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("put blob: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	h := blob.NewHasher()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r}); err != nil {
+		return blob.Info{}, fmt.Errorf("put blob: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return blob.Info{}, fmt.Errorf("put blob: sync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return blob.Info{}, fmt.Errorf("put blob: %w", err)
+	}
+	info := h.Info()
+	dst := s.path(info.Digest)
+	if _, err := os.Stat(dst); err == nil {
+		return info, nil // already stored: the deferred cleanup drops the copy
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return blob.Info{}, fmt.Errorf("put blob: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o444); err != nil {
+		return blob.Info{}, fmt.Errorf("put blob: %w", err)
+	}
+	// Rename is atomic; two concurrent Puts of the same bytes both succeed
+	// and leave identical content in place.
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return blob.Info{}, fmt.Errorf("put blob: %w", err)
+	}
+	committed = true
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return blob.Info{}, fmt.Errorf("put blob: sync dir: %w", err)
+	}
+	return info, nil
+}
+
+// Open returns a verifying reader over the blob.
+func (s *Store) Open(ctx context.Context, d blob.Digest) (io.ReadCloser, error) {
+	f, err := os.Open(s.path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, blob.NotFound(d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	return blob.VerifyReader(f, d), nil
+}
+
+// Stat returns the blob's size without reading it.
+func (s *Store) Stat(ctx context.Context, d blob.Digest) (blob.Info, error) {
+	fi, err := os.Stat(s.path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return blob.Info{}, blob.NotFound(d)
+	}
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	return blob.Info{Digest: d, Size: fi.Size()}, nil
+}
+
+// Delete removes the blob if it exists.
+func (s *Store) Delete(ctx context.Context, d blob.Digest) error {
+	err := os.Remove(s.path(d))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// Path returns the file holding d. Readers that need random access (Parquet
+// snapshots, DuckDB) use it; they must not write to it.
+func (s *Store) Path(d blob.Digest) string { return s.path(d) }
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// ctxReader stops a long copy when the request is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,23 @@
+package plinth
+
+import "context"
+
+// Anonymous is the principal of requests that carry no identity. Until
+// authentication lands every request is anonymous, but every audited action
+// already records who did it.
+const Anonymous = "anonymous"
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying the acting principal.
+func WithPrincipal(ctx context.Context, who string) context.Context {
+	return context.WithValue(ctx, principalKey{}, who)
+}
+
+// PrincipalFrom returns the principal in ctx, or Anonymous.
+func PrincipalFrom(ctx context.Context) string {
+	if who, ok := ctx.Value(principalKey{}).(string); ok && who != "" {
+		return who
+	}
+	return Anonymous
+}
