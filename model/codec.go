@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/plinthml/plinth"
 )
@@ -79,9 +80,6 @@ func Parse(data []byte) (*Model, error) {
 	if err := dec.Decode(m); err != nil {
 		return nil, JSONError(err)
 	}
-	if dec.More() {
-		return nil, plinth.Errorf(plinth.EINVALID, "model file has data after the JSON document")
-	}
 	p, err := Compile(m)
 	if err != nil {
 		return nil, err
@@ -111,6 +109,8 @@ func JSONError(err error) error {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return plinth.Errorf(plinth.EINVALID, "model file is truncated: %v", err)
+	case errors.As(err, &syn) && strings.Contains(syn.Error(), "unexpected end of JSON input"):
+		return plinth.Errorf(plinth.EINVALID, "model file is truncated: the JSON document ends early (%d bytes)", syn.Offset)
 	case errors.As(err, &syn):
 		return plinth.Errorf(plinth.EINVALID, "model file is not valid JSON at byte %d: %v", syn.Offset, syn)
 	case errors.As(err, &typ):

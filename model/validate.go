@@ -150,7 +150,7 @@ func (t *Trees) validate(sig *Signature, nout int) error {
 		}
 		seen = seen[:n]
 		clear(seen)
-		stack = append(stack[:0], stackEntry{0, 1})
+		stack = append(stack[:0], stackEntry{0, 0}) // depth counts splits above a node
 		reached := 0
 		for len(stack) > 0 {
 			e := stack[len(stack)-1]
@@ -165,7 +165,7 @@ func (t *Trees) validate(sig *Signature, nout int) error {
 			}
 			nd := &tr.Nodes[e.node]
 			if !nd.IsLeaf() {
-				stack = append(stack, stackEntry{int32(nd.Left), e.depth + 1}, stackEntry{int32(nd.Right), e.depth + 1})
+				stack = append(stack, stackEntry{int32(nd.Right), e.depth + 1}, stackEntry{int32(nd.Left), e.depth + 1})
 			}
 		}
 		if reached != n {

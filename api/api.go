@@ -1,0 +1,312 @@
+// Package api is plinth's HTTP JSON API over the domains. It decodes and
+// validates requests, calls the domain services, and maps their errors to
+// HTTP statuses in exactly one place (writeError).
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/track"
+)
+
+// OpenAPI is the API's OpenAPI 3 document, served at /openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// Server serves the API.
+type Server struct {
+	Tracker  *track.Tracker
+	Registry *registry.Registry
+	Blobs    blob.Store
+	// Ready reports whether the server can take traffic (its stores
+	// answer); /readyz calls it.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+
+	requestSeq atomic.Uint64
+}
+
+// route is one endpoint. The table is the single list of endpoints: the
+// mux is built from it and a test checks it against openapi.json.
+type route struct {
+	method, pattern string
+	handle          func(s *Server, w http.ResponseWriter, r *http.Request) error
+}
+
+var routes = []route{
+	{"GET", "/healthz", (*Server).healthz},
+	{"GET", "/readyz", (*Server).readyz},
+	{"GET", "/openapi.json", (*Server).openapi},
+
+	{"GET", "/api/v1/experiments", (*Server).listExperiments},
+	{"POST", "/api/v1/experiments", (*Server).createExperiment},
+	{"GET", "/api/v1/experiments/{experiment}", (*Server).getExperiment},
+
+	{"POST", "/api/v1/runs", (*Server).createRun},
+	{"POST", "/api/v1/runs/search", (*Server).searchRuns},
+	{"POST", "/api/v1/runs/compare", (*Server).compareRuns},
+	{"GET", "/api/v1/runs/{run}", (*Server).getRun},
+	{"PATCH", "/api/v1/runs/{run}", (*Server).updateRun},
+	{"POST", "/api/v1/runs/{run}/batch", (*Server).logBatch},
+	{"GET", "/api/v1/runs/{run}/metrics/{key}", (*Server).metricHistory},
+	{"PUT", "/api/v1/runs/{run}/artifacts/{path...}", (*Server).putArtifact},
+	{"GET", "/api/v1/runs/{run}/artifacts/{path...}", (*Server).getArtifact},
+
+	{"PUT", "/api/v1/blobs", (*Server).putBlob},
+	{"GET", "/api/v1/blobs/{digest}", (*Server).getBlob},
+
+	{"GET", "/api/v1/models", (*Server).listModels},
+	{"POST", "/api/v1/models", (*Server).createModel},
+	{"GET", "/api/v1/models/{model}", (*Server).getModel},
+	{"PUT", "/api/v1/models/{model}/card", (*Server).updateCard},
+	{"GET", "/api/v1/models/{model}/audit", (*Server).audit},
+	{"GET", "/api/v1/models/{model}/versions", (*Server).listVersions},
+	{"POST", "/api/v1/models/{model}/versions", (*Server).createVersion},
+	{"GET", "/api/v1/models/{model}/versions/{version}", (*Server).getVersion},
+	{"DELETE", "/api/v1/models/{model}/versions/{version}", (*Server).deleteVersion},
+	{"POST", "/api/v1/models/{model}/versions/{version}/review", (*Server).reviewVersion},
+	{"PUT", "/api/v1/models/{model}/aliases/{alias}", (*Server).setAlias},
+	{"DELETE", "/api/v1/models/{model}/aliases/{alias}", (*Server).deleteAlias},
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := rt.handle(s, w, r); err != nil {
+				s.writeError(w, r, err)
+			}
+		})
+	}
+	// Unknown paths and methods get JSON errors like everything else.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, plinth.Errorf(plinth.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return s.middleware(mux)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// middleware assigns a request id, logs the request, and turns a panic into
+// a 500 so one bad request cannot take the server down.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 128 {
+			id = strconv.FormatUint(s.requestSeq.Add(1), 36) + "-" + strconv.FormatInt(time.Now().UnixMilli()%1e6, 36)
+		}
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p) // deliberate abort: let net/http drop the connection
+				}
+				s.Logger.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				if !rec.wrote {
+					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
+				}
+			}
+			s.Logger.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// statusOf maps error codes to HTTP statuses: the one place that does.
+var statusOf = map[string]int{
+	plinth.EINVALID:      http.StatusBadRequest,
+	plinth.ENOTFOUND:     http.StatusNotFound,
+	plinth.ECONFLICT:     http.StatusConflict,
+	plinth.EUNAUTHORIZED: http.StatusUnauthorized,
+	plinth.EFORBIDDEN:    http.StatusForbidden,
+	plinth.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	plinth.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error plinth.Error `json:"error"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := plinth.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	body := ErrorBody{Error: plinth.Error{Code: code, Message: plinth.ErrorMessage(err)}}
+	var pe *plinth.Error
+	if errors.As(err, &pe) {
+		body.Error.Field = pe.Field
+	}
+	if code == plinth.EINTERNAL {
+		id, _ := r.Context().Value(requestIDKey).(string)
+		s.Logger.Error("internal error", "request_id", id, "method", r.Method, "path", r.URL.Path, "error", err)
+		body.Error.Message = "internal error (request " + id + ")"
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.Encode(v)
+}
+
+// MaxBodyBytes bounds a JSON request body: a batch of a million metric
+// points fits, a runaway client does not.
+const MaxBodyBytes = 128 << 20
+
+// decode reads a JSON request body into v, strictly: unknown fields,
+// trailing data and wrong types are EINVALID errors naming the field.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	return DecodeJSON(body, v)
+}
+
+// DecodeJSON decodes one JSON value from r into v with the API's strict
+// rules and error messages. It is exported for the fuzz test and clients.
+func DecodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return plinth.Invalid("", "request body has data after the JSON value")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		return plinth.Invalid("", "request body is empty; want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return plinth.Invalid("", "request body ends in the middle of the JSON value")
+	case errors.As(err, &syntax):
+		return plinth.Invalid("", "malformed JSON at offset %d: %s", syntax.Offset, syntax.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return plinth.Invalid("", "want a JSON %s, have %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+		}
+		return plinth.Invalid(field, "want %s, have %s", jsonKind(typ.Type.String()), typ.Value)
+	case errors.As(err, &tooBig):
+		return plinth.Invalid("", "request body is larger than %d bytes", tooBig.Limit)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return plinth.Invalid(name, "unknown field")
+	}
+	var pe *plinth.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	// Errors from a type's own UnmarshalJSON, such as a bad time.
+	return plinth.Invalid("", "%s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKind names a Go type the way a JSON user thinks of it.
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "map["), goType == "struct" || strings.Contains(goType, "."):
+		return "an object"
+	case strings.HasPrefix(goType, "[]"), goType == "slice":
+		return "an array"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "an integer"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "true or false"
+	}
+	return goType
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			s.Logger.Warn("not ready", "error", err)
+			return plinth.Errorf(plinth.EUNAVAILABLE, "not ready: %v", err)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(OpenAPI)
+	return nil
+}
+
+// queryInt reads an optional integer query parameter.
+func queryInt(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, plinth.Invalid(name, "want an integer, have %q", v)
+	}
+	return n, nil
+}

@@ -1,0 +1,389 @@
+// Package client is the Go client of plinth's HTTP API. The CLI and the demo
+// use it, against a remote server or, through Local, against a data
+// directory in the same process: one code path either way.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/track"
+)
+
+// Client talks to a plinth server.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// New returns a client for the server at baseURL, e.g. http://127.0.0.1:7070.
+func New(baseURL string) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, plinth.Invalid("url", "%q is not an http(s) URL such as http://127.0.0.1:7070", baseURL)
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), hc: &http.Client{Timeout: 5 * time.Minute}}, nil
+}
+
+// Local returns a client that calls h directly, without a network.
+func Local(h http.Handler) *Client {
+	return &Client{base: "http://local", hc: &http.Client{Transport: handlerTransport{h}}}
+}
+
+type handlerTransport struct{ h http.Handler }
+
+// RoundTrip serves the request in-process. The handler writes into a pipe
+// so large downloads stream instead of piling up in memory.
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The handler gets its own copy shaped like a server-side request.
+	req = req.Clone(req.Context())
+	if req.Body == nil {
+		req.Body = http.NoBody
+	}
+	req.RequestURI = req.URL.RequestURI()
+	req.RemoteAddr = "local"
+	pr, pw := io.Pipe()
+	rw := &pipeResponse{header: http.Header{}, body: pw, ready: make(chan struct{})}
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				pw.CloseWithError(fmt.Errorf("handler aborted: %v", p))
+				rw.start(http.StatusInternalServerError)
+				return
+			}
+			rw.start(http.StatusOK)
+			pw.Close()
+		}()
+		t.h.ServeHTTP(rw, req)
+	}()
+	<-rw.ready
+	return &http.Response{StatusCode: rw.status, Header: rw.header, Body: pr, Request: req,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, ContentLength: -1}, nil
+}
+
+type pipeResponse struct {
+	header http.Header
+	body   *io.PipeWriter
+	status int
+	ready  chan struct{}
+}
+
+func (p *pipeResponse) Header() http.Header { return p.header }
+
+func (p *pipeResponse) start(status int) {
+	if p.status == 0 {
+		p.status = status
+		close(p.ready)
+	}
+}
+
+func (p *pipeResponse) WriteHeader(status int) { p.start(status) }
+
+func (p *pipeResponse) Write(b []byte) (int, error) {
+	p.start(http.StatusOK)
+	return p.body.Write(b)
+}
+
+// do sends a JSON request and decodes a JSON response into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	resp, err := c.send(ctx, method, path, body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}
+
+// send performs a request and turns an error response into *plinth.Error.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode < 400 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var eb struct {
+		Error plinth.Error `json:"error"`
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
+		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	return nil, &eb.Error
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// Ready reports whether the server answers /readyz.
+func (c *Client) Ready(ctx context.Context) error { return c.do(ctx, "GET", "/readyz", nil, nil) }
+
+// --- experiments and runs ---
+
+// CreateExperiment creates an experiment.
+func (c *Client) CreateExperiment(ctx context.Context, name, description string) (*track.Experiment, error) {
+	var e track.Experiment
+	err := c.do(ctx, "POST", "/api/v1/experiments", map[string]any{"name": name, "description": description}, &e)
+	return &e, err
+}
+
+// Experiment returns an experiment by ID or name.
+func (c *Client) Experiment(ctx context.Context, idOrName string) (*track.Experiment, error) {
+	var e track.Experiment
+	err := c.do(ctx, "GET", "/api/v1/experiments/"+esc(idOrName), nil, &e)
+	return &e, err
+}
+
+// Experiments lists experiments.
+func (c *Client) Experiments(ctx context.Context) ([]track.Experiment, error) {
+	var out struct {
+		Experiments []track.Experiment `json:"experiments"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/experiments", nil, &out)
+	return out.Experiments, err
+}
+
+// NewRun describes a run to start. Code and Env are detected from the
+// calling process when left empty.
+type NewRun struct {
+	Experiment string               `json:"experiment"`
+	Name       string               `json:"name,omitempty"`
+	ParentID   string               `json:"parent_id,omitempty"`
+	Note       string               `json:"note,omitempty"`
+	Params     map[string]string    `json:"params,omitempty"`
+	Tags       map[string]string    `json:"tags,omitempty"`
+	Code       track.Code           `json:"code,omitempty"`
+	Env        map[string]string    `json:"env,omitempty"`
+	Inputs     []track.DatasetInput `json:"inputs,omitempty"`
+}
+
+// CreateRun starts a run, recording the caller's code version and
+// environment.
+func (c *Client) CreateRun(ctx context.Context, r NewRun) (*track.Run, error) {
+	if r.Code == (track.Code{}) {
+		r.Code = track.DetectCode(".")
+	}
+	if r.Env == nil {
+		r.Env = track.DetectEnv()
+	}
+	var run track.Run
+	err := c.do(ctx, "POST", "/api/v1/runs", r, &run)
+	return &run, err
+}
+
+// Run returns a run.
+func (c *Client) Run(ctx context.Context, id string) (*track.Run, error) {
+	var run track.Run
+	err := c.do(ctx, "GET", "/api/v1/runs/"+esc(id), nil, &run)
+	return &run, err
+}
+
+// UpdateRun changes a run's name, status or note.
+func (c *Client) UpdateRun(ctx context.Context, id string, u track.RunUpdate) (*track.Run, error) {
+	var run track.Run
+	err := c.do(ctx, "PATCH", "/api/v1/runs/"+esc(id), u, &run)
+	return &run, err
+}
+
+// EndRun marks a run finished, failed or killed.
+func (c *Client) EndRun(ctx context.Context, id string, status track.Status) (*track.Run, error) {
+	return c.UpdateRun(ctx, id, track.RunUpdate{Status: &status})
+}
+
+// LogBatch logs metrics, params, tags and inputs in one atomic request.
+func (c *Client) LogBatch(ctx context.Context, runID string, b track.Batch) error {
+	return c.do(ctx, "POST", "/api/v1/runs/"+esc(runID)+"/batch", b, nil)
+}
+
+// MetricHistory returns a metric's full series.
+func (c *Client) MetricHistory(ctx context.Context, runID, key string) ([]track.Metric, error) {
+	var out struct {
+		Metrics []track.Metric `json:"metrics"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/runs/"+esc(runID)+"/metrics/"+esc(key), nil, &out)
+	return out.Metrics, err
+}
+
+// SearchRuns returns one page of runs.
+func (c *Client) SearchRuns(ctx context.Context, req track.SearchRequest) (*track.Page, error) {
+	var page track.Page
+	err := c.do(ctx, "POST", "/api/v1/runs/search", req, &page)
+	return &page, err
+}
+
+// CompareRuns sets runs side by side.
+func (c *Client) CompareRuns(ctx context.Context, ids ...string) (*track.Comparison, error) {
+	var cmp track.Comparison
+	err := c.do(ctx, "POST", "/api/v1/runs/compare", map[string]any{"run_ids": ids}, &cmp)
+	return &cmp, err
+}
+
+// PutArtifact streams r to the server as the run's file at path.
+func (c *Client) PutArtifact(ctx context.Context, runID, path string, r io.Reader) (*track.Artifact, error) {
+	resp, err := c.send(ctx, "PUT", "/api/v1/runs/"+esc(runID)+"/artifacts/"+escPath(path), r, "application/octet-stream")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var a track.Artifact
+	return &a, json.NewDecoder(resp.Body).Decode(&a)
+}
+
+// OpenArtifact streams a run artifact; the caller closes the reader.
+func (c *Client) OpenArtifact(ctx context.Context, runID, path string) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, "GET", "/api/v1/runs/"+esc(runID)+"/artifacts/"+escPath(path), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+func escPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, part := range parts {
+		parts[i] = url.PathEscape(part)
+	}
+	return strings.Join(parts, "/")
+}
+
+// PutBlob streams r into the server's blob store.
+func (c *Client) PutBlob(ctx context.Context, r io.Reader) (*blob.Info, error) {
+	resp, err := c.send(ctx, "PUT", "/api/v1/blobs", r, "application/octet-stream")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var info blob.Info
+	return &info, json.NewDecoder(resp.Body).Decode(&info)
+}
+
+// OpenBlob streams a blob; the caller closes the reader.
+func (c *Client) OpenBlob(ctx context.Context, d string) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, "GET", "/api/v1/blobs/"+esc(d), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// --- registry ---
+
+// Models lists registered models.
+func (c *Client) Models(ctx context.Context) ([]registry.Model, error) {
+	var out struct {
+		Models []registry.Model `json:"models"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/models", nil, &out)
+	return out.Models, err
+}
+
+// CreateModel registers an empty model with a card.
+func (c *Client) CreateModel(ctx context.Context, name string, card registry.Card) (*registry.Model, error) {
+	var m registry.Model
+	err := c.do(ctx, "POST", "/api/v1/models", map[string]any{"name": name, "card": card}, &m)
+	return &m, err
+}
+
+// Model returns a model with its aliases and card.
+func (c *Client) Model(ctx context.Context, name string) (*registry.Model, error) {
+	var m registry.Model
+	err := c.do(ctx, "GET", "/api/v1/models/"+esc(name), nil, &m)
+	return &m, err
+}
+
+// UpdateCard replaces a model card.
+func (c *Client) UpdateCard(ctx context.Context, name string, card registry.Card, reason string) (*registry.Model, error) {
+	var m registry.Model
+	err := c.do(ctx, "PUT", "/api/v1/models/"+esc(name)+"/card", map[string]any{"card": card, "reason": reason}, &m)
+	return &m, err
+}
+
+// CreateVersion registers a model version.
+func (c *Client) CreateVersion(ctx context.Context, model string, v registry.NewVersion) (*registry.Version, error) {
+	var out registry.Version
+	err := c.do(ctx, "POST", "/api/v1/models/"+esc(model)+"/versions", v, &out)
+	return &out, err
+}
+
+// Versions lists a model's versions, newest first.
+func (c *Client) Versions(ctx context.Context, model string) ([]registry.Version, error) {
+	var out struct {
+		Versions []registry.Version `json:"versions"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/models/"+esc(model)+"/versions", nil, &out)
+	return out.Versions, err
+}
+
+// Version returns a version by number, alias or "latest".
+func (c *Client) Version(ctx context.Context, model, versionOrAlias string) (*registry.Version, error) {
+	var out registry.Version
+	err := c.do(ctx, "GET", "/api/v1/models/"+esc(model)+"/versions/"+esc(versionOrAlias), nil, &out)
+	return &out, err
+}
+
+// DeleteVersion deletes a version.
+func (c *Client) DeleteVersion(ctx context.Context, model string, version int, reason string) error {
+	return c.do(ctx, "DELETE", "/api/v1/models/"+esc(model)+"/versions/"+strconv.Itoa(version)+"?reason="+url.QueryEscape(reason), nil, nil)
+}
+
+// Review approves or rejects a version.
+func (c *Client) Review(ctx context.Context, model string, version int, state registry.ApprovalState, reason string) (*registry.Version, error) {
+	var out registry.Version
+	err := c.do(ctx, "POST", "/api/v1/models/"+esc(model)+"/versions/"+strconv.Itoa(version)+"/review", map[string]any{"state": state, "reason": reason}, &out)
+	return &out, err
+}
+
+// SetAlias points an alias at a version.
+func (c *Client) SetAlias(ctx context.Context, model, alias string, version int, reason string) (*registry.Model, error) {
+	var m registry.Model
+	err := c.do(ctx, "PUT", "/api/v1/models/"+esc(model)+"/aliases/"+esc(alias), map[string]any{"version": version, "reason": reason}, &m)
+	return &m, err
+}
+
+// DeleteAlias removes an alias.
+func (c *Client) DeleteAlias(ctx context.Context, model, alias, reason string) error {
+	return c.do(ctx, "DELETE", "/api/v1/models/"+esc(model)+"/aliases/"+esc(alias)+"?reason="+url.QueryEscape(reason), nil, nil)
+}
+
+// Audit returns a model's audit trail, newest first.
+func (c *Client) Audit(ctx context.Context, model string, limit int) ([]registry.AuditEvent, error) {
+	var out struct {
+		Events []registry.AuditEvent `json:"events"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/models/"+esc(model)+"/audit?limit="+strconv.Itoa(limit), nil, &out)
+	return out.Events, err
+}

@@ -1,0 +1,399 @@
+// Package demo is plinth's main job: it runs what the platform can do end to
+// end on real data, against a real server over HTTP, and narrates it.
+//
+// Today that is experiment tracking and the model registry: a baseline run
+// and a hyperparameter search of real logistic regressions on the UCI Adult
+// census data, each logging its learning curves; the best trial found by a
+// filter query; two registered versions with lineage; and the champion
+// alias moved from the baseline to the winner, with the audit trail to show
+// for it. Each later capability (features, pipelines, serving, monitoring)
+// adds its stage here.
+package demo
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"embed"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/client"
+	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/progress"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/server"
+	"github.com/plinthml/plinth/track"
+	"github.com/plinthml/plinth/train"
+)
+
+//go:embed data/*.csv.gz
+var data embed.FS
+
+// Config configures a demo run.
+type Config struct {
+	DataDir string // empty: a new temporary directory
+	Addr    string // where the server listens; a busy port falls back to a free one
+	Exit    bool   // stop when done instead of serving until ctx ends
+	Out     io.Writer
+}
+
+// Result is what the demo achieved, for tests and scripts.
+type Result struct {
+	URL         string
+	DataDir     string
+	Experiment  string
+	BaselineRun string
+	BestRun     string
+	BestAUC     float64 // validation AUC of the best trial
+	TestAUC     float64 // held-out test AUC of the champion
+	Champion    int     // the version the champion alias points at
+	Runs        int
+}
+
+const (
+	experimentName = "adult-income"
+	modelName      = "income-classifier"
+)
+
+var categorical = []string{"workclass", "education", "marital_status", "occupation", "relationship", "race", "sex", "native_country"}
+
+// Run runs the demo. It serves the API until ctx is done unless cfg.Exit.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	out := cfg.Out
+	start := time.Now()
+	res := &Result{DataDir: cfg.DataDir}
+	if res.DataDir == "" {
+		dir, err := os.MkdirTemp("", "plinth-demo-")
+		if err != nil {
+			return nil, err
+		}
+		res.DataDir = dir
+	}
+	say := func(stage, format string, args ...any) {
+		fmt.Fprintf(out, "%-9s %s\n", stage, fmt.Sprintf(format, args...))
+	}
+
+	// 1. A real server on the embedded defaults, reached over HTTP.
+	node, err := server.Open(ctx, server.Config{DataDir: res.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	defer node.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	res.URL = "http://" + ln.Addr().String()
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- node.Serve(serveCtx, ln, 5*time.Second) }()
+	defer func() {
+		stopServing()
+		<-served
+	}()
+	c, err := client.New(res.URL)
+	if err != nil {
+		return nil, err
+	}
+	say("server", "%s on SQLite + local blobs in %s (%s)", res.URL, res.DataDir, node.Meta.Dialect())
+
+	// 2. Data: the census income table, split into train / validation / test.
+	all, err := readTable("adult_train.csv.gz")
+	if err != nil {
+		return nil, err
+	}
+	test, err := readTable("adult_test.csv.gz")
+	if err != nil {
+		return nil, err
+	}
+	trainT, valid := all.Split(0.8)
+	inputs := []track.DatasetInput{
+		{Name: "adult", Version: "train", Digest: digestOf("adult_train.csv.gz"), Role: "train"},
+		{Name: "adult", Version: "test", Digest: digestOf("adult_test.csv.gz"), Role: "test"},
+	}
+	say("data", "UCI Adult census income: %d train, %d validation, %d test rows, %d features (%d categorical)",
+		trainT.Len(), valid.Len(), test.Len(), len(all.Columns), len(categorical))
+
+	exp, err := c.Experiment(ctx, experimentName)
+	if err != nil {
+		if exp, err = c.CreateExperiment(ctx, experimentName, "Who earns over $50K? Logistic regression on UCI Adult."); err != nil {
+			return nil, err
+		}
+	}
+	res.Experiment = exp.ID
+
+	// 3. A baseline: a few epochs at a cautious learning rate.
+	baseline, baseModel, err := trainRun(ctx, c, out, trainRunSpec{
+		experiment: exp.ID, name: "baseline", note: "first cut: few epochs, small steps",
+		params: train.LogisticParams{Epochs: 3, LearningRate: 0.002, Seed: 1}, inputs: inputs,
+	}, trainT, valid)
+	if err != nil {
+		return nil, err
+	}
+	res.BaselineRun = baseline.ID
+	say("baseline", "run %s: validation AUC %.4f", baseline.ID, baseline.Metrics["valid_auc"].Value)
+
+	// 4. A hyperparameter search: a parent run with one child per trial.
+	search, err := c.CreateRun(ctx, client.NewRun{Experiment: exp.ID, Name: "search", Note: "grid over learning rate and L2", Inputs: inputs})
+	if err != nil {
+		return nil, err
+	}
+	grid := []train.LogisticParams{}
+	for _, lr := range []float64{0.003, 0.03, 0.3} {
+		for _, l2 := range []float64{0, 1e-3} {
+			grid = append(grid, train.LogisticParams{Epochs: 12, LearningRate: lr, L2: l2, Seed: 7})
+		}
+	}
+	bar := progress.New(out, "search", len(grid))
+	for i, p := range grid {
+		if _, _, err := trainRun(ctx, c, io.Discard, trainRunSpec{
+			experiment: exp.ID, name: fmt.Sprintf("trial-%d", i+1), parent: search.ID, params: p, inputs: inputs,
+		}, trainT, valid); err != nil {
+			return nil, err
+		}
+		bar.Add(1)
+	}
+	bar.Done(fmt.Sprintf("(%d trials, each logging 3 curves)", len(grid)))
+
+	// 5. The best trial, found the way a user would: a filter and an order.
+	page, err := c.SearchRuns(ctx, track.SearchRequest{
+		ExperimentIDs: []string{exp.ID},
+		Filter:        fmt.Sprintf("parent_id = %q and metrics.valid_auc > 0.85", search.ID),
+		OrderBy:       []string{"metrics.valid_auc desc"},
+		MaxResults:    1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(page.Runs) == 0 {
+		return nil, fmt.Errorf("no trial reached validation AUC 0.85")
+	}
+	best := page.Runs[0]
+	res.BestRun, res.BestAUC = best.ID, best.Metrics["valid_auc"].Value
+	say("search", "best trial %s (lr=%s, l2=%s): validation AUC %.4f", best.Name, best.Params["learning_rate"], best.Params["l2"], res.BestAUC)
+
+	cmp, err := c.CompareRuns(ctx, baseline.ID, best.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range cmp.Params {
+		if row.Differs {
+			say("compare", "params.%s: baseline %s, best %s", row.Key, deref(row.Values[0]), deref(row.Values[1]))
+		}
+	}
+
+	// 6. The registry: the baseline becomes version 1 and champion; the
+	// winner of the search, evaluated on the held-out test set, version 2.
+	sig := signatureOf(baseModel)
+	if _, err := c.Model(ctx, modelName); err != nil {
+		if _, err := c.CreateModel(ctx, modelName, registry.Card{
+			Description: "Probability that a person's income exceeds $50K a year, from census attributes.",
+			IntendedUse: "Demonstrating plinth's tracking and registry; not for decisions about people.",
+			Limitations: "Trained on the 1994 US census (UCI Adult); known to encode historical biases in sex and race.",
+		}); err != nil {
+			return nil, err
+		}
+	}
+	v1, err := c.CreateVersion(ctx, modelName, registry.NewVersion{Format: "plinth", RunID: baseline.ID, RunArtifact: "model.json", Signature: sig, Description: "baseline"})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.SetAlias(ctx, modelName, "champion", v1.Version, "first model"); err != nil {
+		return nil, err
+	}
+
+	bestModel, err := downloadModel(ctx, c, best.ID)
+	if err != nil {
+		return nil, err
+	}
+	testLoss, testAUC, err := train.ScoreBinary(bestModel, test)
+	if err != nil {
+		return nil, err
+	}
+	res.TestAUC = testAUC
+	if err := c.LogBatch(ctx, search.ID, track.Batch{
+		Metrics: []track.Metric{{Key: "test_auc", Value: testAUC}, {Key: "test_loss", Value: testLoss}},
+		Tags:    []track.KV{{Key: "best_trial", Value: best.ID}},
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := c.EndRun(ctx, search.ID, track.Finished); err != nil {
+		return nil, err
+	}
+	metrics := map[string]float64{"valid_auc": res.BestAUC, "test_auc": testAUC, "test_loss": testLoss}
+	v2, err := c.CreateVersion(ctx, modelName, registry.NewVersion{Format: "plinth", RunID: best.ID, RunArtifact: "model.json", Signature: sig, Metrics: metrics, Description: "best trial of the search"})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Review(ctx, modelName, v2.Version, registry.Approved, fmt.Sprintf("test AUC %.4f on 9,769 held-out rows", testAUC)); err != nil {
+		return nil, err
+	}
+	reason := fmt.Sprintf("validation AUC %.4f beats the baseline's %.4f", res.BestAUC, baseline.Metrics["valid_auc"].Value)
+	m, err := c.SetAlias(ctx, modelName, "champion", v2.Version, reason)
+	if err != nil {
+		return nil, err
+	}
+	res.Champion = m.Aliases["champion"]
+	say("registry", "%s v%d (baseline) then v%d (test AUC %.4f); champion moved v%d -> v%d: %s",
+		modelName, v1.Version, v2.Version, testAUC, v1.Version, res.Champion, reason)
+
+	events, err := c.Audit(ctx, modelName, 3)
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range events {
+		what := fmt.Sprintf("%s v%d", ev.Action, ev.Version)
+		if ev.Alias != "" {
+			what += " @" + ev.Alias
+		}
+		if ev.Reason != "" {
+			what += ": " + ev.Reason
+		}
+		say("audit", "%s by %s at %s", what, ev.Principal, ev.Time.Local().Format(time.TimeOnly))
+	}
+	all2, err := c.SearchRuns(ctx, track.SearchRequest{ExperimentIDs: []string{exp.ID}, MaxResults: 1000})
+	if err != nil {
+		return nil, err
+	}
+	res.Runs = len(all2.Runs)
+
+	fmt.Fprintf(out, "\ndone in %s: %d runs tracked, %d model versions, champion = v%d.\n", time.Since(start).Round(100*time.Millisecond), res.Runs, v2.Version, res.Champion)
+	if cfg.Exit {
+		fmt.Fprintf(out, "\nThe data stays in %s; look at it with:\n", res.DataDir)
+		fmt.Fprintf(out, "  export PLINTH_DATA=%s\n", res.DataDir)
+	} else {
+		fmt.Fprintf(out, "\nThe server is at %s; try:\n", res.URL)
+		fmt.Fprintf(out, "  export PLINTH_URL=%s\n", res.URL)
+		fmt.Fprintf(out, "  curl %s/openapi.json\n", res.URL)
+	}
+	fmt.Fprintf(out, "  plinth runs --experiment %s --filter 'metrics.valid_auc > 0.89' --order-by 'metrics.valid_auc desc'\n", experimentName)
+	fmt.Fprintf(out, "  plinth runs compare %s %s\n", baseline.ID, best.ID)
+	fmt.Fprintf(out, "  plinth models show %s\n", modelName)
+	fmt.Fprintf(out, "  plinth models audit %s\n", modelName)
+	if cfg.Exit {
+		return res, nil
+	}
+	fmt.Fprintln(out, "\nServing until interrupted (Ctrl-C).")
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return res, err
+	}
+	return res, nil
+}
+
+type trainRunSpec struct {
+	experiment, name, note, parent string
+	params                         train.LogisticParams
+	inputs                         []track.DatasetInput
+}
+
+// trainRun trains one logistic regression as a tracked run: params up
+// front, the learning curves as they come, the model file as an artifact.
+func trainRun(ctx context.Context, c *client.Client, out io.Writer, spec trainRunSpec, trainT, valid *train.Table) (*track.Run, *model.Model, error) {
+	p := spec.params
+	run, err := c.CreateRun(ctx, client.NewRun{
+		Experiment: spec.experiment, Name: spec.name, ParentID: spec.parent, Note: spec.note, Inputs: spec.inputs,
+		Params: map[string]string{
+			"model": "logistic", "epochs": fmt.Sprint(p.Epochs), "learning_rate": fmt.Sprint(p.LearningRate),
+			"l2": fmt.Sprint(p.L2), "batch_size": "256", "seed": fmt.Sprint(p.Seed),
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*track.Run, *model.Model, error) {
+		c.EndRun(context.WithoutCancel(ctx), run.ID, track.Failed)
+		return nil, nil, err
+	}
+	var logErr error
+	m, err := train.Logistic(trainT, valid, p, func(pr train.Progress) {
+		if logErr != nil {
+			return
+		}
+		now := time.Now()
+		step := int64(pr.Epoch)
+		logErr = c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{
+			{Key: "train_loss", Value: pr.TrainLoss, Step: step, Time: now},
+			{Key: "valid_loss", Value: pr.ValidLoss, Step: step, Time: now},
+			{Key: "valid_auc", Value: pr.ValidAUC, Step: step, Time: now},
+		}})
+		fmt.Fprintf(out, "  %s epoch %d: train loss %.4f, validation loss %.4f, AUC %.4f\n", spec.name, pr.Epoch, pr.TrainLoss, pr.ValidLoss, pr.ValidAUC)
+	})
+	if err == nil {
+		err = logErr
+	}
+	if err != nil {
+		return fail(err)
+	}
+	var buf bytes.Buffer
+	if err := m.Encode(&buf); err != nil {
+		return fail(err)
+	}
+	if _, err := c.PutArtifact(ctx, run.ID, "model.json", &buf); err != nil {
+		return fail(err)
+	}
+	if run, err = c.EndRun(ctx, run.ID, track.Finished); err != nil {
+		return nil, nil, err
+	}
+	return run, m, nil
+}
+
+func downloadModel(ctx context.Context, c *client.Client, runID string) (*model.Model, error) {
+	rc, err := c.OpenArtifact(ctx, runID, "model.json")
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return model.Decode(rc)
+}
+
+// signatureOf turns the model's feature list into the registry signature.
+func signatureOf(m *model.Model) registry.Signature {
+	var sig registry.Signature
+	for _, f := range m.Signature.Features {
+		sig.Inputs = append(sig.Inputs, registry.Field{Name: f.Name, Type: string(f.Type), Nullable: f.Nullable})
+	}
+	sig.Outputs = []registry.Field{{Name: "p_income_over_50k", Type: "float"}}
+	return sig
+}
+
+func readTable(name string) (*train.Table, error) {
+	f, err := data.Open("data/" + name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	t, err := train.ReadCSV(zr, "income", ">50K", categorical)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return t, nil
+}
+
+// digestOf names the embedded file's content, as a dataset version would.
+func digestOf(name string) string {
+	raw, _ := data.ReadFile("data/" + name)
+	h := blob.NewHasher()
+	h.Write(raw)
+	return h.Info().Digest.String()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}

@@ -1,0 +1,68 @@
+package eval
+
+import (
+	"math"
+	"testing"
+)
+
+func TestAUC(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		y, p []float64
+		want float64
+	}{
+		{"perfect", []float64{0, 0, 1, 1}, []float64{0.1, 0.2, 0.8, 0.9}, 1},
+		{"inverted", []float64{1, 1, 0, 0}, []float64{0.1, 0.2, 0.8, 0.9}, 0},
+		{"all tied", []float64{0, 1, 0, 1}, []float64{0.5, 0.5, 0.5, 0.5}, 0.5},
+		// sklearn.metrics.roc_auc_score([0,0,1,1],[0.1,0.4,0.35,0.8]) = 0.75
+		{"sklearn example", []float64{0, 0, 1, 1}, []float64{0.1, 0.4, 0.35, 0.8}, 0.75},
+		// One tie across classes: pairs (pos,neg) = 4, wins 3.5.
+		{"tie across classes", []float64{0, 0, 1, 1}, []float64{0.1, 0.5, 0.5, 0.9}, 0.875},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := AUC(tc.y, tc.p)
+			if err != nil || math.Abs(got-tc.want) > 1e-12 {
+				t.Fatalf("AUC = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+	if got, _ := AUC([]float64{1, 1}, []float64{0.2, 0.3}); !math.IsNaN(got) {
+		t.Fatalf("AUC with one class = %v, want NaN", got)
+	}
+	if _, err := AUC([]float64{1}, nil); err != ErrLength {
+		t.Fatalf("length mismatch error = %v", err)
+	}
+}
+
+func TestLogLoss(t *testing.T) {
+	// sklearn.metrics.log_loss([0,1,1],[0.1,0.9,0.8]) = 0.14462152754328741
+	got, err := LogLoss([]float64{0, 1, 1}, []float64{0.1, 0.9, 0.8})
+	if err != nil || math.Abs(got-0.14462152754328741) > 1e-12 {
+		t.Fatalf("LogLoss = %v, %v", got, err)
+	}
+	if got, _ := LogLoss([]float64{1}, []float64{0}); math.IsInf(got, 0) || got < 30 {
+		t.Fatalf("LogLoss of a confident miss = %v, want large and finite", got)
+	}
+}
+
+func TestAtThreshold(t *testing.T) {
+	b, err := AtThreshold([]float64{1, 1, 0, 0, 1}, []float64{0.9, 0.4, 0.6, 0.1, 0.7}, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.TP != 2 || b.FN != 1 || b.FP != 1 || b.TN != 1 || b.Accuracy != 0.6 ||
+		math.Abs(b.Precision-2.0/3) > 1e-12 || math.Abs(b.Recall-2.0/3) > 1e-12 || math.Abs(b.F1-2.0/3) > 1e-12 {
+		t.Fatalf("AtThreshold = %+v", b)
+	}
+}
+
+func TestRegress(t *testing.T) {
+	r, err := Regress([]float64{3, -0.5, 2, 7}, []float64{2.5, 0.0, 2, 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sklearn: mse 0.375, mae 0.5, r2 0.9486081370449679
+	if math.Abs(r.RMSE-math.Sqrt(0.375)) > 1e-12 || r.MAE != 0.5 || math.Abs(r.R2-0.9486081370449679) > 1e-12 {
+		t.Fatalf("Regress = %+v", r)
+	}
+}

@@ -1,0 +1,126 @@
+// Package server assembles a plinth node from its configuration: it opens
+// the metadata and blob stores, builds the domain services on them, and
+// serves the API with a graceful shutdown. The CLI uses the same assembly to
+// work on a data directory without a running server.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/plinthml/plinth/api"
+	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/blob/fsblob"
+	"github.com/plinthml/plinth/blob/s3blob"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/sqlstore"
+	"github.com/plinthml/plinth/track"
+)
+
+// Config says where a node keeps its state.
+type Config struct {
+	// DataDir holds the embedded defaults: DataDir/plinth.db (SQLite) and
+	// DataDir/blobs.
+	DataDir string
+	// Metadata overrides the metadata store: a postgres:// URL or a SQLite
+	// path.
+	Metadata string
+	// Blobs overrides the blob store: an s3://bucket/prefix URL or a local
+	// directory.
+	Blobs  string
+	Logger *slog.Logger
+}
+
+// Node is an assembled plinth: stores, services and the API handler.
+type Node struct {
+	Meta     *sqlstore.Store
+	Blobs    blob.Store
+	Tracker  *track.Tracker
+	Registry *registry.Registry
+	API      *api.Server
+	Logger   *slog.Logger
+}
+
+// Open opens the stores named by cfg, migrating the metadata schema.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" && (cfg.Metadata == "" || cfg.Blobs == "") {
+		return nil, errors.New("no data directory: give --data DIR (or both --metadata and --blobs)")
+	}
+	metaDSN := cfg.Metadata
+	if metaDSN == "" {
+		metaDSN = filepath.Join(cfg.DataDir, "plinth.db")
+	}
+	meta, err := sqlstore.Open(ctx, metaDSN)
+	if err != nil {
+		return nil, fmt.Errorf("metadata store: %w", err)
+	}
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	n := &Node{Meta: meta, Blobs: blobs, Logger: cfg.Logger}
+	n.Tracker = &track.Tracker{Store: meta, Blobs: blobs}
+	n.Registry = &registry.Registry{Store: meta, Blobs: blobs, Runs: n.Tracker}
+	n.API = &api.Server{Tracker: n.Tracker, Registry: n.Registry, Blobs: blobs, Ready: n.ready, Logger: cfg.Logger}
+	return n, nil
+}
+
+func openBlobs(ctx context.Context, cfg Config) (blob.Store, error) {
+	switch {
+	case strings.HasPrefix(cfg.Blobs, "s3://"):
+		return s3blob.OpenURL(ctx, cfg.Blobs)
+	case cfg.Blobs != "":
+		return fsblob.Open(cfg.Blobs)
+	default:
+		return fsblob.Open(filepath.Join(cfg.DataDir, "blobs"))
+	}
+}
+
+func (n *Node) ready(ctx context.Context) error {
+	if err := n.Meta.Ping(ctx); err != nil {
+		return fmt.Errorf("metadata store: %w", err)
+	}
+	return nil
+}
+
+// Handler is the node's HTTP handler.
+func (n *Node) Handler() http.Handler { return n.API.Handler() }
+
+// Close closes the stores.
+func (n *Node) Close() error { return n.Meta.Close() }
+
+// Serve serves the API on ln until ctx is cancelled, then stops taking new
+// connections and lets requests in flight finish (up to grace) before it
+// returns. Every write a client saw acknowledged is committed by then.
+func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           n.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	n.Logger.Info("shutting down", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
