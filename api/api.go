@@ -85,6 +85,15 @@ var routes = []route{
 	{"DELETE", "/api/v1/models/{model}/aliases/{alias}", (*Server).deleteAlias},
 }
 
+// Routes lists the endpoints as "METHOD /pattern".
+func Routes() []string {
+	out := make([]string, len(routes))
+	for i, rt := range routes {
+		out[i] = rt.method + " " + rt.pattern
+	}
+	return out
+}
+
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {
@@ -238,7 +247,7 @@ func decodeError(err error) error {
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return plinth.Invalid("", "want a JSON %s, have %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+			return plinth.Invalid("", "want %s, have %s", jsonKind(typ.Type.Kind().String()), typ.Value)
 		}
 		return plinth.Invalid(field, "want %s, have %s", jsonKind(typ.Type.String()), typ.Value)
 	case errors.As(err, &tooBig):

@@ -21,7 +21,7 @@ const (
 	MaxTreeNodes   = 1 << 20   // nodes in one tree
 	MaxTrees       = 1 << 20   // trees in an ensemble
 	MaxDepth       = 256       // depth of a tree (TreeSHAP's scratch is quadratic in it)
-	MaxFeatures    = 1 << 20   // features in a signature
+	MaxFeatures    = 1 << 17   // features in a signature (wide sparse models are not plinth's tabular case)
 	MaxClasses     = 1 << 12   // outputs of a multiclass model
 	MaxCategory    = 1 << 20   // largest category index a split may name
 	MaxJSONObjects = 1 << 23   // JSON objects in a file (checked before decoding)

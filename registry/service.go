@@ -54,7 +54,9 @@ func (r *Registry) CreateModel(ctx context.Context, m *Model) error {
 }
 
 // Model returns a model with its aliases.
-func (r *Registry) Model(ctx context.Context, name string) (*Model, error) { return r.Store.Model(ctx, name) }
+func (r *Registry) Model(ctx context.Context, name string) (*Model, error) {
+	return r.Store.Model(ctx, name)
+}
 
 // Models lists the models.
 func (r *Registry) Models(ctx context.Context) ([]Model, error) { return r.Store.Models(ctx) }

@@ -154,22 +154,25 @@ func ParseOrder(terms []string) ([]OrderKey, error) {
 	var keys []OrderKey
 	for i, term := range terms {
 		fieldName := fmt.Sprintf("order_by[%d]", i)
-		words := strings.Fields(term)
-		if len(words) == 0 || len(words) > 2 {
+		toks, err := lex(term)
+		if err != nil {
+			return nil, plinth.Invalid(fieldName, "%s", plinth.ErrorMessage(err))
+		}
+		if toks[0].kind != tIdent || len(toks) > 3 || len(toks) == 3 && toks[1].kind != tIdent {
 			return nil, plinth.Invalid(fieldName, "want FIELD [asc|desc], have %q", term)
 		}
-		f, err := parseField(words[0])
+		f, err := fieldOf(toks[0].text)
 		if err != nil {
 			return nil, plinth.Invalid(fieldName, "%s", plinth.ErrorMessage(err))
 		}
 		k := OrderKey{Field: f}
-		if len(words) == 2 {
-			switch strings.ToLower(words[1]) {
+		if len(toks) == 3 {
+			switch strings.ToLower(toks[1].text) {
 			case "asc":
 			case "desc":
 				k.Desc = true
 			default:
-				return nil, plinth.Invalid(fieldName, "direction %q is not asc or desc", words[1])
+				return nil, plinth.Invalid(fieldName, "direction %q is not asc or desc", toks[1].text)
 			}
 		}
 		keys = append(keys, k)
@@ -178,19 +181,6 @@ func ParseOrder(terms []string) ([]OrderKey, error) {
 		keys = []OrderKey{{Field: Field{KindAttribute, "start_time"}, Desc: true}}
 	}
 	return keys, nil
-}
-
-// parseField parses "metrics.auc", "params.`learning rate`" or a bare
-// attribute name.
-func parseField(s string) (Field, error) {
-	toks, err := lex(s)
-	if err != nil {
-		return Field{}, err
-	}
-	if len(toks) != 2 || toks[0].kind != tIdent {
-		return Field{}, plinth.Invalid("field", "%q is not a field such as metrics.auc", s)
-	}
-	return fieldOf(toks[0].text)
 }
 
 func fieldOf(ident string) (Field, error) {

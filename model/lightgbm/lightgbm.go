@@ -323,7 +323,7 @@ func signature(h block, nfeat int) (model.Signature, error) {
 	fs := make([]model.Feature, nfeat)
 	seen := map[string]bool{}
 	for i := range fs {
-		fs[i] = model.Feature{Name: fmt.Sprintf("Column_%d", i), Type: model.Float, Nullable: true}
+		fs[i] = model.Feature{Name: "Column_" + strconv.Itoa(i), Type: model.Float, Nullable: true}
 		if len(names) > 0 {
 			fs[i].Name = names[i]
 		}

@@ -279,7 +279,7 @@ func objective(m *model.Model, L *learner, nclass int) error {
 func signature(L *learner, nfeat int) model.Signature {
 	fs := make([]model.Feature, nfeat)
 	for i := range fs {
-		fs[i] = model.Feature{Name: fmt.Sprintf("f%d", i), Type: model.Float, Nullable: true}
+		fs[i] = model.Feature{Name: "f" + strconv.Itoa(i), Type: model.Float, Nullable: true}
 		if len(L.FeatureNames) == nfeat && L.FeatureNames[i] != "" {
 			fs[i].Name = L.FeatureNames[i]
 		}

@@ -1,0 +1,180 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/plinthml/plinth/api"
+	"github.com/plinthml/plinth/blob/fsblob"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/sqlstore"
+	"github.com/plinthml/plinth/track"
+)
+
+func newServer(t testing.TB) *httptest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	meta, err := sqlstore.Open(context.Background(), filepath.Join(dir, "plinth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	blobs, err := fsblob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &track.Tracker{Store: meta, Blobs: blobs}
+	s := &api.Server{Tracker: tr, Registry: &registry.Registry{Store: meta, Blobs: blobs, Runs: tr}, Blobs: blobs, Ready: meta.Ping}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type response struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+func call(t testing.TB, srv *httptest.Server, method, path, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, raw: string(raw)}
+	json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (r response) errField(key string) string {
+	e, _ := r.body["error"].(map[string]any)
+	s, _ := e[key].(string)
+	return s
+}
+
+func TestErrors(t *testing.T) {
+	srv := newServer(t)
+	call(t, srv, "POST", "/api/v1/experiments", `{"name": "exp"}`)
+	run := call(t, srv, "POST", "/api/v1/runs", `{"experiment": "exp"}`)
+	runID, _ := run.body["id"].(string)
+	if run.status != 201 || runID == "" {
+		t.Fatalf("create run: %d %s", run.status, run.raw)
+	}
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		code, field, message     string
+	}{
+		{"malformed JSON", "POST", "/api/v1/experiments", `{"name": `, 400, "invalid", "", "ends in the middle"},
+		{"syntax error", "POST", "/api/v1/experiments", `{"name" "x"}`, 400, "invalid", "", "malformed JSON at offset"},
+		{"unknown field", "POST", "/api/v1/experiments", `{"name": "x", "colour": "red"}`, 400, "invalid", "colour", "unknown field"},
+		{"wrong type", "POST", "/api/v1/experiments", `{"name": 7}`, 400, "invalid", "name", "want a string"},
+		{"empty body", "POST", "/api/v1/experiments", ``, 400, "invalid", "", "empty"},
+		{"trailing data", "POST", "/api/v1/experiments", `{"name": "y"} {}`, 400, "invalid", "", "after the JSON value"},
+		{"not an object", "POST", "/api/v1/experiments", `[1, 2]`, 400, "invalid", "", "want an object, have array"},
+		{"empty name", "POST", "/api/v1/experiments", `{"name": ""}`, 400, "invalid", "name", "must not be empty"},
+		{"duplicate", "POST", "/api/v1/experiments", `{"name": "exp"}`, 409, "conflict", "", "already exists"},
+		{"missing run", "GET", "/api/v1/runs/ffffffffffffffff", ``, 404, "not_found", "", "not found"},
+		{"missing experiment", "POST", "/api/v1/runs", `{"experiment": "nope"}`, 404, "not_found", "", "not found"},
+		{"bad metric", "POST", "/api/v1/runs/" + runID + "/batch", `{"metrics": [{"key": "a", "value": 1}, {"key": "b", "value": "high"}]}`, 400, "invalid", "metrics.value", "want a number"},
+		{"negative step", "POST", "/api/v1/runs/" + runID + "/batch", `{"metrics": [{"key": "a", "value": 1, "step": -1}]}`, 400, "invalid", "metrics[0].step", "negative"},
+		{"bad time", "POST", "/api/v1/runs/" + runID + "/batch", `{"metrics": [{"key": "a", "value": 1, "timestamp": "yesterday"}]}`, 400, "invalid", "", "parsing time"},
+		{"bad filter", "POST", "/api/v1/runs/search", `{"filter": "metrics.auc >> 1"}`, 400, "invalid", "filter", "want a number or a quoted string"},
+		{"bad status", "PATCH", "/api/v1/runs/" + runID, `{"status": "paused"}`, 400, "invalid", "status", "not one of"},
+		{"bad artifact path", "PUT", "/api/v1/runs/" + runID + "/artifacts/a/%01b", `x`, 400, "invalid", "path", "control character"},
+		{"bad digest", "GET", "/api/v1/blobs/sha256:zz", ``, 400, "invalid", "", "digest"},
+		{"missing blob", "GET", "/api/v1/blobs/sha256:" + strings.Repeat("a", 64), ``, 404, "not_found", "", "not found"},
+		{"missing model", "GET", "/api/v1/models/nope", ``, 404, "not_found", "", "not found"},
+		{"bad version", "DELETE", "/api/v1/models/nope/versions/x", ``, 400, "invalid", "version", "version number"},
+		{"compare one", "POST", "/api/v1/runs/compare", `{"run_ids": ["a"]}`, 400, "invalid", "run_ids", "2 to 100"},
+		{"unknown path", "GET", "/api/v1/nothing", ``, 404, "not_found", "", "no endpoint"},
+		{"wrong method", "DELETE", "/api/v1/experiments", ``, 404, "not_found", "", "no endpoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, srv, tc.method, tc.path, tc.body)
+			if r.status != tc.status || r.errField("code") != tc.code || r.errField("field") != tc.field || !strings.Contains(r.errField("message"), tc.message) {
+				t.Fatalf("%s %s -> %d %s\nwant %d code %q field %q message containing %q", tc.method, tc.path, r.status, r.raw, tc.status, tc.code, tc.field, tc.message)
+			}
+		})
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	srv := newServer(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := call(t, srv, "GET", p, ""); r.status != 200 {
+			t.Fatalf("%s = %d %s", p, r.status, r.raw)
+		}
+	}
+	r := call(t, srv, "GET", "/openapi.json", "")
+	if r.status != 200 || r.body["openapi"] != "3.1.0" {
+		t.Fatalf("/openapi.json = %d", r.status)
+	}
+}
+
+// TestOpenAPIMatchesRoutes keeps the document honest: every endpoint the
+// server has is documented, and every documented one exists.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(api.OpenAPI, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	served := api.Routes()
+	for i, r := range served {
+		served[i] = strings.ReplaceAll(r, "...}", "}")
+	}
+	sort.Strings(documented)
+	sort.Strings(served)
+	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
+		t.Fatalf("openapi.json and the routes differ:\ndocumented:\n%s\n\nserved:\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
+	}
+}
+
+func TestArtifactStreamsAndVerifies(t *testing.T) {
+	srv := newServer(t)
+	call(t, srv, "POST", "/api/v1/experiments", `{"name": "exp"}`)
+	run := call(t, srv, "POST", "/api/v1/runs", `{"experiment": "exp"}`)
+	id := run.body["id"].(string)
+	payload := bytes.Repeat([]byte("weights "), 1<<17)
+	req, _ := http.NewRequest("PUT", srv.URL+"/api/v1/runs/"+id+"/artifacts/model/weights.bin", bytes.NewReader(payload))
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("upload status %d", resp.StatusCode)
+	}
+	got, err := srv.Client().Get(srv.URL + "/api/v1/runs/" + id + "/artifacts/model/weights.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	body, _ := io.ReadAll(got.Body)
+	if !bytes.Equal(body, payload) || !strings.HasPrefix(got.Header.Get("Digest"), "sha256:") {
+		t.Fatalf("download: %d bytes, digest header %q", len(body), got.Header.Get("Digest"))
+	}
+}
