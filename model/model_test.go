@@ -286,7 +286,7 @@ func bruteShapley(p *Predictor, root int32, row []float64) []float64 {
 	v = func(i int32, s uint) float64 {
 		n := &p.nodes[i]
 		if n.info&leafBit != 0 {
-			return n.thr
+			return p.value[i]
 		}
 		f := n.info & featMask
 		if s&(1<<f) != 0 {

@@ -16,6 +16,10 @@ import (
 // Trees are flattened into one array of 16-byte nodes, each tree laid out
 // breadth first so that a split's right child sits right after its left
 // child: the walk needs one index per node and reads neighbouring memory.
+// A leaf points to itself and compares against NaN (always false), so a
+// tree can be walked a fixed number of steps (its depth) without testing
+// for leaves: the walk has no branch to mispredict, the processor overlaps
+// the walks of successive trees, and batches walk 8 rows in lockstep.
 type Predictor struct {
 	model     *Model
 	nfeat     int
@@ -26,11 +30,17 @@ type Predictor struct {
 
 	// Tree ensemble.
 	nodes    []node
+	value    []float64 // leaf values, by flat node index
 	roots    []int32
 	outputOf []int32
-	catSets  [][]uint32 // bitsets of categorical splits, indexed by node.thr
-	f32      bool       // XGBoost precision: round rows and sums to float32
-	rowPool  sync.Pool  // *[]float64 scratch rows for f32 rounding
+	depth    []int32 // splits on the longest path of each tree
+	special  []bool  // tree has categorical or zero-as-missing splits
+	// groupDepth[g] is the largest depth of trees 8g..8g+7 when none of
+	// them is special, else -1: single rows walk such groups in lockstep.
+	groupDepth []int32
+	catSets    [][]uint32 // bitsets of categorical splits, indexed by node.thr
+	f32        bool       // XGBoost precision: round rows and sums to float32
+	rowPool    sync.Pool  // *[]float64 scratch rows for f32 rounding
 
 	// TreeSHAP data, per flat node (nil if the model has no covers).
 	cover    []float64
@@ -44,8 +54,8 @@ type Predictor struct {
 }
 
 type node struct {
-	thr  float64 // threshold (adjusted so that the test is always x < thr), leaf value, or category set index
-	left int32   // flat index of the left child; the right child is left+1
+	thr  float64 // threshold (adjusted so that the test is always x < thr), category set index, or NaN for a leaf
+	left int32   // flat index of the left child (the right child is left+1); a leaf's own index
 	info uint32  // feature index | flags
 }
 
@@ -116,8 +126,11 @@ func (p *Predictor) compileTrees(ts *Trees) {
 	p.f32 = ts.Precision == Float32
 	le := ts.Split == LessOrEqual
 	p.nodes = make([]node, total)
+	p.value = make([]float64, total)
 	p.roots = make([]int32, len(ts.Trees))
 	p.outputOf = make([]int32, len(ts.Trees))
+	p.depth = make([]int32, len(ts.Trees))
+	p.special = make([]bool, len(ts.Trees))
 	p.cover = make([]float64, total)
 	p.expect = make([]float64, total)
 	hasCover := true
@@ -139,7 +152,8 @@ func (p *Predictor) compileTrees(ts *Trees) {
 				if p.f32 {
 					v = float64(float32(v))
 				}
-				p.nodes[flat] = node{thr: v, info: leafBit}
+				p.value[flat] = v
+				p.nodes[flat] = node{thr: math.NaN(), left: flat, info: leafBit}
 				continue
 			}
 			if nd.Cover <= 0 {
@@ -157,7 +171,11 @@ func (p *Predictor) compileTrees(ts *Trees) {
 			case MissingAsZero:
 				n.info |= asZeroBit
 			}
+			if n.info&specialBit != 0 {
+				p.special[ti] = true
+			}
 			if len(nd.Categories) > 0 {
+				p.special[ti] = true
 				n.info |= specialBit | catBit
 				n.thr = float64(len(p.catSets))
 				p.catSets = append(p.catSets, bitset(nd.Categories))
@@ -169,11 +187,12 @@ func (p *Predictor) compileTrees(ts *Trees) {
 		// Breadth-first order puts children after parents, so one backward
 		// pass computes every subtree's expected value.
 		depth := treeDepth(p.nodes[root:next], root)
+		p.depth[ti] = int32(depth)
 		p.maxDepth = max(p.maxDepth, depth)
 		for i := next - 1; i >= root; i-- {
 			n := &p.nodes[i]
 			if n.info&leafBit != 0 {
-				p.expect[i] = n.thr
+				p.expect[i] = p.value[i]
 				continue
 			}
 			l, r := n.left, n.left+1
@@ -181,6 +200,20 @@ func (p *Predictor) compileTrees(ts *Trees) {
 				p.expect[i] = (p.expect[l]*p.cover[l] + p.expect[r]*p.cover[r]) / p.cover[i]
 			}
 		}
+	}
+	for g := 0; g*8 < len(ts.Trees); g++ {
+		d := int32(-1)
+		if (g+1)*8 <= len(ts.Trees) {
+			d = 0
+			for t := g * 8; t < (g+1)*8; t++ {
+				if p.special[t] {
+					d = -1
+					break
+				}
+				d = max(d, p.depth[t])
+			}
+		}
+		p.groupDepth = append(p.groupDepth, d)
 	}
 	if !hasCover {
 		p.cover, p.expect = nil, nil
@@ -403,23 +436,95 @@ func round32(row, dst []float64) []float64 {
 
 func (p *Predictor) rawRow(row, out []float64) {
 	copy(out, p.base)
-	walk := p.leafNoNaN
-	if hasNaN(row) {
-		walk = p.leaf
-	}
+	nan := hasNaN(row)
 	if p.f32 {
 		for k := range p.nout {
 			out[k] = float64(float32(out[k]))
 		}
-		for t, root := range p.roots {
-			k := p.outputOf[t]
-			out[k] = float64(float32(out[k]) + float32(p.nodes[walk(root, row)].thr))
+	}
+	for g, depth := range p.groupDepth {
+		if depth < 0 || nan {
+			p.addTrees(g*8, min(g*8+8, len(p.roots)), nan, row, out)
+			continue
 		}
-		return
+		// Eight trees in lockstep: eight independent chains of loads in
+		// flight instead of one; leaves loop onto themselves, so running
+		// to the deepest tree's depth is harmless.
+		roots := p.roots[g*8 : g*8+8]
+		nodes := p.nodes
+		i0, i1, i2, i3 := roots[0], roots[1], roots[2], roots[3]
+		i4, i5, i6, i7 := roots[4], roots[5], roots[6], roots[7]
+		for range depth {
+			i0 = step(nodes, row, 0, i0)
+			i1 = step(nodes, row, 0, i1)
+			i2 = step(nodes, row, 0, i2)
+			i3 = step(nodes, row, 0, i3)
+			i4 = step(nodes, row, 0, i4)
+			i5 = step(nodes, row, 0, i5)
+			i6 = step(nodes, row, 0, i6)
+			i7 = step(nodes, row, 0, i7)
+		}
+		idx := [8]int32{i0, i1, i2, i3, i4, i5, i6, i7}
+		outs := p.outputOf[g*8 : g*8+8]
+		for j, i := range idx {
+			k := outs[j]
+			if p.f32 {
+				out[k] = float64(float32(out[k]) + float32(p.value[i]))
+			} else {
+				out[k] += p.value[i]
+			}
+		}
 	}
-	for t, root := range p.roots {
-		out[p.outputOf[t]] += p.nodes[walk(root, row)].thr
+}
+
+// addTrees adds the leaves of trees [lo, hi) for row to out, one tree at a
+// time.
+func (p *Predictor) addTrees(lo, hi int, nan bool, row, out []float64) {
+	for t := lo; t < hi; t++ {
+		root := p.roots[t]
+		var i int32
+		switch {
+		case nan:
+			i = p.leaf(root, row)
+		case p.special[t]:
+			i = p.leafNoNaN(root, row)
+		default:
+			i = p.walkFixed(root, p.depth[t], row)
+		}
+		k := p.outputOf[t]
+		if p.f32 {
+			out[k] = float64(float32(out[k]) + float32(p.value[i]))
+		} else {
+			out[k] += p.value[i]
+		}
 	}
+}
+
+// step moves one level down from node i for the row at rows[off:]: the
+// branch-free core of every walk.
+func step(nodes []node, rows []float64, off int, i int32) int32 {
+	n := &nodes[i]
+	d := int32(0)
+	if rows[off+int(n.info&featMask)] >= n.thr {
+		d = 1
+	}
+	return n.left + d
+}
+
+// walkFixed walks a tree without special splits for a row without NaN:
+// depth steps, no branches (leaves loop onto themselves).
+func (p *Predictor) walkFixed(root, depth int32, row []float64) int32 {
+	nodes := p.nodes
+	i := root
+	for range depth {
+		n := &nodes[i]
+		d := int32(0)
+		if row[n.info&featMask] >= n.thr {
+			d = 1
+		}
+		i = n.left + d
+	}
+	return i
 }
 
 func (p *Predictor) linearRow(row, out []float64) {
@@ -585,27 +690,74 @@ func (p *Predictor) predictBlock(x Matrix, lo, hi int, scratch, out []float64) {
 		}
 		return
 	}
+	var nanRow [blockRows]bool
+	anyNaN := false
 	for r := range n {
 		copy(out[r*p.nout:(r+1)*p.nout], p.base)
-	}
-	if p.f32 {
-		for i := range out {
-			out[i] = float64(float32(out[i]))
-		}
-		for t, root := range p.roots {
-			k := int(p.outputOf[t])
-			for r := range n {
-				v := float32(p.nodes[p.leaf(root, rows[r*nf:(r+1)*nf])].thr)
-				o := &out[r*p.nout+k]
-				*o = float64(float32(*o) + v)
+		if p.f32 {
+			for k := range p.nout {
+				out[r*p.nout+k] = float64(float32(out[r*p.nout+k]))
 			}
 		}
-		return
+		nanRow[r] = hasNaN(rows[r*nf : (r+1)*nf])
+		anyNaN = anyNaN || nanRow[r]
 	}
+	var leaves [blockRows]int32
 	for t, root := range p.roots {
-		k := int(p.outputOf[t])
-		for r := range n {
-			out[r*p.nout+k] += p.nodes[p.leaf(root, rows[r*nf:(r+1)*nf])].thr
+		if p.special[t] {
+			for r := range n {
+				row := rows[r*nf : (r+1)*nf]
+				if nanRow[r] {
+					leaves[r] = p.leaf(root, row)
+				} else {
+					leaves[r] = p.leafNoNaN(root, row)
+				}
+			}
+		} else {
+			p.walkLockstep(root, p.depth[t], rows, nf, leaves[:n])
+			if anyNaN {
+				for r := range n {
+					if nanRow[r] {
+						leaves[r] = p.leaf(root, rows[r*nf:(r+1)*nf])
+					}
+				}
+			}
 		}
+		k := int(p.outputOf[t])
+		if p.f32 {
+			for r := range n {
+				o := &out[r*p.nout+k]
+				*o = float64(float32(*o) + float32(p.value[leaves[r]]))
+			}
+		} else {
+			for r := range n {
+				out[r*p.nout+k] += p.value[leaves[r]]
+			}
+		}
+	}
+}
+
+// walkLockstep walks one tree for len(leaves) rows (row-major in rows, nf
+// values each), four at a time, one level per step: four independent load
+// chains in flight instead of one.
+func (p *Predictor) walkLockstep(root, depth int32, rows []float64, nf int, leaves []int32) {
+	nodes := p.nodes
+	r := 0
+	// Four walks in named variables (not an array) so that the compiler
+	// keeps them in registers.
+	for ; r+4 <= len(leaves); r += 4 {
+		i0, i1, i2, i3 := root, root, root, root
+		o0 := r * nf
+		o1, o2, o3 := o0+nf, o0+2*nf, o0+3*nf
+		for range depth {
+			i0 = step(nodes, rows, o0, i0)
+			i1 = step(nodes, rows, o1, i1)
+			i2 = step(nodes, rows, o2, i2)
+			i3 = step(nodes, rows, o3, i3)
+		}
+		leaves[r], leaves[r+1], leaves[r+2], leaves[r+3] = i0, i1, i2, i3
+	}
+	for ; r < len(leaves); r++ {
+		leaves[r] = p.walkFixed(root, depth, rows[r*nf:(r+1)*nf])
 	}
 }

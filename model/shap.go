@@ -110,7 +110,7 @@ func (p *Predictor) treeShap(row, phi []float64, i int32, parent []pathElem, dep
 		for j := 1; j <= depth; j++ {
 			w := unwoundPathSum(path, depth, j)
 			e := &path[j]
-			phi[e.feature] += w * (e.one - e.zero) * n.thr
+			phi[e.feature] += w * (e.one - e.zero) * p.value[i]
 		}
 		return
 	}

@@ -9,10 +9,29 @@ import (
 )
 
 // SearchRuns compiles the query to one SQL statement that selects the IDs of
-// a page of runs, then loads those runs whole. Filters on metrics, params
-// and tags become IN-subqueries that the (key, value) indexes answer, so a
-// selective filter never scans every run.
+// a page of runs, then loads those runs whole (loadRuns).
+//
+// Top-level conjuncts that require a metric, param or tag become inner
+// joins on its (run_id, key) row, so the planner can start from the most
+// selective (key, value) index instead of scanning every run; the rest (or,
+// not, is null, attributes) are WHERE conditions. Ordering by a metric that
+// is also filtered on reuses the filter's join, which lets SQLite walk the
+// (key, value) index in order and stop after one page.
 func (s *Store) SearchRuns(ctx context.Context, q track.Query) ([]track.Run, bool, error) {
+	var terms []track.Expr
+	if q.Filter != nil && q.Filter.Expr != nil {
+		terms = []track.Expr{q.Filter.Expr}
+		if and, ok := q.Filter.Expr.(*track.And); ok {
+			terms = and.Terms
+		}
+	}
+	filterJoin := map[string]string{} // metric name -> alias of its filter join
+	for i, term := range terms {
+		if c, ok := term.(*track.Cmp); ok && joinable(c) && c.Field.Kind == track.KindMetric {
+			filterJoin[c.Field.Name] = fmt.Sprintf("f%d", i)
+		}
+	}
+
 	var sb strings.Builder
 	var joinArgs, whereArgs []any
 	sb.WriteString(`SELECT r.id FROM runs r`)
@@ -26,15 +45,15 @@ func (s *Store) SearchRuns(ctx context.Context, q track.Query) ([]track.Run, boo
 		alias := fmt.Sprintf("o%d", i)
 		switch k.Field.Kind {
 		case track.KindMetric:
+			if f, ok := filterJoin[k.Field.Name]; ok {
+				orderTerms = append(orderTerms, f+".value"+dir)
+				continue
+			}
 			fmt.Fprintf(&sb, ` LEFT JOIN latest_metrics %s ON %s.run_id = r.id AND %s.key = ?`, alias, alias, alias)
 			joinArgs = append(joinArgs, k.Field.Name)
 			orderTerms = append(orderTerms, alias+".value"+dir+" NULLS LAST")
 		case track.KindParam, track.KindTag:
-			table := "run_params"
-			if k.Field.Kind == track.KindTag {
-				table = "run_tags"
-			}
-			fmt.Fprintf(&sb, ` LEFT JOIN %s %s ON %s.run_id = r.id AND %s.key = ?`, table, alias, alias, alias)
+			fmt.Fprintf(&sb, ` LEFT JOIN %s %s ON %s.run_id = r.id AND %s.key = ?`, tableOf(k.Field.Kind), alias, alias, alias)
 			joinArgs = append(joinArgs, k.Field.Name)
 			// Numbers sort as numbers and before text; runs without the
 			// key sort last either way.
@@ -51,8 +70,17 @@ func (s *Store) SearchRuns(ctx context.Context, q track.Query) ([]track.Run, boo
 			whereArgs = append(whereArgs, id)
 		}
 	}
-	if q.Filter != nil && q.Filter.Expr != nil {
-		cond, err := compileExpr(q.Filter.Expr, &whereArgs)
+	for i, term := range terms {
+		if c, ok := term.(*track.Cmp); ok && joinable(c) {
+			alias := fmt.Sprintf("f%d", i)
+			fmt.Fprintf(&sb, ` JOIN %s %s ON %s.run_id = r.id AND %s.key = ?`, tableOf(c.Field.Kind), alias, alias, alias)
+			joinArgs = append(joinArgs, c.Field.Name)
+			if c.Op != track.OpIsNotNull {
+				sb.WriteString(" AND " + valueCond(alias+"."+valueColumn(c), c, &joinArgs))
+			}
+			continue
+		}
+		cond, err := compileExpr(term, &whereArgs)
 		if err != nil {
 			return nil, false, err
 		}
@@ -154,25 +182,40 @@ func compileCmp(c *track.Cmp, args *[]any) (string, error) {
 		return valueCond(col, c, args), nil
 	}
 
-	table, valueCol := "latest_metrics", "value"
-	switch c.Field.Kind {
-	case track.KindParam:
-		table = "run_params"
-	case track.KindTag:
-		table = "run_tags"
-	}
-	if c.Numeric && c.Field.Kind != track.KindMetric {
-		valueCol = "num_value"
-	}
 	*args = append(*args, c.Field.Name)
-	sub := "SELECT run_id FROM " + table + " WHERE key = ?"
+	sub := "SELECT run_id FROM " + tableOf(c.Field.Kind) + " WHERE key = ?"
 	switch c.Op {
 	case track.OpIsNull:
 		return "r.id NOT IN (" + sub + ")", nil
 	case track.OpIsNotNull:
 		return "r.id IN (" + sub + ")", nil
 	}
-	return "r.id IN (" + sub + " AND " + valueCond(valueCol, c, args) + ")", nil
+	return "r.id IN (" + sub + " AND " + valueCond(valueColumn(c), c, args) + ")", nil
+}
+
+// joinable reports whether a comparison can only hold for runs that have
+// the key, so it can be an inner join.
+func joinable(c *track.Cmp) bool {
+	return c.Field.Kind != track.KindAttribute && c.Op != track.OpIsNull
+}
+
+func tableOf(k track.Kind) string {
+	switch k {
+	case track.KindParam:
+		return "run_params"
+	case track.KindTag:
+		return "run_tags"
+	}
+	return "latest_metrics"
+}
+
+// valueColumn is the column a comparison reads: params and tags compare
+// numerically through num_value.
+func valueColumn(c *track.Cmp) string {
+	if c.Numeric && c.Field.Kind != track.KindMetric {
+		return "num_value"
+	}
+	return "value"
 }
 
 // valueCond compares column col with the comparison's value(s).

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "github.com/mattn/go-sqlite3"    // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/track"
@@ -36,6 +36,22 @@ var (
 	_ track.Store    = (*Store)(nil)
 	_ registry.Store = (*Store)(nil)
 )
+
+// The SQLite driver with plinth's per-connection settings: reads through
+// mmap instead of a read syscall per page, a 64 MiB page cache, and sorts in
+// memory. A search that touches thousands of runs is several times faster.
+func init() {
+	sql.Register("plinth-sqlite3", &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			for _, pragma := range []string{"PRAGMA mmap_size = 1073741824", "PRAGMA cache_size = -65536", "PRAGMA temp_store = MEMORY"} {
+				if _, err := c.Exec(pragma, nil); err != nil {
+					return fmt.Errorf("%s: %w", pragma, err)
+				}
+			}
+			return nil
+		},
+	})
+}
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -51,6 +67,7 @@ type Store struct {
 type dialect struct {
 	name      string
 	autoID    string // DDL of an auto-incrementing primary key
+	clustered string // table option that clusters rows by primary key
 	forUpdate string // row lock suffix for SELECT inside a write transaction
 	// rebind turns the ? placeholders the queries are written with into
 	// the engine's own.
@@ -60,9 +77,10 @@ type dialect struct {
 }
 
 var sqliteDialect = dialect{
-	name:   "sqlite",
-	autoID: "INTEGER PRIMARY KEY AUTOINCREMENT",
-	rebind: func(q string) string { return q },
+	name:      "sqlite",
+	autoID:    "INTEGER PRIMARY KEY AUTOINCREMENT",
+	clustered: "WITHOUT ROWID",
+	rebind:    func(q string) string { return q },
 }
 
 var postgresDialect = dialect{
@@ -132,7 +150,7 @@ func openSQLite(path string) (*Store, error) {
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
 	q.Set("_cslike", "true")
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("plinth-sqlite3", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -206,7 +224,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		text := strings.ReplaceAll(string(body), "{{autoid}}", s.d.autoID)
+		text := strings.NewReplacer("{{autoid}}", s.d.autoID, "{{clustered}}", s.d.clustered).Replace(string(body))
 		for _, stmt := range splitStatements(text) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("migrate %s: %w\n%s", base, err, stmt)

@@ -19,10 +19,10 @@ import (
 // engines returns an opener per engine under test. SQLite always runs;
 // PostgreSQL runs when PLINTH_TEST_POSTGRES holds a server URL
 // (scripts/postgres.sh starts one), and is mandatory when CI is set.
-func engines(t *testing.T) map[string]func(t *testing.T) *sqlstore.Store {
-	m := map[string]func(t *testing.T) *sqlstore.Store{"sqlite": openSQLite}
+func engines(t testing.TB) map[string]func(t testing.TB) *sqlstore.Store {
+	m := map[string]func(t testing.TB) *sqlstore.Store{"sqlite": openSQLite}
 	if url := os.Getenv("PLINTH_TEST_POSTGRES"); url != "" {
-		m["postgres"] = func(t *testing.T) *sqlstore.Store { return openPostgres(t, url) }
+		m["postgres"] = func(t testing.TB) *sqlstore.Store { return openPostgres(t, url) }
 	} else if os.Getenv("CI") != "" {
 		t.Fatal("CI is set but PLINTH_TEST_POSTGRES is not: the PostgreSQL contract run is mandatory in CI")
 	} else {
@@ -31,7 +31,7 @@ func engines(t *testing.T) map[string]func(t *testing.T) *sqlstore.Store {
 	return m
 }
 
-func openSQLite(t *testing.T) *sqlstore.Store {
+func openSQLite(t testing.TB) *sqlstore.Store {
 	s, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "plinth.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func openSQLite(t *testing.T) *sqlstore.Store {
 }
 
 // openPostgres gives each test a schema of its own on the shared server.
-func openPostgres(t *testing.T, url string) *sqlstore.Store {
+func openPostgres(t testing.TB, url string) *sqlstore.Store {
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "t_" + hex.EncodeToString(b[:])

@@ -48,7 +48,7 @@ type proc struct {
 	logs *bytes.Buffer
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer starts `plinth server` on dir and waits until it is ready.
-func startServer(t *testing.T, dir string) *proc {
+func startServer(t testing.TB, dir string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &proc{url: "http://" + addr, logs: &bytes.Buffer{}}

@@ -71,24 +71,85 @@ type gbtreeModel struct {
 }
 
 type xtree struct {
-	ID                 int       `json:"id"`
-	LeftChildren       []int     `json:"left_children"`
-	RightChildren      []int     `json:"right_children"`
-	SplitIndices       []int     `json:"split_indices"`
-	SplitConditions    []float64 `json:"split_conditions"`
-	SplitType          []int     `json:"split_type"`
-	DefaultLeft        flexBools `json:"default_left"`
-	LossChanges        []float64 `json:"loss_changes"`
-	SumHessian         []float64 `json:"sum_hessian"`
-	Categories         []int     `json:"categories"`
-	CategoriesNodes    []int     `json:"categories_nodes"`
-	CategoriesSegments []int     `json:"categories_segments"`
-	CategoriesSizes    []int     `json:"categories_sizes"`
+	ID                 int        `json:"id"`
+	LeftChildren       []int      `json:"left_children"`
+	RightChildren      []int      `json:"right_children"`
+	SplitIndices       []int      `json:"split_indices"`
+	SplitConditions    []nanFloat `json:"split_conditions"`
+	SplitType          []int      `json:"split_type"`
+	DefaultLeft        flexBools  `json:"default_left"`
+	LossChanges        []nanFloat `json:"loss_changes"`
+	SumHessian         []nanFloat `json:"sum_hessian"`
+	Categories         []int      `json:"categories"`
+	CategoriesNodes    []int      `json:"categories_nodes"`
+	CategoriesSegments []int      `json:"categories_segments"`
+	CategoriesSizes    []int      `json:"categories_sizes"`
 	Param              struct {
 		NumNodes       string `json:"num_nodes"`
 		SizeLeafVector string `json:"size_leaf_vector"`
 	} `json:"tree_param"`
 }
+
+// nanFloat is a number that may be null: XGBoost writes NaN (not JSON) as
+// the split condition of categorical splits, which Parse turns into null.
+type nanFloat float64
+
+func (f *nanFloat) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*f = nanFloat(math.NaN())
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(data), 64)
+	if err != nil {
+		return fmt.Errorf("%s is not a number", data)
+	}
+	*f = nanFloat(v)
+	return nil
+}
+
+// replaceNonFinite returns data with the bare NaN, Infinity and -Infinity
+// tokens XGBoost writes (outside strings) replaced by null, so that
+// encoding/json accepts the file. It copies only when there is one.
+func replaceNonFinite(data []byte) []byte {
+	if !bytes.Contains(data, []byte("NaN")) && !bytes.Contains(data, []byte("Infinity")) {
+		return data
+	}
+	out := make([]byte, 0, len(data))
+	inString, escaped := false, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			out = append(out, c)
+			continue
+		}
+		if c == '"' {
+			inString = true
+		}
+		matched := false
+		for _, tok := range nonFinite {
+			if bytes.HasPrefix(data[i:], tok) {
+				out = append(out, "null"...)
+				i += len(tok) - 1
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+var nonFinite = [][]byte{[]byte("-Infinity"), []byte("Infinity"), []byte("-NaN"), []byte("NaN")}
 
 // flexBools reads default_left, written as 0/1 by XGBoost 1.x and as
 // booleans by some later writers.
@@ -130,6 +191,7 @@ func Parse(data []byte) (*model.Model, error) {
 	if err := model.CheckJSONShape(data, model.MaxJSONObjects, model.MaxJSONValues); err != nil {
 		return nil, err
 	}
+	data = replaceNonFinite(data)
 	var f file
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, model.JSONError(err)
@@ -437,7 +499,7 @@ func tree(t *xtree, weight float32, features []model.Feature, path string) ([]mo
 	nodes := make([]model.Node, len(order))
 	for k, i := range order {
 		nd := &nodes[k]
-		nd.Cover = t.SumHessian[i]
+		nd.Cover = float64(t.SumHessian[i])
 		if t.LeftChildren[i] == -1 {
 			nd.Value = float64(float32(t.SplitConditions[i]) * weight)
 			continue
@@ -447,7 +509,7 @@ func tree(t *xtree, weight float32, features []model.Feature, path string) ([]mo
 			return nil, plinth.Invalid(fmt.Sprintf("%s.split_indices[%d]", path, i), "feature %d out of range: the model has %d features", f, len(features))
 		}
 		nd.Feature = f
-		nd.Gain = t.LossChanges[i]
+		nd.Gain = float64(t.LossChanges[i])
 		nd.Left, nd.Right = newIndex[t.LeftChildren[i]], newIndex[t.RightChildren[i]]
 		nd.DefaultLeft = t.DefaultLeft[i]
 		if len(t.SplitType) == n && t.SplitType[i] == 1 {

@@ -1,6 +1,9 @@
 -- The first schema of plinth's metadata. Written once for SQLite and
 -- PostgreSQL: times are unix microseconds in BIGINT, JSON documents are TEXT,
--- and {{autoid}} becomes each engine's auto-incrementing primary key.
+-- {{autoid}} becomes each engine's auto-incrementing primary key, and
+-- {{clustered}} makes SQLite store a table in its primary key's order
+-- (WITHOUT ROWID), so a lookup by key is one B-tree descent, not two; the
+-- search joins depend on it.
 
 CREATE TABLE experiments (
     id          TEXT PRIMARY KEY,
@@ -23,7 +26,7 @@ CREATE TABLE runs (
     code_commit   TEXT NOT NULL DEFAULT '',
     code_dirty    BOOLEAN NOT NULL DEFAULT FALSE,
     env           TEXT NOT NULL DEFAULT '{}'
-);
+) {{clustered}};
 CREATE INDEX runs_start_time ON runs (start_time);
 CREATE INDEX runs_experiment_start_time ON runs (experiment_id, start_time);
 CREATE INDEX runs_parent_id ON runs (parent_id);
@@ -36,7 +39,7 @@ CREATE TABLE run_params (
     value     TEXT NOT NULL,
     num_value DOUBLE PRECISION,
     PRIMARY KEY (run_id, key)
-);
+) {{clustered}};
 CREATE INDEX run_params_key_value ON run_params (key, value);
 CREATE INDEX run_params_key_num_value ON run_params (key, num_value);
 
@@ -46,7 +49,7 @@ CREATE TABLE run_tags (
     value     TEXT NOT NULL,
     num_value DOUBLE PRECISION,
     PRIMARY KEY (run_id, key)
-);
+) {{clustered}};
 CREATE INDEX run_tags_key_value ON run_tags (key, value);
 
 -- Every point of every series. No primary key: a series may repeat a step.
@@ -71,7 +74,7 @@ CREATE TABLE latest_metrics (
     max_value DOUBLE PRECISION NOT NULL,
     n         BIGINT NOT NULL,
     PRIMARY KEY (run_id, key)
-);
+) {{clustered}};
 CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value);
 
 CREATE TABLE run_inputs (
