@@ -603,6 +603,8 @@ func (x Matrix) at(r, c int) float64 {
 // Batch tuning: rows are scored in blocks so that one tree stays in cache
 // while it is applied to every row of the block; a batch is split over all
 // cores once it has enough blocks to pay for the goroutines.
+var rowMajorWalk = false
+
 const (
 	blockRows       = 64
 	parallelMinRows = 1024
@@ -687,6 +689,12 @@ func (p *Predictor) predictBlock(x Matrix, lo, hi int, scratch, out []float64) {
 	if p.linear != nil {
 		for r := range n {
 			p.linearRow(rows[r*nf:(r+1)*nf], out[r*p.nout:(r+1)*p.nout])
+		}
+		return
+	}
+	if rowMajorWalk {
+		for r := range n {
+			p.rawRow(rows[r*nf:(r+1)*nf], out[r*p.nout:(r+1)*p.nout])
 		}
 		return
 	}

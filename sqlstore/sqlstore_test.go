@@ -2,72 +2,40 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/plinthml/plinth/registry/registrytest"
+	"github.com/plinthml/plinth/sqlstore/pgtest"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/track"
 	"github.com/plinthml/plinth/track/tracktest"
 )
 
 // engines returns an opener per engine under test. SQLite always runs;
-// PostgreSQL runs when PLINTH_TEST_POSTGRES holds a server URL
-// (scripts/postgres.sh starts one), and is mandatory when CI is set.
+// PostgreSQL when PLINTH_TEST_POSTGRES names a server (mandatory in CI).
 func engines(t testing.TB) map[string]func(t testing.TB) *sqlstore.Store {
 	m := map[string]func(t testing.TB) *sqlstore.Store{"sqlite": openSQLite}
-	if url := os.Getenv("PLINTH_TEST_POSTGRES"); url != "" {
-		m["postgres"] = func(t testing.TB) *sqlstore.Store { return openPostgres(t, url) }
-	} else if os.Getenv("CI") != "" {
-		t.Fatal("CI is set but PLINTH_TEST_POSTGRES is not: the PostgreSQL contract run is mandatory in CI")
+	if pgtest.Available(t) {
+		m["postgres"] = openPostgres
 	} else {
-		t.Log("PLINTH_TEST_POSTGRES is not set: skipping the PostgreSQL run (start one with scripts/postgres.sh)")
+		t.Log(pgtest.SkipMessage)
 	}
 	return m
 }
 
 func openSQLite(t testing.TB) *sqlstore.Store {
-	s, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "plinth.db"))
+	return open(t, filepath.Join(t.TempDir(), "plinth.db"))
+}
+
+func openPostgres(t testing.TB) *sqlstore.Store { return open(t, pgtest.URL(t)) }
+
+func open(t testing.TB, dsn string) *sqlstore.Store {
+	s, err := sqlstore.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// openPostgres gives each test a schema of its own on the shared server.
-func openPostgres(t testing.TB, url string) *sqlstore.Store {
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "t_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	s, err := sqlstore.Open(context.Background(), url+sep+"search_path="+schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if db, err := sql.Open("pgx", url); err == nil {
-			db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			db.Close()
-		}
-	})
 	return s
 }
 

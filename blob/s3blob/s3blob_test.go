@@ -2,53 +2,46 @@ package s3blob_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/blob/blobtest"
 	"github.com/plinthml/plinth/blob/s3blob"
+	"github.com/plinthml/plinth/blob/s3blob/s3test"
 )
 
 // The tests run against a real S3 server: versitygw with its posix backend
-// on a temp directory, started once per test binary on a free loopback port.
+// on a temp directory, started once per test binary (see s3test).
 const (
-	versitygwVersion = "v1.8.0" // keep in step with scripts/install-versitygw.sh
-	testAccessKey    = "plinth-test-access"
-	testSecretKey    = "plinth-test-secret-0123456789"
-	testBucket       = "plinth-blobs"
-	startTimeout     = 20 * time.Second
+	testAccessKey = s3test.AccessKey
+	testSecretKey = s3test.SecretKey
+	testBucket    = s3test.Bucket
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if gw.srv != nil {
-		gw.srv.stop()
-	}
+	s3test.Stop()
 	os.Exit(code)
 }
+
+type server = s3test.Server
+
+func gateway(t *testing.T) *server { return s3test.Gateway(t) }
 
 func TestContract(t *testing.T) {
 	srv := gateway(t)
 	open := func(t *testing.T) blob.Store { return openStore(t, srv) }
 	corrupt := func(t *testing.T, s blob.Store, d blob.Digest) {
-		srv.putObject(t, s.(*s3blob.Store).Key(d), []byte("tampered"))
+		srv.PutObject(t, s.(*s3blob.Store).Key(d), []byte("tampered"))
 	}
 	blobtest.Run(t, open, corrupt)
 }
@@ -67,7 +60,7 @@ func TestKeyLayout(t *testing.T) {
 	if got := s.Key(info.Digest); got != want {
 		t.Fatalf("Key(%s) = %q, want %q", info.Digest, got, want)
 	}
-	st, err := srv.admin.StatObject(t.Context(), testBucket, want, minio.StatObjectOptions{})
+	st, err := srv.Admin.StatObject(t.Context(), testBucket, want, minio.StatObjectOptions{})
 	if err != nil {
 		t.Fatalf("blob not at its content address: %v", err)
 	}
@@ -106,13 +99,13 @@ func TestNoTempObjectsLeft(t *testing.T) {
 	}
 
 	tmp := prefix + "tmp/"
-	for obj := range srv.admin.ListObjectsIter(ctx, testBucket, minio.ListObjectsOptions{Prefix: tmp, Recursive: true}) {
+	for obj := range srv.Admin.ListObjectsIter(ctx, testBucket, minio.ListObjectsOptions{Prefix: tmp, Recursive: true}) {
 		if obj.Err != nil {
 			t.Fatal(obj.Err)
 		}
 		t.Errorf("temp object left behind: %s", obj.Key)
 	}
-	for up := range srv.admin.ListIncompleteUploads(ctx, testBucket, tmp, true) {
+	for up := range srv.Admin.ListIncompleteUploads(ctx, testBucket, tmp, true) {
 		if up.Err != nil {
 			t.Fatal(up.Err)
 		}
@@ -130,7 +123,7 @@ func TestPutRepairsTruncatedBlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.putObject(t, s.Key(info.Digest), data[:5])
+	srv.PutObject(t, s.Key(info.Digest), data[:5])
 	if _, err := s.Put(t.Context(), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +138,7 @@ func TestOpenURL(t *testing.T) {
 	prefix := storePrefix()
 
 	withKeys := fmt.Sprintf("s3://%s:%s@%s/%s?endpoint=%s&insecure=true&region=us-east-1",
-		testAccessKey, testSecretKey, testBucket, prefix, srv.endpoint)
+		testAccessKey, testSecretKey, testBucket, prefix, srv.Endpoint)
 	s, err := s3blob.OpenURL(ctx, withKeys)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +155,7 @@ func TestOpenURL(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", testAccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecretKey)
 	t.Setenv("AWS_SESSION_TOKEN", "")
-	s2, err := s3blob.OpenURL(ctx, fmt.Sprintf("s3://%s/%s?endpoint=%s&insecure=true", testBucket, prefix, srv.endpoint))
+	s2, err := s3blob.OpenURL(ctx, fmt.Sprintf("s3://%s/%s?endpoint=%s&insecure=true", testBucket, prefix, srv.Endpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +169,13 @@ func TestOpenFails(t *testing.T) {
 	ctx := t.Context()
 
 	_, err := s3blob.Open(ctx, s3blob.Config{
-		Endpoint: srv.endpoint, Bucket: "no-such-bucket", Insecure: true,
+		Endpoint: srv.Endpoint, Bucket: "no-such-bucket", Insecure: true,
 		AccessKey: testAccessKey, SecretKey: testSecretKey,
 	})
 	wantField(t, err, "bucket")
 
 	_, err = s3blob.Open(ctx, s3blob.Config{
-		Endpoint: srv.endpoint, Bucket: testBucket, Insecure: true,
+		Endpoint: srv.Endpoint, Bucket: testBucket, Insecure: true,
 		AccessKey: testAccessKey, SecretKey: "wrong-secret",
 	})
 	if err == nil {
@@ -293,7 +286,7 @@ func openStore(t *testing.T, srv *server) *s3blob.Store {
 func openStoreAt(t *testing.T, srv *server, prefix string) *s3blob.Store {
 	t.Helper()
 	s, err := s3blob.Open(t.Context(), s3blob.Config{
-		Endpoint:  srv.endpoint,
+		Endpoint:  srv.Endpoint,
 		Bucket:    testBucket,
 		Prefix:    prefix,
 		Insecure:  true,
@@ -325,202 +318,3 @@ func readAll(t *testing.T, s blob.Store, d blob.Digest) []byte {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
-
-// gw is the versitygw server shared by the tests of this binary.
-var gw struct {
-	once sync.Once
-	srv  *server
-	err  error
-	skip string // why the server cannot run here
-}
-
-// gateway returns the shared server, starting it on first use. Without a
-// versitygw binary it skips the test, unless CI=true, where it fails.
-func gateway(t *testing.T) *server {
-	t.Helper()
-	gw.once.Do(func() {
-		bin, err := findVersitygw()
-		if bin == "" && err == nil {
-			gw.skip = "versitygw not found: set PLINTH_VERSITYGW to its path or put it in PATH; install it with " +
-				"`go install github.com/versity/versitygw/cmd/versitygw@" + versitygwVersion + "` " +
-				"(or scripts/install-versitygw.sh)"
-			return
-		}
-		if err != nil {
-			gw.err = err
-			return
-		}
-		gw.srv, gw.err = startVersitygw(bin)
-	})
-	if gw.skip != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s (CI=true, so this fails instead of skipping)", gw.skip)
-		}
-		t.Skip(gw.skip)
-	}
-	if gw.err != nil {
-		t.Fatal(gw.err)
-	}
-	return gw.srv
-}
-
-// findVersitygw returns the binary named by PLINTH_VERSITYGW, which must
-// exist if set, or versitygw from PATH; "" and no error if there is neither.
-func findVersitygw() (string, error) {
-	if p := os.Getenv("PLINTH_VERSITYGW"); p != "" {
-		path, err := exec.LookPath(p)
-		if err != nil {
-			return "", fmt.Errorf("PLINTH_VERSITYGW=%s: %w", p, err)
-		}
-		return path, nil
-	}
-	path, err := exec.LookPath("versitygw")
-	if err != nil {
-		return "", nil
-	}
-	return path, nil
-}
-
-type server struct {
-	endpoint string // 127.0.0.1:port
-	admin    *minio.Client
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	dir      string
-}
-
-// startVersitygw runs versitygw's posix backend on a new temp directory and
-// creates the test bucket. Metadata goes to a sidecar directory, so the temp
-// directory's filesystem need not support extended attributes.
-func startVersitygw(bin string) (*server, error) {
-	dir, err := os.MkdirTemp("", "plinth-versitygw-")
-	if err != nil {
-		return nil, err
-	}
-	data, meta := filepath.Join(dir, "data"), filepath.Join(dir, "meta")
-	for _, d := range []string{data, meta} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-	// The free port may be taken between probing and binding: try again.
-	for attempt := 1; ; attempt++ {
-		srv, err := launch(bin, dir, data, meta)
-		if err == nil {
-			return srv, nil
-		}
-		if attempt == 3 {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-}
-
-func launch(bin, dir, data, meta string) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	endpoint := net.JoinHostPort("127.0.0.1", port)
-	logPath := filepath.Join(dir, "versitygw.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-
-	cmd := exec.Command(bin,
-		"--access", testAccessKey,
-		"--secret", testSecretKey,
-		"--port", endpoint,
-		"--quiet",
-		"posix", "--sidecar", meta, data)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// versitygw reads its settings from VGW_* variables too; none may leak in.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VGW_") && !strings.HasPrefix(kv, "ROOT_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start versitygw: %w", err)
-	}
-	srv := &server{endpoint: endpoint, cmd: cmd, exited: make(chan struct{}), dir: dir}
-	go func() {
-		cmd.Wait()
-		close(srv.exited)
-	}()
-	fail := func(err error) (*server, error) {
-		srv.kill()
-		log, _ := os.ReadFile(logPath)
-		return nil, fmt.Errorf("versitygw on %s: %w\nits output:\n%s", endpoint, err, log)
-	}
-
-	if err := waitReady(endpoint, srv.exited); err != nil {
-		return fail(err)
-	}
-	srv.admin, err = minio.New(endpoint, &minio.Options{
-		Creds: credentials.NewStaticV4(testAccessKey, testSecretKey, ""),
-	})
-	if err != nil {
-		return fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	if err := srv.admin.MakeBucket(ctx, testBucket, minio.MakeBucketOptions{}); err != nil {
-		return fail(fmt.Errorf("create bucket %s: %w", testBucket, err))
-	}
-	return srv, nil
-}
-
-// waitReady polls until the server answers HTTP at all (an anonymous request
-// gets 403), the process exits, or startTimeout passes.
-func waitReady(endpoint string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get("http://" + endpoint + "/")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not answering after %v: %w", startTimeout, err)
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before answering")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	return port, err
-}
-
-func (s *server) kill() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
-
-func (s *server) stop() {
-	s.kill()
-	os.RemoveAll(s.dir)
-}
-
-// putObject overwrites key behind the store's back.
-func (s *server) putObject(t *testing.T, key string, data []byte) {
-	t.Helper()
-	_, err := s.admin.PutObject(t.Context(), testBucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
-	if err != nil {
-		t.Fatalf("overwrite %s: %v", key, err)
-	}
-}

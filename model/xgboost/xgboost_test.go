@@ -244,3 +244,26 @@ func asError(err error, target **plinth.Error) bool {
 	}
 	return false
 }
+
+// TestCategoricalSemantics pins XGBoost's categorical rule on a stump:
+// the listed categories go right, others left, missing by default_left.
+func TestCategoricalSemantics(t *testing.T) {
+	const stump = `{"learner":{"feature_names":["x","color"],"feature_types":["float","c"],"gradient_booster":{"model":{"tree_info":[0],"trees":[{"categories":[1,3],"categories_nodes":[0],"categories_segments":[0],"categories_sizes":[2],"default_left":[1,0,0],"left_children":[1,-1,-1],"loss_changes":[3.5,0,0],"right_children":[2,-1,-1],"split_conditions":[NaN,0.25,-0.5],"split_indices":[1,0,0],"split_type":[1,0,0],"sum_hessian":[10,6,4],"tree_param":{"num_nodes":"3"}}]},"name":"gbtree"},"learner_model_param":{"base_score":"5E-1","num_class":"0","num_feature":"2"},"objective":{"name":"reg:squarederror"}},"version":[1,7,4]}`
+	m, err := xgboost.Parse([]byte(stump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		color, want float64
+	}{
+		{0, 0.5 + 0.25}, {1, 0.5 - 0.5}, {2, 0.5 + 0.25}, {3, 0.5 - 0.5}, {math.NaN(), 0.5 + 0.25},
+	} {
+		got, err := m.Predict([]float64{0, c.color})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != c.want {
+			t.Errorf("color %v: %v, want %v", c.color, got[0], c.want)
+		}
+	}
+}

@@ -1,0 +1,4 @@
+package model
+
+// RowMajorWalk lets the benchmarks compare the two batch strategies.
+var RowMajorWalk = &rowMajorWalk

@@ -1,0 +1,94 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/plinthml/plinth/blob/s3blob/s3test"
+	"github.com/plinthml/plinth/client"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/server"
+	"github.com/plinthml/plinth/sqlstore/pgtest"
+	"github.com/plinthml/plinth/track"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	s3test.Stop()
+	os.Exit(code)
+}
+
+// TestNode runs one flow through a node on each configuration a user can
+// choose: the embedded defaults, and PostgreSQL with S3 as a team would run
+// it. The same API must behave the same on both.
+func TestNode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  func(t *testing.T) server.Config
+	}{
+		{"embedded", func(t *testing.T) server.Config { return server.Config{DataDir: t.TempDir()} }},
+		{"postgres+s3", func(t *testing.T) server.Config {
+			return server.Config{Metadata: pgtest.URL(t), Blobs: s3test.Gateway(t).URL("node-test/" + strings.ToLower(t.Name()) + "/")}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := server.Open(context.Background(), tc.cfg(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			flow(t, client.Local(n.Handler()))
+		})
+	}
+}
+
+func flow(t *testing.T, c *client.Client) {
+	ctx := context.Background()
+	if err := c.Ready(ctx); err != nil {
+		t.Fatalf("not ready: %v", err)
+	}
+	if _, err := c.CreateExperiment(ctx, "flow", ""); err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.CreateRun(ctx, client.NewRun{Experiment: "flow", Params: map[string]string{"depth": "6"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{{Key: "auc", Value: 0.91, Step: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	model := strings.Repeat("tree ", 300000) // larger than one S3 part
+	if _, err := c.PutArtifact(ctx, run.ID, "model.json", strings.NewReader(model)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EndRun(ctx, run.ID, track.Finished); err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.SearchRuns(ctx, track.SearchRequest{Filter: `metrics.auc > 0.9 and params.depth = "6"`})
+	if err != nil || len(page.Runs) != 1 {
+		t.Fatalf("search = %+v, %v", page, err)
+	}
+	v, err := c.CreateVersion(ctx, "m", registry.NewVersion{Format: "other", RunID: run.ID, RunArtifact: "model.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetAlias(ctx, "m", "champion", v.Version, "test"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Version(ctx, "m", "champion")
+	if err != nil || got.Metrics["auc"] != 0.91 || got.Artifacts[0].Size != int64(len(model)) {
+		t.Fatalf("champion = %+v, %v", got, err)
+	}
+	rc, err := c.OpenBlob(ctx, got.Artifacts[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	back, err := io.ReadAll(rc)
+	if err != nil || string(back) != model {
+		t.Fatalf("model read back: %d bytes, %v", len(back), err)
+	}
+}
