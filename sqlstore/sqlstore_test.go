@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/plinthml/plinth/registry/registrytest"
-	"github.com/plinthml/plinth/sqlstore/pgtest"
 	"github.com/plinthml/plinth/sqlstore"
+	"github.com/plinthml/plinth/sqlstore/pgtest"
 	"github.com/plinthml/plinth/track"
 	"github.com/plinthml/plinth/track/tracktest"
 )
