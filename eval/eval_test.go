@@ -66,3 +66,54 @@ func TestRegress(t *testing.T) {
 		t.Fatalf("Regress = %+v", r)
 	}
 }
+
+func TestCalibration(t *testing.T) {
+	// Perfectly calibrated in two bins: 0.25 predicted, 1 of 4 true; 0.75
+	// predicted, 3 of 4 true.
+	y := []float64{1, 0, 0, 0, 1, 1, 1, 0}
+	p := []float64{0.25, 0.25, 0.25, 0.25, 0.75, 0.75, 0.75, 0.75}
+	ece, bins, err := Calibration(y, p, 2)
+	if err != nil || ece > 1e-12 || bins[0].Count != 4 || bins[1].FractionTrue != 0.75 {
+		t.Fatalf("calibrated: ece %v bins %+v err %v", ece, bins, err)
+	}
+	// Always 0.9 but only half true: gap 0.4 everywhere.
+	ece, _, _ = Calibration([]float64{1, 0, 1, 0}, []float64{0.9, 0.9, 0.9, 0.9}, 10)
+	if math.Abs(ece-0.4) > 1e-12 {
+		t.Fatalf("overconfident ece = %v, want 0.4", ece)
+	}
+}
+
+func TestMulticlass(t *testing.T) {
+	y := []float64{0, 1, 2, 2}
+	prob := []float64{
+		0.7, 0.2, 0.1,
+		0.1, 0.8, 0.1,
+		0.2, 0.5, 0.3, // wrong: predicts 1
+		0.1, 0.1, 0.8,
+	}
+	m, err := Multiclass(y, prob, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sklearn.metrics.log_loss([0,1,2,2], probs) = 0.5366749...
+	want := -(math.Log(0.7) + math.Log(0.8) + math.Log(0.3) + math.Log(0.8)) / 4
+	if m.Accuracy != 0.75 || math.Abs(m.LogLoss-want) > 1e-12 || m.Confusion[2][1] != 1 || m.Confusion[2][2] != 1 {
+		t.Fatalf("Multiclass = %+v", m)
+	}
+	if _, err := Multiclass([]float64{5}, []float64{0.5, 0.5}, 2); err == nil {
+		t.Fatal("out-of-range label accepted")
+	}
+}
+
+func TestBinarySlices(t *testing.T) {
+	col := []string{"a", "a", "a", "a", "b", "b"}
+	y := []float64{0, 1, 0, 1, 1, 1}
+	p := []float64{0.1, 0.9, 0.2, 0.8, 0.3, 0.4}
+	s, err := BinarySlices(col, y, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != 2 || s[0].Value != "a" || s[0].AUC != 1 || s[0].Accuracy != 1 || s[1].Accuracy != 0 || !math.IsNaN(s[1].AUC) {
+		t.Fatalf("slices = %+v", s)
+	}
+}

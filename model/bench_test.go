@@ -146,20 +146,3 @@ func benchBatch(b *testing.B, colMajor bool) {
 
 func BenchmarkPredictBatch(b *testing.B)         { benchBatch(b, false) }
 func BenchmarkPredictBatchColMajor(b *testing.B) { benchBatch(b, true) }
-
-// BenchmarkPredictBatchStrategy compares the batch kernels on the same
-// data: tree by tree over blocks of rows (lockstep over 4 rows) and row by
-// row (lockstep over 8 trees).
-func BenchmarkPredictBatchStrategy(b *testing.B) {
-	defer func(v bool) { *model.RowMajorWalk = v }(*model.RowMajorWalk)
-	for _, rowMajor := range []bool{false, true} {
-		name := "tree-major"
-		if rowMajor {
-			name = "row-major"
-		}
-		b.Run(name, func(b *testing.B) {
-			*model.RowMajorWalk = rowMajor
-			benchBatch(b, false)
-		})
-	}
-}

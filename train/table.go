@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,20 +32,59 @@ type Table struct {
 }
 
 // Len is the number of rows.
-func (t *Table) Len() int { return len(t.Label) }
+func (t *Table) Len() int {
+	if len(t.Label) > 0 || len(t.Columns) == 0 {
+		return len(t.Label)
+	}
+	if c := t.Columns[0]; c.Type == model.Categorical {
+		return len(c.Cat)
+	}
+	return len(t.Columns[0].Num)
+}
+
+// inferRows is how many rows ReadCSV looks at to tell categorical columns
+// from numeric ones when the caller does not say.
+const inferRows = 1000
 
 // ReadCSV reads a CSV with a header. Columns named in categorical are read
-// as categories; label names the label column and positive the label value
-// that means 1 (empty: the label is numeric). Empty cells, "NA" and "?" are
-// missing.
+// as categories; with categorical nil, a column is categorical when one of
+// its first 1,000 values is not a number. label names the label column
+// (empty: there is none) and positive the label value that means 1 (empty:
+// the label is numeric). Empty cells, "NA" and "?" are missing.
 func ReadCSV(r io.Reader, label, positive string, categorical []string) (*Table, error) {
 	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("read csv header: %w", err)
 	}
+	header = slices.Clone(header)
+	var buffered [][]string
 	isCat := map[string]bool{}
+	if categorical == nil {
+		for len(buffered) < inferRows {
+			rec, err := cr.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read csv line %d: %w", len(buffered)+2, err)
+			}
+			buffered = append(buffered, rec)
+		}
+		for i, h := range header {
+			for _, rec := range buffered {
+				v := strings.TrimSpace(rec[i])
+				if v == "" || v == "NA" || v == "?" {
+					continue
+				}
+				if _, err := strconv.ParseFloat(v, 64); err != nil {
+					isCat[strings.TrimSpace(h)] = true
+					break
+				}
+			}
+		}
+	}
+	cr.ReuseRecord = true
 	for _, c := range categorical {
 		isCat[c] = true
 	}
@@ -64,13 +104,15 @@ func ReadCSV(r io.Reader, label, positive string, categorical []string) (*Table,
 		colOf[i] = len(t.Columns)
 		t.Columns = append(t.Columns, Column{Name: h, Type: typ})
 	}
-	if labelIdx < 0 {
+	if labelIdx < 0 && label != "" {
 		return nil, fmt.Errorf("read csv: no label column %q in header", label)
 	}
 	line := 1
 	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
+		var rec []string
+		if line-1 < len(buffered) {
+			rec = buffered[line-1]
+		} else if rec, err = cr.Read(); err == io.EOF {
 			break
 		}
 		line++
@@ -160,31 +202,84 @@ func (t *Table) Signature() model.Signature {
 	return sig
 }
 
-// Rows encodes the table as row vectors for sig: numbers as they are,
-// categories as their index in sig (NaN when missing or unseen).
+// Rows encodes the table as row vectors for sig, which must be the table's
+// own signature (from Signature): numbers as they are, categories as their
+// index in sig (NaN when missing or unseen).
 func (t *Table) Rows(sig model.Signature) [][]float64 {
+	cols := make([]*Column, len(t.Columns))
+	for j := range t.Columns {
+		cols[j] = &t.Columns[j]
+	}
+	return encode(cols, sig, t.Len())
+}
+
+// Encode encodes the table for a model's signature, matching columns by
+// name: the way to score a file with a model trained elsewhere. A feature
+// without a column is an error unless the model accepts it missing.
+func (t *Table) Encode(sig model.Signature) ([][]float64, error) {
+	byName := map[string]*Column{}
+	for j := range t.Columns {
+		byName[t.Columns[j].Name] = &t.Columns[j]
+	}
+	cols := make([]*Column, len(sig.Features))
+	for j, f := range sig.Features {
+		cols[j] = byName[f.Name]
+		if cols[j] == nil && !f.Nullable {
+			return nil, fmt.Errorf("the model needs column %q, which the data lacks", f.Name)
+		}
+	}
+	return encode(cols, sig, t.Len()), nil
+}
+
+// Matrix is Encode as one row-major matrix, for batch prediction.
+func (t *Table) Matrix(sig model.Signature) (model.Matrix, error) {
+	rows, err := t.Encode(sig)
+	if err != nil {
+		return model.Matrix{}, err
+	}
+	width := len(sig.Features)
+	m := model.Matrix{Rows: len(rows), Cols: width}
+	if len(rows) > 0 {
+		m.Data = rows[0][:len(rows)*width] // the rows share one backing array
+	}
+	return m, nil
+}
+
+// encode writes column cols[j] as feature j; a nil column is all missing.
+// The rows share one contiguous backing array, in order.
+func encode(cols []*Column, sig model.Signature, n int) [][]float64 {
 	index := make([]map[string]int, len(sig.Features))
 	for j, f := range sig.Features {
-		if f.Type == model.Categorical {
+		if f.Type == model.Categorical && len(f.Categories) > 0 {
 			index[j] = make(map[string]int, len(f.Categories))
 			for i, c := range f.Categories {
 				index[j][c] = i
 			}
 		}
 	}
-	rows := make([][]float64, t.Len())
-	flat := make([]float64, t.Len()*len(t.Columns))
+	width := len(sig.Features)
+	rows := make([][]float64, n)
+	flat := make([]float64, n*width)
 	for i := range rows {
-		rows[i] = flat[i*len(t.Columns) : (i+1)*len(t.Columns)]
-		for j, c := range t.Columns {
-			if c.Type != model.Categorical {
-				rows[i][j] = c.Num[i]
-				continue
-			}
-			if k, ok := index[j][c.Cat[i]]; ok {
-				rows[i][j] = float64(k)
-			} else {
+		rows[i] = flat[i*width : (i+1)*width]
+		for j, c := range cols {
+			switch {
+			case c == nil:
 				rows[i][j] = math.NaN()
+			case index[j] == nil && c.Type != model.Categorical:
+				rows[i][j] = c.Num[i] // a number, or a category code the model knows by number
+			default:
+				name := ""
+				if c.Type == model.Categorical {
+					name = c.Cat[i]
+				} else if !math.IsNaN(c.Num[i]) {
+					name = strconv.FormatFloat(c.Num[i], 'g', -1, 64)
+				}
+				if k, ok := index[j][name]; ok {
+					rows[i][j] = float64(k)
+				} else {
+					rows[i][j] = math.NaN()
+				}
 			}
 		}
 	}

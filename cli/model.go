@@ -1,0 +1,492 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/plinthml/plinth/eval"
+	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/model/formats"
+	"github.com/plinthml/plinth/progress"
+	"github.com/plinthml/plinth/train"
+)
+
+// runModel is `plinth model`: training, scoring and explaining model files
+// on plain files, without a server or a project, as the XGBoost and
+// LightGBM command lines do.
+func runModel(ctx context.Context, e *Env, args []string) error {
+	sub, args := subcommand(args, "")
+	fs := flag.NewFlagSet("plinth model "+sub, flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	f := &flags{FlagSet: fs}
+	f.StringVar(&f.output, "output", "table", "output format: table or json")
+	data := fs.String("data", "", "CSV file with a header")
+	label := fs.String("label", "", "label column (train, evaluate)")
+	positive := fs.String("positive", "", "label value that means 1 (default: the label is 0/1)")
+	catList := fs.String("categorical", "", "comma-separated categorical columns (train; default: inferred from the values)")
+	validFile := fs.String("valid", "", "validation CSV (train; default: the last 20% of --data)")
+	out := fs.String("o", "", "output file")
+	format := fs.String("format", "", "model format: plinth, xgboost-json, lightgbm-text (default: detected)")
+	margin := fs.Bool("margin", false, "write raw margins instead of probabilities (predict)")
+	row := fs.Int("row", 0, "row to explain, counting from 0 (explain)")
+	top := fs.Int("top", 10, "contributions to show (explain)")
+	slice := fs.String("slice", "", "column to break metrics down by (evaluate)")
+	params := kvFlag{}
+	fs.Var(params, "param", "trainer parameter key=value; repeatable (train): epochs, learning_rate, l2, batch_size, seed")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "train":
+		if *data == "" || *label == "" || *out == "" || len(pos) != 0 {
+			return usagef("usage: plinth model train --data FILE --label COL [--positive V] [--valid FILE] [--param k=v]... -o MODEL")
+		}
+		return modelTrain(e, *data, *validFile, *label, *positive, splitList(*catList), params, *out)
+	case "import":
+		if len(pos) != 1 || *out == "" {
+			return usagef("usage: plinth model import FILE [--format xgboost-json|lightgbm-text] -o MODEL")
+		}
+		m, from, err := readModel(pos[0], *format)
+		if err != nil {
+			return err
+		}
+		if err := writeModel(m, *out); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "imported %s (%s, %s) into %s\n", pos[0], from, describeModel(m), *out)
+		return nil
+	case "info":
+		if len(pos) != 1 {
+			return usagef("usage: plinth model info MODEL")
+		}
+		m, from, err := readModel(pos[0], *format)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, m.Signature, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "format\t%s\nmodel\t%s\n", from, describeModel(m))
+			imp := importanceByName(m)
+			fmt.Fprintln(w, "\nFEATURE\tTYPE\tNULLABLE\tGAIN")
+			for _, ft := range m.Signature.Features {
+				fmt.Fprintf(w, "%s\t%s\t%v\t%s\n", ft.Name, ft.Type, ft.Nullable, fmtFloat(imp[ft.Name]))
+			}
+		})
+	case "predict", "explain", "evaluate":
+		if len(pos) != 1 || *data == "" {
+			return usagef("usage: plinth model %s MODEL --data FILE ...", sub)
+		}
+		m, _, err := readModel(pos[0], *format)
+		if err != nil {
+			return err
+		}
+		lbl := ""
+		if sub == "evaluate" {
+			if *label == "" {
+				return usagef("evaluate needs --label COL")
+			}
+			lbl = *label
+		}
+		t, err := readTableFor(m, *data, lbl, *positive)
+		if err != nil {
+			return err
+		}
+		switch sub {
+		case "predict":
+			return modelPredict(e, m, t, *margin, *out)
+		case "explain":
+			return modelExplain(e, f, m, t, *row, *top)
+		default:
+			return modelEvaluate(e, f, m, t, *data, *slice)
+		}
+	}
+	return usagef("usage: plinth model train|predict|evaluate|explain|import|info ...")
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func readModel(path, format string) (*model.Model, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	m, from, err := formats.Read(f, format)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %s", path, describe(err))
+	}
+	return m, from, nil
+}
+
+// writeModel writes m in the native format, atomically.
+func writeModel(m *model.Model, path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".plinth-model-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := m.Encode(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func describeModel(m *model.Model) string {
+	kind := "linear"
+	if m.Trees != nil {
+		kind = fmt.Sprintf("%d trees", len(m.Trees.Trees))
+	}
+	return fmt.Sprintf("%s, %s, %d features", m.Objective.Name, kind, m.NumFeatures())
+}
+
+func importanceByName(m *model.Model) map[string]float64 {
+	out := map[string]float64{}
+	for _, imp := range m.GainImportance() {
+		out[imp.Feature] = imp.Value
+	}
+	return out
+}
+
+// readTableFor reads a CSV the way model m expects it: the model's numeric
+// features (and its categorical ones known only by code) as numbers, every
+// other column as text, so columns the model does not read cannot fail.
+func readTableFor(m *model.Model, path, label, positive string) (*train.Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	header, err := csv.NewReader(f).Read()
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: read header: %w", path, err)
+	}
+	numeric := map[string]bool{}
+	for _, ft := range m.Signature.Features {
+		if ft.Type != model.Categorical || len(ft.Categories) == 0 {
+			numeric[ft.Name] = true
+		}
+	}
+	text := []string{}
+	for _, h := range header {
+		if h = strings.TrimSpace(h); !numeric[h] && h != label {
+			text = append(text, h)
+		}
+	}
+	return readCSVFile(path, label, positive, text)
+}
+
+func readCSVFile(path, label, positive string, categorical []string) (*train.Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	t, err := train.ReadCSV(f, label, positive, categorical)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+func modelTrain(e *Env, dataPath, validPath, label, positive string, categorical []string, params kvFlag, out string) error {
+	p, err := logisticParams(params)
+	if err != nil {
+		return err
+	}
+	all, err := readCSVFile(dataPath, label, positive, categorical)
+	if err != nil {
+		return err
+	}
+	trainT, valid := all, (*train.Table)(nil)
+	if validPath != "" {
+		if categorical == nil {
+			// Read the validation file with the types inferred for --data.
+			categorical = []string{}
+			for _, c := range all.Columns {
+				if c.Type == model.Categorical {
+					categorical = append(categorical, c.Name)
+				}
+			}
+		}
+		if valid, err = readCSVFile(validPath, label, positive, categorical); err != nil {
+			return err
+		}
+	} else {
+		trainT, valid = all.Split(0.8)
+	}
+	fmt.Fprintf(e.Stderr, "training logistic regression on %d rows, validating on %d\n", trainT.Len(), valid.Len())
+	bar := progress.New(e.Stderr, "epochs", p.Epochs)
+	var last train.Progress
+	start := time.Now()
+	m, err := train.Logistic(trainT, valid, p, func(pr train.Progress) {
+		last = pr
+		bar.Add(1)
+	})
+	if err != nil {
+		return err
+	}
+	bar.Done(fmt.Sprintf("validation AUC %.4f, log loss %.4f", last.ValidAUC, last.ValidLoss))
+	if err := writeModel(m, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "wrote %s (%s) in %s: validation AUC %.4f, log loss %.4f\n", out, describeModel(m), time.Since(start).Round(time.Millisecond), last.ValidAUC, last.ValidLoss)
+	return nil
+}
+
+func logisticParams(kv kvFlag) (train.LogisticParams, error) {
+	var p train.LogisticParams
+	for k, v := range kv {
+		var err error
+		switch k {
+		case "epochs":
+			p.Epochs, err = strconv.Atoi(v)
+		case "learning_rate":
+			p.LearningRate, err = strconv.ParseFloat(v, 64)
+		case "l2":
+			p.L2, err = strconv.ParseFloat(v, 64)
+		case "batch_size":
+			p.BatchSize, err = strconv.Atoi(v)
+		case "seed":
+			p.Seed, err = strconv.ParseUint(v, 10, 64)
+		default:
+			return p, usagef("--param %s: unknown parameter (have epochs, learning_rate, l2, batch_size, seed)", k)
+		}
+		if err != nil {
+			return p, usagef("--param %s=%s: %v", k, v, err)
+		}
+	}
+	return p, nil
+}
+
+func modelPredict(e *Env, m *model.Model, t *train.Table, margin bool, out string) error {
+	p, err := model.Compile(m)
+	if err != nil {
+		return err
+	}
+	x, err := t.Matrix(m.Signature)
+	if err != nil {
+		return err
+	}
+	k := p.NumOutputs()
+	preds := make([]float64, x.Rows*k)
+	if margin {
+		err = p.PredictRaw(x, preds)
+	} else {
+		err = p.Predict(x, preds)
+	}
+	if err != nil {
+		return err
+	}
+	w := e.Stdout
+	var file *os.File
+	if out != "" {
+		if file, err = os.Create(out); err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	cw := csv.NewWriter(w)
+	header := []string{"prediction"}
+	if k > 1 {
+		header = header[:0]
+		for c := 0; c < k; c++ {
+			header = append(header, "class_"+strconv.Itoa(c))
+		}
+	}
+	cw.Write(header)
+	rec := make([]string, k)
+	for i := 0; i < x.Rows; i++ {
+		for c := 0; c < k; c++ {
+			rec[c] = strconv.FormatFloat(preds[i*k+c], 'g', 8, 64)
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	if file != nil {
+		fmt.Fprintf(e.Stderr, "wrote %d predictions to %s\n", x.Rows, out)
+		return file.Close()
+	}
+	return nil
+}
+
+// contribution is one feature's share of a prediction.
+type contribution struct {
+	Feature string  `json:"feature"`
+	Value   string  `json:"value"`
+	SHAP    float64 `json:"shap"`
+}
+
+type explanation struct {
+	Row           int            `json:"row"`
+	Output        int            `json:"output"`
+	Prediction    float64        `json:"prediction"`
+	Margin        float64        `json:"margin"`
+	Base          float64        `json:"base_value"`
+	Contributions []contribution `json:"contributions"`
+}
+
+func modelExplain(e *Env, f *flags, m *model.Model, t *train.Table, row, top int) error {
+	rows, err := t.Encode(m.Signature)
+	if err != nil {
+		return err
+	}
+	if row < 0 || row >= len(rows) {
+		return usagef("--row %d: the data has rows 0 to %d", row, len(rows)-1)
+	}
+	p, err := model.Compile(m)
+	if err != nil {
+		return err
+	}
+	nf, k := p.NumFeatures(), p.NumOutputs()
+	contribs := make([]float64, k*(nf+1))
+	if err := p.Explain(rows[row], contribs); err != nil {
+		return err
+	}
+	raw, pred := make([]float64, k), make([]float64, k)
+	if err := p.PredictRawRow(rows[row], raw); err != nil {
+		return err
+	}
+	if err := p.PredictRow(rows[row], pred); err != nil {
+		return err
+	}
+	// Explain the output the model predicts most strongly.
+	out := 0
+	for c := range pred {
+		if pred[c] > pred[out] {
+			out = c
+		}
+	}
+	block := contribs[out*(nf+1) : (out+1)*(nf+1)]
+	ex := explanation{Row: row, Output: out, Prediction: pred[out], Margin: raw[out], Base: block[nf]}
+	for j, ft := range m.Signature.Features {
+		ex.Contributions = append(ex.Contributions, contribution{Feature: ft.Name, Value: featureValue(ft, rows[row][j]), SHAP: block[j]})
+	}
+	sort.SliceStable(ex.Contributions, func(a, b int) bool {
+		return math.Abs(ex.Contributions[a].SHAP) > math.Abs(ex.Contributions[b].SHAP)
+	})
+	if top > 0 && len(ex.Contributions) > top {
+		ex.Contributions = ex.Contributions[:top]
+	}
+	return f.emit(e, ex, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "row %d: prediction %s (output %d), margin %s = base %s + contributions\n", row, fmtFloat(ex.Prediction), out, fmtFloat(ex.Margin), fmtFloat(ex.Base))
+		fmt.Fprintln(w, "FEATURE\tVALUE\tCONTRIBUTION")
+		for _, c := range ex.Contributions {
+			fmt.Fprintf(w, "%s\t%s\t%+.4f\n", c.Feature, c.Value, c.SHAP)
+		}
+	})
+}
+
+func featureValue(f model.Feature, x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "(missing)"
+	case f.Type == model.Categorical && int(x) >= 0 && int(x) < len(f.Categories):
+		return f.Categories[int(x)]
+	}
+	return fmtFloat(x)
+}
+
+func modelEvaluate(e *Env, f *flags, m *model.Model, t *train.Table, path, sliceCol string) error {
+	p, err := model.Compile(m)
+	if err != nil {
+		return err
+	}
+	x, err := t.Matrix(m.Signature)
+	if err != nil {
+		return err
+	}
+	k := p.NumOutputs()
+	preds := make([]float64, x.Rows*k)
+	if err := p.Predict(x, preds); err != nil {
+		return err
+	}
+	report := map[string]any{"rows": x.Rows, "objective": m.Objective.Name}
+	var lines []string
+	switch {
+	case k > 1:
+		mc, err := eval.Multiclass(t.Label, preds, k)
+		if err != nil {
+			return fmt.Errorf("evaluate: labels must be class indices 0..%d: %w", k-1, err)
+		}
+		report["multiclass"] = mc
+		lines = append(lines, fmt.Sprintf("accuracy\t%.4f", mc.Accuracy), fmt.Sprintf("log loss\t%.4f", mc.LogLoss))
+	case strings.HasPrefix(m.Objective.Name, "binary:"):
+		auc, _ := eval.AUC(t.Label, preds)
+		ll, _ := eval.LogLoss(t.Label, preds)
+		b, _ := eval.AtThreshold(t.Label, preds, 0.5)
+		ece, _, _ := eval.Calibration(t.Label, preds, 10)
+		report["auc"], report["log_loss"], report["threshold_0.5"], report["calibration_error"] = auc, ll, b, ece
+		lines = append(lines, fmt.Sprintf("AUC\t%.4f", auc), fmt.Sprintf("log loss\t%.4f", ll),
+			fmt.Sprintf("accuracy@0.5\t%.4f", b.Accuracy), fmt.Sprintf("precision@0.5\t%.4f", b.Precision),
+			fmt.Sprintf("recall@0.5\t%.4f", b.Recall), fmt.Sprintf("F1@0.5\t%.4f", b.F1), fmt.Sprintf("calibration error\t%.4f", ece))
+		if sliceCol != "" {
+			col := columnStrings(t, sliceCol)
+			if col == nil {
+				return usagef("--slice %s: no such column in %s", sliceCol, path)
+			}
+			slices, err := eval.BinarySlices(col, t.Label, preds)
+			if err != nil {
+				return err
+			}
+			report["slices"] = slices
+			lines = append(lines, "", "SLICE "+sliceCol+"\tROWS\tPOSITIVE\tAUC\tLOG LOSS\tACCURACY")
+			for _, s := range slices {
+				lines = append(lines, fmt.Sprintf("%s\t%d\t%.3f\t%.4f\t%.4f\t%.4f", s.Value, s.Count, s.Positive, s.AUC, s.LogLoss, s.Accuracy))
+			}
+		}
+	default:
+		r, err := eval.Regress(t.Label, preds)
+		if err != nil {
+			return err
+		}
+		report["regression"] = r
+		lines = append(lines, fmt.Sprintf("RMSE\t%.4f", r.RMSE), fmt.Sprintf("MAE\t%.4f", r.MAE), fmt.Sprintf("R²\t%.4f", r.R2))
+	}
+	return f.emit(e, report, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "%s: %d rows\n", path, x.Rows)
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+	})
+}
+
+// columnStrings returns a column's values as strings, or nil if absent.
+func columnStrings(t *train.Table, name string) []string {
+	for _, c := range t.Columns {
+		if c.Name != name {
+			continue
+		}
+		if c.Type == model.Categorical {
+			return c.Cat
+		}
+		out := make([]string, len(c.Num))
+		for i, v := range c.Num {
+			out[i] = fmtFloat(v)
+		}
+		return out
+	}
+	return nil
+}

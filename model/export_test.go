@@ -1,4 +1,0 @@
-package model
-
-// RowMajorWalk lets the benchmarks compare the two batch strategies.
-var RowMajorWalk = &rowMajorWalk
