@@ -42,7 +42,7 @@ func runModel(ctx context.Context, e *Env, args []string) error {
 	top := fs.Int("top", 10, "contributions to show (explain)")
 	slice := fs.String("slice", "", "column to break metrics down by (evaluate)")
 	params := kvFlag{}
-	fs.Var(params, "param", "trainer parameter key=value; repeatable (train): epochs, learning_rate, l2, batch_size, seed")
+	fs.Var(params, "param", "trainer parameter key=value; repeatable (train): objective (binary:logistic, multi:softprob, reg:squarederror), num_class, epochs, learning_rate, l1, l2, batch_size, seed")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -208,7 +208,7 @@ func readCSVFile(path, label, positive string, categorical []string) (*train.Tab
 }
 
 func modelTrain(e *Env, dataPath, validPath, label, positive string, categorical []string, params kvFlag, out string) error {
-	p, err := logisticParams(params)
+	p, err := linearParams(params)
 	if err != nil {
 		return err
 	}
@@ -233,30 +233,60 @@ func modelTrain(e *Env, dataPath, validPath, label, positive string, categorical
 	} else {
 		trainT, valid = all.Split(0.8)
 	}
-	fmt.Fprintf(e.Stderr, "training logistic regression on %d rows, validating on %d\n", trainT.Len(), valid.Len())
+	fmt.Fprintf(e.Stderr, "training a linear model (%s) on %d rows, validating on %d\n", objectiveOr(p.Objective), trainT.Len(), valid.Len())
 	bar := progress.New(e.Stderr, "epochs", p.Epochs)
 	var last train.Progress
 	start := time.Now()
-	m, err := train.Logistic(trainT, valid, p, func(pr train.Progress) {
+	m, err := train.Linear(trainT, valid, p, func(pr train.Progress) {
 		last = pr
 		bar.Add(1)
 	})
 	if err != nil {
 		return err
 	}
-	bar.Done(fmt.Sprintf("validation AUC %.4f, log loss %.4f", last.ValidAUC, last.ValidLoss))
+	bar.Done(progressSummary(last))
 	if err := writeModel(m, out); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "wrote %s (%s) in %s: validation AUC %.4f, log loss %.4f\n", out, describeModel(m), time.Since(start).Round(time.Millisecond), last.ValidAUC, last.ValidLoss)
+	fmt.Fprintf(e.Stdout, "wrote %s (%s) in %s: %s\n", out, describeModel(m), time.Since(start).Round(time.Millisecond), progressSummary(last))
 	return nil
 }
 
-func logisticParams(kv kvFlag) (train.LogisticParams, error) {
-	var p train.LogisticParams
+func objectiveOr(o string) string {
+	if o == "" {
+		return model.BinaryLogistic
+	}
+	return o
+}
+
+// progressSummary states the validation figures that apply.
+func progressSummary(p train.Progress) string {
+	parts := []string{}
+	if !math.IsNaN(p.ValidAUC) {
+		parts = append(parts, fmt.Sprintf("validation AUC %.4f", p.ValidAUC))
+	}
+	if !math.IsNaN(p.ValidAcc) {
+		parts = append(parts, fmt.Sprintf("accuracy %.4f", p.ValidAcc))
+	}
+	if math.IsNaN(p.ValidAcc) {
+		parts = append(parts, fmt.Sprintf("validation RMSE %.4f", p.ValidLoss))
+	} else {
+		parts = append(parts, fmt.Sprintf("log loss %.4f", p.ValidLoss))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func linearParams(kv kvFlag) (train.LinearParams, error) {
+	var p train.LinearParams
 	for k, v := range kv {
 		var err error
 		switch k {
+		case "objective":
+			p.Objective = v
+		case "num_class":
+			p.NumClass, err = strconv.Atoi(v)
+		case "l1":
+			p.L1, err = strconv.ParseFloat(v, 64)
 		case "epochs":
 			p.Epochs, err = strconv.Atoi(v)
 		case "learning_rate":
@@ -268,7 +298,7 @@ func logisticParams(kv kvFlag) (train.LogisticParams, error) {
 		case "seed":
 			p.Seed, err = strconv.ParseUint(v, 10, 64)
 		default:
-			return p, usagef("--param %s: unknown parameter (have epochs, learning_rate, l2, batch_size, seed)", k)
+			return p, usagef("--param %s: unknown parameter (have objective, num_class, epochs, learning_rate, l1, l2, batch_size, seed)", k)
 		}
 		if err != nil {
 			return p, usagef("--param %s=%s: %v", k, v, err)

@@ -133,7 +133,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// 3. A baseline: a few epochs at a cautious learning rate.
 	baseline, baseModel, err := trainRun(ctx, c, out, trainRunSpec{
 		experiment: exp.ID, name: "baseline", note: "first cut: few epochs, small steps",
-		params: train.LogisticParams{Epochs: 3, LearningRate: 0.002, Seed: 1}, inputs: inputs,
+		params: train.LinearParams{Epochs: 3, LearningRate: 0.002, Seed: 1}, inputs: inputs,
 	}, trainT, valid)
 	if err != nil {
 		return nil, err
@@ -146,10 +146,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	grid := []train.LogisticParams{}
+	grid := []train.LinearParams{}
 	for _, lr := range []float64{0.003, 0.03, 0.3} {
 		for _, l2 := range []float64{0, 1e-3} {
-			grid = append(grid, train.LogisticParams{Epochs: 12, LearningRate: lr, L2: l2, Seed: 7})
+			grid = append(grid, train.LinearParams{Epochs: 12, LearningRate: lr, L2: l2, Seed: 7})
 		}
 	}
 	bar := progress.New(out, "search", len(grid))
@@ -292,7 +292,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 type trainRunSpec struct {
 	experiment, name, note, parent string
-	params                         train.LogisticParams
+	params                         train.LinearParams
 	inputs                         []track.DatasetInput
 }
 
@@ -315,7 +315,7 @@ func trainRun(ctx context.Context, c *client.Client, out io.Writer, spec trainRu
 		return nil, nil, err
 	}
 	var logErr error
-	m, err := train.Logistic(trainT, valid, p, func(pr train.Progress) {
+	m, err := train.Linear(trainT, valid, p, func(pr train.Progress) {
 		if logErr != nil {
 			return
 		}

@@ -92,7 +92,11 @@ func Parse(data []byte) (*model.Model, error) {
 	ts := &model.Trees{Split: model.LessOrEqual, Precision: model.Float64, Trees: make([]model.Tree, len(trees))}
 	total := 0
 	for i := range trees {
-		nodes, err := tree(&trees[i], &m.Signature)
+		b, err := trees[i].parse()
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := tree(&b, &m.Signature)
 		if err != nil {
 			return nil, err
 		}
@@ -120,15 +124,17 @@ func Parse(data []byte) (*model.Model, error) {
 	return m, nil
 }
 
-// split cuts the file into the header and the Tree= blocks, stopping at
-// "end of trees" (what follows is importances and parameters).
-func split(text string) (block, []block, error) {
+// split cuts the file into the header and the Tree= sections, stopping at
+// "end of trees" (what follows is importances and parameters). Sections
+// stay unparsed text (substrings of the file) until tree reads them one at
+// a time, so a file of a million empty "Tree=" lines costs little memory.
+func split(text string) (block, []section, error) {
 	header := block{name: "header", values: map[string]string{}, flags: map[string]bool{}}
-	var trees []block
-	cur := &header
+	var trees []section
 	first := true
 	for lineNo := 1; text != ""; lineNo++ {
 		var line string
+		rest := text
 		line, text, _ = strings.Cut(text, "\n")
 		line = strings.TrimRight(line, "\r")
 		if first {
@@ -142,6 +148,9 @@ func split(text string) (block, []block, error) {
 			continue
 		}
 		if line == "end of trees" {
+			if n := len(trees); n > 0 {
+				trees[n-1].text = trees[n-1].text[:len(trees[n-1].text)-len(rest)]
+			}
 			return header, trees, nil
 		}
 		key, value, ok := strings.Cut(line, "=")
@@ -150,27 +159,60 @@ func split(text string) (block, []block, error) {
 				return header, nil, plinth.Errorf(plinth.EINVALID, "line %d: more than the limit of %d trees", lineNo, model.MaxTrees)
 			}
 			if value != strconv.Itoa(len(trees)) {
-				return header, nil, plinth.Invalid(fmt.Sprintf("Tree=%s", value), "line %d: expected Tree=%d", lineNo, len(trees))
+				return header, nil, plinth.Invalid("Tree="+clip(value), "line %d: expected Tree=%d", lineNo, len(trees))
 			}
-			trees = append(trees, block{name: "Tree=" + value, values: map[string]string{}})
-			cur = &trees[len(trees)-1]
+			if n := len(trees); n > 0 {
+				trees[n-1].text = trees[n-1].text[:len(trees[n-1].text)-len(rest)]
+			}
+			trees = append(trees, section{name: "Tree=" + value, text: text})
 			continue
 		}
+		if len(trees) > 0 {
+			continue // inside a tree section: read later
+		}
 		if !ok {
-			if cur == &header {
+			if knownFlags[line] {
 				header.flags[line] = true
 			}
 			continue
 		}
-		if len(cur.values) > 64 {
-			return header, nil, plinth.Invalid(cur.name, "line %d: too many fields", lineNo)
+		if len(header.values) > 64 {
+			return header, nil, plinth.Invalid("header", "line %d: too many fields", lineNo)
 		}
-		cur.values[key] = value
+		header.values[key] = value
 	}
 	if first {
 		return header, nil, plinth.Errorf(plinth.EINVALID, "empty model file")
 	}
 	return header, nil, plinth.Errorf(plinth.EINVALID, "model file is truncated: no \"end of trees\" line")
+}
+
+// knownFlags are the header lines without '=' that change predictions.
+var knownFlags = map[string]bool{"average_output": true}
+
+// section is the unparsed text of one Tree= block.
+type section struct {
+	name string
+	text string
+}
+
+// parse reads a section's key=value lines (at most 64 of them).
+func (s section) parse() (block, error) {
+	b := block{name: s.name, values: map[string]string{}}
+	text := s.text
+	for text != "" {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		key, value, ok := strings.Cut(strings.TrimRight(line, "\r"), "=")
+		if !ok {
+			continue
+		}
+		if len(b.values) >= 64 {
+			return b, plinth.Invalid(s.name, "too many fields")
+		}
+		b.values[key] = value
+	}
+	return b, nil
 }
 
 func (b *block) int(key string, lo, hi int) (int, error) {
