@@ -1,0 +1,179 @@
+// Package feature is the feature store's domain: entities, feature views and
+// the point-in-time-correct training sets built from them.
+//
+// The rules of a training set, which every offline engine implements and
+// the online path mirrors:
+//
+//   - For a label row with entity keys K at time t, a view contributes the
+//     row with keys K whose event time is the latest one at or before t —
+//     never a row from the future.
+//   - Rows ingested after the training set's AsOf time do not exist for it,
+//     so a late backfill cannot leak into a training set built earlier.
+//   - Among rows with the same keys and event time, the one ingested last
+//     wins (as in the online store, where the later write of an equal event
+//     time wins).
+//   - A value older than the view's TTL at time t is missing (null), not
+//     stale-but-present: the online path reports it the same way.
+//   - Label rows keep their order and multiplicity; a label row whose
+//     entity a view has never seen gets nulls for that view's features.
+package feature
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/plinthml/plinth"
+)
+
+// Entity is a thing features describe, identified by its join keys.
+type Entity struct {
+	Name     string   `json:"name" yaml:"name"`
+	JoinKeys []string `json:"join_keys" yaml:"join_keys"`
+}
+
+// View is a feature view: feature columns of a source, keyed by entities,
+// stamped with event time.
+type View struct {
+	Name     string   `json:"name" yaml:"name"`
+	Entities []string `json:"entities" yaml:"entities"`
+	// Source is where the rows are: a Parquet or CSV file (or glob), or a
+	// table the offline engine knows.
+	Source string `json:"source" yaml:"source"`
+	// Timestamp is the event-time column.
+	Timestamp string `json:"timestamp" yaml:"timestamp"`
+	// Ingested is the ingestion-time column that AsOf filters on; empty
+	// when the source has none (then AsOf does not apply to the view).
+	Ingested string        `json:"ingested,omitempty" yaml:"ingested,omitempty"`
+	Features []string      `json:"features" yaml:"features"`
+	TTL      time.Duration `json:"ttl,omitempty" yaml:"ttl,omitempty"` // 0: values never expire
+}
+
+// TrainingSetSpec asks for a point-in-time-correct training set.
+type TrainingSetSpec struct {
+	// Labels is the label table (file or table) holding the entity join
+	// keys of every view, the Timestamp column and the labels.
+	Labels    string
+	Timestamp string
+	Entities  []Entity
+	Views     []View
+	// AsOf, when set, ignores feature rows ingested after it.
+	AsOf *time.Time
+	// Output is the Parquet file to write.
+	Output string
+}
+
+// TrainingSet is a built training set.
+type TrainingSet struct {
+	Path    string   `json:"path"`
+	Rows    int64    `json:"rows"`
+	Columns []string `json:"columns"`
+}
+
+// Offline builds training sets from offline data.
+type Offline interface {
+	// TrainingSet writes the training set spec asks for. It returns
+	// EINVALID for a spec that names missing columns or entities.
+	TrainingSet(ctx context.Context, spec TrainingSetSpec) (*TrainingSet, error)
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkIdent validates a name that becomes part of SQL and column names.
+func checkIdent(field, name string) error {
+	if !identifier.MatchString(name) || len(name) > 128 {
+		return plinth.Invalid(field, "%q must be a letter or '_' followed by letters, digits or '_' (at most 128)", name)
+	}
+	return nil
+}
+
+// Column names a view's feature in a training set: view__feature.
+func Column(view, feature string) string { return view + "__" + feature }
+
+// JoinKeys returns the join keys of a view, in entity order.
+func (s *TrainingSetSpec) JoinKeys(v View) ([]string, error) {
+	var keys []string
+	for _, name := range v.Entities {
+		found := false
+		for _, e := range s.Entities {
+			if e.Name == name {
+				keys = append(keys, e.JoinKeys...)
+				found = true
+			}
+		}
+		if !found {
+			return nil, plinth.Invalid("views."+v.Name+".entities", "unknown entity %q", name)
+		}
+	}
+	return keys, nil
+}
+
+// Validate checks the spec's names before any engine sees them.
+func (s *TrainingSetSpec) Validate() error {
+	if s.Labels == "" {
+		return plinth.Invalid("labels", "must name the label table")
+	}
+	if err := checkIdent("timestamp", s.Timestamp); err != nil {
+		return err
+	}
+	if s.Output == "" {
+		return plinth.Invalid("output", "must name the Parquet file to write")
+	}
+	for i, e := range s.Entities {
+		if err := checkIdent(fmt.Sprintf("entities[%d].name", i), e.Name); err != nil {
+			return err
+		}
+		if len(e.JoinKeys) == 0 {
+			return plinth.Invalid(fmt.Sprintf("entities[%d].join_keys", i), "an entity needs at least one join key")
+		}
+		for j, k := range e.JoinKeys {
+			if err := checkIdent(fmt.Sprintf("entities[%d].join_keys[%d]", i, j), k); err != nil {
+				return err
+			}
+		}
+	}
+	if len(s.Views) == 0 {
+		return plinth.Invalid("views", "a training set needs at least one feature view")
+	}
+	seen := map[string]bool{}
+	for i, v := range s.Views {
+		field := fmt.Sprintf("views[%d]", i)
+		if err := checkIdent(field+".name", v.Name); err != nil {
+			return err
+		}
+		if seen[v.Name] {
+			return plinth.Invalid(field+".name", "view %q appears twice", v.Name)
+		}
+		seen[v.Name] = true
+		if v.Source == "" {
+			return plinth.Invalid(field+".source", "must not be empty")
+		}
+		if len(v.Entities) == 0 {
+			return plinth.Invalid(field+".entities", "a view needs at least one entity")
+		}
+		if _, err := s.JoinKeys(v); err != nil {
+			return err
+		}
+		if err := checkIdent(field+".timestamp", v.Timestamp); err != nil {
+			return err
+		}
+		if v.Ingested != "" {
+			if err := checkIdent(field+".ingested", v.Ingested); err != nil {
+				return err
+			}
+		}
+		if len(v.Features) == 0 {
+			return plinth.Invalid(field+".features", "a view needs at least one feature")
+		}
+		for j, f := range v.Features {
+			if err := checkIdent(fmt.Sprintf("%s.features[%d]", field, j), f); err != nil {
+				return err
+			}
+		}
+		if v.TTL < 0 {
+			return plinth.Invalid(field+".ttl", "must not be negative")
+		}
+	}
+	return nil
+}
