@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
 
@@ -62,10 +61,10 @@ func Relation(source string) (string, error) {
 }
 
 // TrainingSet builds a point-in-time-correct training set (see package
-// feature for the rules) as one DuckDB query: each view's rows are reduced
-// to one per (keys, event time) — the last ingested, among those ingested
-// by AsOf — and joined to the labels with ASOF LEFT JOIN on the keys and
-// "event time <= label time"; values past the view's TTL become null.
+// feature for the rules) as one DuckDB query: each view joins the labels
+// with ASOF LEFT JOIN on its keys and an ordering key of (event time,
+// ingestion time), among the rows ingested by AsOf; values past the view's
+// TTL become null; the labels keep their order.
 func (e *Engine) TrainingSet(ctx context.Context, spec feature.TrainingSetSpec) (*feature.TrainingSet, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -99,12 +98,20 @@ func (e *Engine) TrainingSet(ctx context.Context, spec feature.TrainingSetSpec) 
 	return &feature.TrainingSet{Path: spec.Output, Rows: rows, Columns: columns}, nil
 }
 
+// tieScale makes one 128-bit ordering key of an event time and an
+// ingestion time (both unix microseconds): event * tieScale + ingested.
+// ASOF JOIN on that key picks the latest event at or before the label time
+// and, among equal events, the last ingested — the tie rule — without a
+// window over the whole view. Ingestion times must lie in [0, tieScale)
+// microseconds after 1970 (until the year 5138).
+const tieScale = "100000000000000000"
+
 // trainingSetSQL renders the training set query over the __labels table and
 // the output's feature columns.
 func trainingSetSQL(spec feature.TrainingSetSpec) (string, []string, error) {
 	var with, joins, selects []string
 	var columns []string
-	ts := quote(spec.Timestamp)
+	lts := "epoch_us(CAST(" + quote(spec.Timestamp) + " AS TIMESTAMPTZ))"
 	for i, v := range spec.Views {
 		keys, err := spec.JoinKeys(v)
 		if err != nil {
@@ -115,46 +122,45 @@ func trainingSetSQL(spec feature.TrainingSetSpec) (string, []string, error) {
 			return "", nil, plinth.Invalid(fmt.Sprintf("views[%d].source", i), "%s", plinth.ErrorMessage(err))
 		}
 		alias := fmt.Sprintf("v%d", i)
-		vts := "__ts_" + alias
-		var proj []string
-		for _, k := range keys {
-			proj = append(proj, quote(k))
+		ev := "epoch_us(CAST(" + quote(v.Timestamp) + " AS TIMESTAMPTZ))"
+		order, labelOrder := ev, "l.__lts"
+		var where string
+		if v.Ingested != "" {
+			ing := "epoch_us(CAST(" + quote(v.Ingested) + " AS TIMESTAMPTZ))"
+			order = "CAST(" + ev + " AS HUGEINT) * " + tieScale + " + " + ing
+			labelOrder = "l.__lord"
+			if spec.AsOf != nil {
+				where = " WHERE " + ing + " <= " + fmt.Sprint(spec.AsOf.UnixMicro())
+			}
 		}
-		proj = append(proj, "CAST("+quote(v.Timestamp)+" AS TIMESTAMPTZ) AS "+vts)
+		proj := quoteAll(keys)
+		proj = append(proj, ev+" AS __ev", order+" AS __ord")
 		for _, f := range v.Features {
 			proj = append(proj, quote(f)+" AS "+quote(feature.Column(v.Name, f)))
 		}
-		var where, order string
-		if v.Ingested != "" {
-			order = " ORDER BY " + quote(v.Ingested) + " DESC"
-			if spec.AsOf != nil {
-				where = " WHERE CAST(" + quote(v.Ingested) + " AS TIMESTAMPTZ) <= " + timestamp(*spec.AsOf)
-			}
-		}
-		partition := strings.Join(append(quoteAll(keys), quote(v.Timestamp)), ", ")
-		with = append(with, fmt.Sprintf("%s AS (SELECT %s FROM %s%s QUALIFY row_number() OVER (PARTITION BY %s%s) = 1)",
-			alias, strings.Join(proj, ", "), src, where, partition, order))
+		with = append(with, fmt.Sprintf("%s AS (SELECT %s FROM %s%s)", alias, strings.Join(proj, ", "), src, where))
 
 		var on []string
 		for _, k := range keys {
 			on = append(on, "l."+quote(k)+" = "+alias+"."+quote(k))
 		}
-		on = append(on, "CAST(l."+ts+" AS TIMESTAMPTZ) >= "+alias+"."+vts)
+		on = append(on, labelOrder+" >= "+alias+".__ord")
 		joins = append(joins, "ASOF LEFT JOIN "+alias+" ON "+strings.Join(on, " AND "))
 		for _, f := range v.Features {
 			col := quote(feature.Column(v.Name, f))
 			expr := alias + "." + col
 			if v.TTL > 0 {
-				expr = fmt.Sprintf("CASE WHEN CAST(l.%s AS TIMESTAMPTZ) - %s.%s <= INTERVAL '%d microseconds' THEN %s END",
-					ts, alias, vts, v.TTL.Microseconds(), expr)
+				// Integer microseconds: comparing INTERVALs costs DuckDB far more.
+				expr = fmt.Sprintf("CASE WHEN l.__lts - %s.__ev <= %d THEN %s END", alias, v.TTL.Microseconds(), expr)
 			}
 			selects = append(selects, expr+" AS "+col)
 			columns = append(columns, feature.Column(v.Name, f))
 		}
 	}
+	labels := "SELECT *, rowid AS __row, " + lts + " AS __lts, CAST(" + lts + " AS HUGEINT) * " + tieScale + " + (" + tieScale + " - 1) AS __lord FROM __labels"
 	q := "WITH " + strings.Join(with, ", ") +
-		" SELECT l.* EXCLUDE (__row), " + strings.Join(selects, ", ") +
-		" FROM (SELECT *, rowid AS __row FROM __labels) l " + strings.Join(joins, " ") +
+		" SELECT l.* EXCLUDE (__row, __lts, __lord), " + strings.Join(selects, ", ") +
+		" FROM (" + labels + ") l " + strings.Join(joins, " ") +
 		" ORDER BY l.__row"
 	return q, columns, nil
 }
@@ -170,10 +176,6 @@ func quoteAll(idents []string) []string {
 }
 
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func timestamp(t time.Time) string {
-	return "TIMESTAMPTZ " + literal(t.UTC().Format("2006-01-02 15:04:05.999999+00"))
-}
 
 func isIdent(s string) bool {
 	if s == "" || len(s) > 128 {
