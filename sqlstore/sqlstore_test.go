@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/dataset/datasettest"
 	"github.com/plinthml/plinth/registry/registrytest"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/sqlstore/pgtest"
@@ -51,6 +53,14 @@ func TestRegistryContract(t *testing.T) {
 	for name, open := range engines(t) {
 		t.Run(name, func(t *testing.T) {
 			registrytest.Run(t, func(t *testing.T) registrytest.Store { return open(t) })
+		})
+	}
+}
+
+func TestDatasetContract(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			datasettest.Run(t, func(t *testing.T) dataset.Store { return open(t) })
 		})
 	}
 }

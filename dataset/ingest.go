@@ -1,0 +1,151 @@
+package dataset
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/blob"
+)
+
+// Ingester turns batches into dataset versions and quarantines.
+type Ingester struct {
+	Store   Store
+	Blobs   blob.Store
+	Checker Checker
+	// WorkDir holds the files of batches being checked; they are removed
+	// once stored.
+	WorkDir string
+	Now     func() time.Time
+}
+
+func (in *Ingester) now() time.Time {
+	if in.Now != nil {
+		return in.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Ingest checks the batch in file input against spec and stores what
+// passes as the dataset's next version and what fails as a quarantine.
+// Blobs are written before the metadata that points at them, so a crash
+// leaves at most an unreferenced blob, never a version without its data.
+func (in *Ingester) Ingest(ctx context.Context, spec Spec, input string) (*Version, *Quarantine, error) {
+	return in.ingest(ctx, spec, input, input, "")
+}
+
+// Replay checks a quarantine's rows again — after the data was fixed
+// upstream or the spec was corrected — and stores those that now pass as a
+// new version; those that still fail form a new quarantine. A quarantine is
+// replayed at most once.
+func (in *Ingester) Replay(ctx context.Context, spec Spec, quarantineID string) (*Version, *Quarantine, error) {
+	q, err := in.Store.Quarantine(ctx, quarantineID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if q.Dataset != spec.Name {
+		return nil, nil, plinth.Invalid("quarantine", "quarantine %s belongs to dataset %q, not %q", q.ID, q.Dataset, spec.Name)
+	}
+	if q.ReplayedAs != 0 {
+		return nil, nil, plinth.Errorf(plinth.ECONFLICT, "quarantine %s was already replayed as version %d", q.ID, q.ReplayedAs)
+	}
+	local, cleanup, err := in.fetch(ctx, q.Digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cleanup()
+	return in.ingest(ctx, spec, local, "replay of quarantine "+q.ID, q.ID)
+}
+
+func (in *Ingester) ingest(ctx context.Context, spec Spec, input, source, replayOf string) (*Version, *Quarantine, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp(in.WorkDir, "ingest-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("ingest %s: %w", spec.Name, err)
+	}
+	defer os.RemoveAll(dir)
+	at := in.now()
+	good, bad := filepath.Join(dir, "good.parquet"), filepath.Join(dir, "bad.parquet")
+	report, err := in.Checker.Check(ctx, spec, input, at, good, bad)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	var v *Version
+	var q *Quarantine
+	if report.Bad > 0 {
+		info, err := in.putFile(ctx, bad)
+		if err != nil {
+			return nil, nil, err
+		}
+		q = &Quarantine{ID: newID(), Dataset: spec.Name, Digest: info.Digest.String(), Rows: report.Bad,
+			WholeBatch: report.WholeBatch, Reasons: report.Reasons, Source: source, CreatedAt: at}
+	}
+	if !report.WholeBatch && report.Good > 0 {
+		info, err := in.putFile(ctx, good)
+		if err != nil {
+			return nil, nil, err
+		}
+		v = &Version{Dataset: spec.Name, Digest: info.Digest.String(), Rows: report.Good, Bytes: info.Size,
+			Schema: report.Schema, Source: source, IngestedAt: at, MinEvent: report.MinEvent, MaxEvent: report.MaxEvent,
+			Quarantined: report.Bad, ReplayOf: replayOf}
+	}
+	if v == nil && q == nil {
+		return nil, nil, plinth.Invalid("input", "%s holds no rows", source)
+	}
+	if err := in.Store.RecordIngest(ctx, v, q); err != nil {
+		return nil, nil, err
+	}
+	return v, q, nil
+}
+
+func (in *Ingester) putFile(ctx context.Context, path string) (blob.Info, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return blob.Info{}, err
+	}
+	defer f.Close()
+	return in.Blobs.Put(ctx, f)
+}
+
+// fetch copies a blob to a local file for the engine to read.
+func (in *Ingester) fetch(ctx context.Context, digest string) (string, func(), error) {
+	d, err := blob.ParseDigest(digest)
+	if err != nil {
+		return "", nil, err
+	}
+	rc, err := in.Blobs.Open(ctx, d)
+	if err != nil {
+		return "", nil, err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(in.WorkDir, "fetch-*.parquet")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.Remove(f.Name()) }
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		cleanup()
+		return "", nil, fmt.Errorf("fetch %s: %w", digest, err)
+	}
+	if err := f.Close(); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return f.Name(), cleanup, nil
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
