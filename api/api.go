@@ -20,6 +20,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/track"
 )
@@ -33,6 +34,7 @@ var OpenAPI []byte
 type Server struct {
 	Tracker  *track.Tracker
 	Registry *registry.Registry
+	Ingester *dataset.Ingester
 	Blobs    blob.Store
 	// Ready reports whether the server can take traffic (its stores
 	// answer); /readyz calls it.
@@ -83,6 +85,16 @@ var routes = []route{
 	{"POST", "/api/v1/models/{model}/versions/{version}/review", (*Server).reviewVersion},
 	{"PUT", "/api/v1/models/{model}/aliases/{alias}", (*Server).setAlias},
 	{"DELETE", "/api/v1/models/{model}/aliases/{alias}", (*Server).deleteAlias},
+
+	{"GET", "/api/v1/datasets", (*Server).listDatasets},
+	{"PUT", "/api/v1/datasets/{dataset}/spec", (*Server).setSpec},
+	{"GET", "/api/v1/datasets/{dataset}/spec", (*Server).getSpec},
+	{"POST", "/api/v1/datasets/{dataset}/batches", (*Server).ingestBatch},
+	{"GET", "/api/v1/datasets/{dataset}/versions", (*Server).listDatasetVersions},
+	{"GET", "/api/v1/datasets/{dataset}/versions/{version}", (*Server).getDatasetVersion},
+	{"GET", "/api/v1/datasets/{dataset}/quarantines", (*Server).listQuarantines},
+	{"GET", "/api/v1/datasets/{dataset}/quarantines/{quarantine}", (*Server).inspectQuarantine},
+	{"POST", "/api/v1/datasets/{dataset}/quarantines/{quarantine}/replay", (*Server).replayQuarantine},
 }
 
 // Routes lists the endpoints as "METHOD /pattern".

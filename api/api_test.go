@@ -14,6 +14,8 @@ import (
 
 	"github.com/plinthml/plinth/api"
 	"github.com/plinthml/plinth/blob/fsblob"
+	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/track"
@@ -31,8 +33,16 @@ func newServer(t testing.TB) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	engine, err := duckdb.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
 	tr := &track.Tracker{Store: meta, Blobs: blobs}
-	s := &api.Server{Tracker: tr, Registry: &registry.Registry{Store: meta, Blobs: blobs, Runs: tr}, Blobs: blobs, Ready: meta.Ping}
+	s := &api.Server{
+		Tracker: tr, Registry: &registry.Registry{Store: meta, Blobs: blobs, Runs: tr}, Blobs: blobs, Ready: meta.Ping,
+		Ingester: &dataset.Ingester{Store: meta, Blobs: blobs, Checker: engine, WorkDir: dir},
+	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -104,6 +114,12 @@ func TestErrors(t *testing.T) {
 		{"compare one", "POST", "/api/v1/runs/compare", `{"run_ids": ["a"]}`, 400, "invalid", "run_ids", "2 to 100"},
 		{"unknown path", "GET", "/api/v1/nothing", ``, 404, "not_found", "", "no endpoint"},
 		{"wrong method", "DELETE", "/api/v1/experiments", ``, 404, "not_found", "", "no endpoint"},
+		{"spec unknown field", "PUT", "/api/v1/datasets/d/spec", `{"columns": [{"name": "x", "kind": "int"}]}`, 400, "invalid", "kind", "unknown field"},
+		{"spec bad type", "PUT", "/api/v1/datasets/d/spec", `{"columns": [{"name": "x", "type": "complex"}]}`, 400, "invalid", "columns[0].type", "not one of"},
+		{"spec bad duration", "PUT", "/api/v1/datasets/d/spec", `{"event_time": "t", "max_age": "a week"}`, 400, "invalid", "", "not a duration"},
+		{"spec name mismatch", "PUT", "/api/v1/datasets/d/spec", `{"name": "e"}`, 400, "invalid", "name", "the path"},
+		{"batch without spec", "POST", "/api/v1/datasets/nospec/batches", `a,b`, 404, "not_found", "", "no spec"},
+		{"missing quarantine", "GET", "/api/v1/datasets/d/quarantines/nope", ``, 404, "not_found", "", "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := call(t, srv, tc.method, tc.path, tc.body)

@@ -28,6 +28,7 @@ func FuzzRequest(f *testing.F) {
 		{"PUT", "/api/v1/models/m/card"},
 		{"PUT", "/api/v1/models/m/aliases/champion"},
 		{"POST", "/api/v1/models/m/versions/1/review"},
+		{"PUT", "/api/v1/datasets/d/spec"},
 	}
 	seeds := []string{
 		`{"name": "e2", "tags": {"a": "b"}}`,
@@ -37,6 +38,7 @@ func FuzzRequest(f *testing.F) {
 		`{"format": "plinth", "artifacts": [{"path": "m.json", "digest": "sha256:00"}], "signature": {"inputs": [{"name": "x", "type": "float"}]}}`,
 		`{"version": 1, "reason": "why"}`, `{"state": "approved"}`, `{"run_ids": ["a", "b"]}`,
 		`{"status": "finished", "note": "x"}`, `{"card": {"description": "d"}}`,
+		`{"event_time": "t", "max_age": "24h", "columns": [{"name": "x", "type": "int", "min": 0, "in": ["1"]}]}`,
 		`{`, `[]`, `null`, `"x"`, `{"metrics": [{"value": 1e400}]}`, `{"filter": "((((((((("}`,
 	}
 	for i, s := range seeds {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/track"
 )
@@ -386,4 +387,81 @@ func (c *Client) Audit(ctx context.Context, model string, limit int) ([]registry
 	}
 	err := c.do(ctx, "GET", "/api/v1/models/"+esc(model)+"/audit?limit="+strconv.Itoa(limit), nil, &out)
 	return out.Events, err
+}
+
+// --- datasets ---
+
+// Datasets lists the datasets.
+func (c *Client) Datasets(ctx context.Context) ([]string, error) {
+	var out struct {
+		Datasets []string `json:"datasets"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/datasets", nil, &out)
+	return out.Datasets, err
+}
+
+// SetSpec stores the expectations a dataset's batches are checked against.
+func (c *Client) SetSpec(ctx context.Context, spec dataset.Spec) (*dataset.Spec, error) {
+	var out dataset.Spec
+	err := c.do(ctx, "PUT", "/api/v1/datasets/"+esc(spec.Name)+"/spec", spec, &out)
+	return &out, err
+}
+
+// Spec returns a dataset's spec.
+func (c *Client) Spec(ctx context.Context, name string) (*dataset.Spec, error) {
+	var out dataset.Spec
+	err := c.do(ctx, "GET", "/api/v1/datasets/"+esc(name)+"/spec", nil, &out)
+	return &out, err
+}
+
+// IngestResult is what a batch became.
+type IngestResult struct {
+	Version    *dataset.Version    `json:"version,omitempty"`
+	Quarantine *dataset.Quarantine `json:"quarantine,omitempty"`
+}
+
+// Ingest streams a batch (format "csv" or "parquet") into a dataset.
+func (c *Client) Ingest(ctx context.Context, name, format string, r io.Reader) (*IngestResult, error) {
+	resp, err := c.send(ctx, "POST", "/api/v1/datasets/"+esc(name)+"/batches?format="+url.QueryEscape(format), r, "application/octet-stream")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out IngestResult
+	return &out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// DatasetVersions lists a dataset's versions, newest first.
+func (c *Client) DatasetVersions(ctx context.Context, name string) ([]dataset.Version, error) {
+	var out struct {
+		Versions []dataset.Version `json:"versions"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/datasets/"+esc(name)+"/versions", nil, &out)
+	return out.Versions, err
+}
+
+// Quarantines lists a dataset's quarantines, newest first.
+func (c *Client) Quarantines(ctx context.Context, name string) ([]dataset.Quarantine, error) {
+	var out struct {
+		Quarantines []dataset.Quarantine `json:"quarantines"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/datasets/"+esc(name)+"/quarantines", nil, &out)
+	return out.Quarantines, err
+}
+
+// InspectQuarantine returns a quarantine and a sample of its rows.
+func (c *Client) InspectQuarantine(ctx context.Context, name, id string, limit int) (*dataset.Quarantine, *dataset.Sample, error) {
+	var out struct {
+		Quarantine dataset.Quarantine `json:"quarantine"`
+		Sample     dataset.Sample     `json:"sample"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/datasets/"+esc(name)+"/quarantines/"+esc(id)+"?limit="+strconv.Itoa(limit), nil, &out)
+	return &out.Quarantine, &out.Sample, err
+}
+
+// Replay checks a quarantine's rows again with the current spec.
+func (c *Client) Replay(ctx context.Context, name, id string) (*IngestResult, error) {
+	var out IngestResult
+	err := c.do(ctx, "POST", "/api/v1/datasets/"+esc(name)+"/quarantines/"+esc(id)+"/replay", nil, &out)
+	return &out, err
 }

@@ -50,7 +50,7 @@ type Spec struct {
 	MaxRows   int64    `json:"max_rows,omitempty" yaml:"max_rows,omitempty"`
 	// MaxAge is the freshness rule: the newest event time must be at most
 	// this old when the batch is ingested.
-	MaxAge time.Duration `json:"max_age,omitempty" yaml:"max_age,omitempty"`
+	MaxAge plinth.Duration `json:"max_age,omitempty" yaml:"max_age,omitempty"`
 	// MaxBadFraction quarantines the whole batch when more than this
 	// fraction of its rows fail (0: any number of bad rows is tolerated and
 	// only they are quarantined).
@@ -159,6 +159,10 @@ type Quarantine struct {
 // quarantine replayed before is an ECONFLICT. Lookups return ENOTFOUND for
 // a missing dataset, version or quarantine.
 type Store interface {
+	// SetSpec stores the spec batches of a dataset are checked against
+	// (creating the dataset); Spec returns it, or ENOTFOUND.
+	SetSpec(ctx context.Context, s Spec) error
+	Spec(ctx context.Context, dataset string) (*Spec, error)
 	RecordIngest(ctx context.Context, v *Version, q *Quarantine) error
 	Datasets(ctx context.Context) ([]string, error)
 	DatasetVersions(ctx context.Context, dataset string) ([]Version, error)
@@ -178,9 +182,19 @@ type Report struct {
 	MaxEvent   *time.Time
 }
 
-// Checker runs a spec's rules over a batch file (CSV or Parquet), writing
-// the rows that pass, typed and stamped with ingestedAt, to the Parquet file
-// good, and the rows that fail, as read plus their reasons, to bad.
+// Checker is the engine that reads batches. Check runs a spec's rules over
+// a batch file (CSV or Parquet), writing the rows that pass, typed and
+// stamped with ingestedAt, to the Parquet file good, and the rows that
+// fail, as read plus their reasons, to bad. Sample reads up to limit rows of
+// a Parquet file, for people to look at.
 type Checker interface {
 	Check(ctx context.Context, spec Spec, input string, ingestedAt time.Time, good, bad string) (*Report, error)
+	Sample(ctx context.Context, file string, limit int) (*Sample, error)
+}
+
+// Sample is a few rows of a file, as text.
+type Sample struct {
+	Columns []string   `json:"columns"`
+	Rows    [][]string `json:"rows"` // "" for null
+	Total   int64      `json:"total"`
 }

@@ -63,6 +63,20 @@ func (in *Ingester) Replay(ctx context.Context, spec Spec, quarantineID string) 
 	return in.ingest(ctx, spec, local, "replay of quarantine "+q.ID, q.ID)
 }
 
+// Inspect returns up to limit rows of a quarantine, with their reasons.
+func (in *Ingester) Inspect(ctx context.Context, quarantineID string, limit int) (*Sample, error) {
+	q, err := in.Store.Quarantine(ctx, quarantineID)
+	if err != nil {
+		return nil, err
+	}
+	local, cleanup, err := in.fetch(ctx, q.Digest)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	return in.Checker.Sample(ctx, local, limit)
+}
+
 func (in *Ingester) ingest(ctx context.Context, spec Spec, input, source, replayOf string) (*Version, *Quarantine, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, nil, err
@@ -77,6 +91,10 @@ func (in *Ingester) ingest(ctx context.Context, spec Spec, input, source, replay
 	report, err := in.Checker.Check(ctx, spec, input, at, good, bad)
 	if err != nil {
 		return nil, nil, err
+	}
+	if replayOf != "" && (report.WholeBatch || report.Good == 0) {
+		// Nothing would change but a copy of the quarantine: refuse.
+		return nil, nil, plinth.Errorf(plinth.ECONFLICT, "none of the %d quarantined rows passes the current spec; fix the data or the spec first", report.Rows)
 	}
 
 	var v *Version

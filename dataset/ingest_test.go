@@ -156,7 +156,7 @@ func TestWholeBatchQuarantine(t *testing.T) {
 	f := newFixture(t)
 	strict := spec
 	strict.MinRows = 100
-	strict.MaxAge = time.Hour // the newest event is two hours old
+	strict.MaxAge = plinth.Duration(time.Hour) // the newest event is two hours old
 	v, q, err := f.in.Ingest(context.Background(), strict, f.input)
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +195,10 @@ func TestReplay(t *testing.T) {
 	}
 	if got := f.query(t, v.Digest, `SELECT carrier FROM FILE`); len(got) != 1 || got[0][0] != "ZZ" {
 		t.Fatalf("replayed rows = %v", got)
+	}
+	sample, err := f.in.Inspect(ctx, q2.ID, 10)
+	if err != nil || sample.Total != 5 || len(sample.Rows) != 5 || sample.Columns[len(sample.Columns)-1] != dataset.ReasonsColumn {
+		t.Fatalf("Inspect = %+v, %v", sample, err)
 	}
 	old, _ := f.in.Store.Quarantine(ctx, q.ID)
 	if old.ReplayedAs != 2 {

@@ -115,8 +115,8 @@ func (e *Engine) Check(ctx context.Context, spec dataset.Spec, input string, ing
 				lo, hi := minEv.Time.UTC(), maxEv.Time.UTC()
 				r.MinEvent, r.MaxEvent = &lo, &hi
 			}
-			if spec.MaxAge > 0 && (r.MaxEvent == nil || ingestedAt.Sub(*r.MaxEvent) > spec.MaxAge) {
-				batchReasons = append(batchReasons, fmt.Sprintf("stale: newest event is older than max_age %s", spec.MaxAge))
+			if maxAge := spec.MaxAge.Std(); maxAge > 0 && (r.MaxEvent == nil || ingestedAt.Sub(*r.MaxEvent) > maxAge) {
+				batchReasons = append(batchReasons, fmt.Sprintf("stale: newest event is older than max_age %s", maxAge))
 			}
 		}
 	}
@@ -220,4 +220,37 @@ func describe(ctx context.Context, conn *sql.Conn, relation string) ([]dataset.F
 		out = append(out, f)
 	}
 	return out, rows.Err()
+}
+
+// Sample reads up to limit rows of a Parquet file as text.
+func (e *Engine) Sample(ctx context.Context, file string, limit int) (*dataset.Sample, error) {
+	s := &dataset.Sample{}
+	rel := "read_parquet(" + literal(file) + ")"
+	if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM `+rel).Scan(&s.Total); err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	rows, err := e.db.QueryContext(ctx, `SELECT COLUMNS(*)::VARCHAR FROM `+rel+` LIMIT `+fmt.Sprint(max(limit, 0)))
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	defer rows.Close()
+	if s.Columns, err = rows.Columns(); err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		vals := make([]sql.NullString, len(s.Columns))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("sample: %w", err)
+		}
+		rec := make([]string, len(vals))
+		for i, v := range vals {
+			rec[i] = v.String
+		}
+		s.Rows = append(s.Rows, rec)
+	}
+	return s, rows.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/blob/fsblob"
 	"github.com/plinthml/plinth/blob/s3blob"
+	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/track"
@@ -34,8 +37,10 @@ type Config struct {
 	Metadata string
 	// Blobs overrides the blob store: an s3://bucket/prefix URL or a local
 	// directory.
-	Blobs  string
-	Logger *slog.Logger
+	Blobs string
+	// WorkDir holds temporary files of ingestion; default DataDir/work.
+	WorkDir string
+	Logger  *slog.Logger
 }
 
 // Node is an assembled plinth: stores, services and the API handler.
@@ -44,6 +49,8 @@ type Node struct {
 	Blobs    blob.Store
 	Tracker  *track.Tracker
 	Registry *registry.Registry
+	Offline  *duckdb.Engine
+	Ingester *dataset.Ingester
 	API      *api.Server
 	Logger   *slog.Logger
 }
@@ -69,10 +76,30 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		meta.Close()
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
-	n := &Node{Meta: meta, Blobs: blobs, Logger: cfg.Logger}
+	// DuckDB runs in memory: everything it reads and writes that lasts is a
+	// Parquet blob; its temporary files go to the work directory.
+	offline, err := duckdb.Open("")
+	if err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("offline engine: %w", err)
+	}
+	work := cfg.WorkDir
+	if work == "" {
+		work = filepath.Join(cfg.DataDir, "work")
+		if cfg.DataDir == "" {
+			work = os.TempDir()
+		}
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		meta.Close()
+		offline.Close()
+		return nil, fmt.Errorf("work directory: %w", err)
+	}
+	n := &Node{Meta: meta, Blobs: blobs, Offline: offline, Logger: cfg.Logger}
 	n.Tracker = &track.Tracker{Store: meta, Blobs: blobs}
 	n.Registry = &registry.Registry{Store: meta, Blobs: blobs, Runs: n.Tracker}
-	n.API = &api.Server{Tracker: n.Tracker, Registry: n.Registry, Blobs: blobs, Ready: n.ready, Logger: cfg.Logger}
+	n.Ingester = &dataset.Ingester{Store: meta, Blobs: blobs, Checker: offline, WorkDir: work}
+	n.API = &api.Server{Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Blobs: blobs, Ready: n.ready, Logger: cfg.Logger}
 	return n, nil
 }
 
@@ -98,7 +125,10 @@ func (n *Node) ready(ctx context.Context) error {
 func (n *Node) Handler() http.Handler { return n.API.Handler() }
 
 // Close closes the stores.
-func (n *Node) Close() error { return n.Meta.Close() }
+func (n *Node) Close() error {
+	n.Offline.Close()
+	return n.Meta.Close()
+}
 
 // Serve serves the API on ln until ctx is cancelled, then stops taking new
 // connections and lets requests in flight finish (up to grace) before it

@@ -73,6 +73,32 @@ func Run(t *testing.T, open func(t *testing.T) dataset.Store) {
 		wantCode(t, err, plinth.ENOTFOUND)
 	})
 
+	t.Run("Spec", func(t *testing.T) {
+		s := open(t)
+		_, err := s.Spec(ctx, "flights")
+		wantCode(t, err, plinth.ENOTFOUND)
+		lo := -60.0
+		spec := dataset.Spec{Name: "flights", EventTime: "dep_time", MaxAge: plinth.Duration(time.Hour),
+			Columns: []dataset.Column{{Name: "dep_delay", Type: "float", Min: &lo}, {Name: "carrier", In: []string{"AA", "DL"}}}}
+		if err := s.SetSpec(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		spec.MaxRows = 10
+		if err := s.SetSpec(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Spec(ctx, "flights")
+		if err != nil || got.MaxRows != 10 || got.MaxAge.Std() != time.Hour || *got.Columns[0].Min != -60 || got.Columns[1].In[1] != "DL" {
+			t.Fatalf("Spec = %+v, %v", got, err)
+		}
+		if names, _ := s.Datasets(ctx); len(names) != 1 {
+			t.Fatalf("a dataset with a spec is not listed: %v", names)
+		}
+		if vs, err := s.DatasetVersions(ctx, "flights"); err != nil || len(vs) != 0 {
+			t.Fatalf("versions of a new dataset = %v, %v", vs, err)
+		}
+	})
+
 	t.Run("ReplayOnce", func(t *testing.T) {
 		s := open(t)
 		if err := s.RecordIngest(ctx, version("flights"), quarantine("q1", "flights")); err != nil {

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/dataset"
+)
+
+func (s *Server) listDatasets(w http.ResponseWriter, r *http.Request) error {
+	names, err := s.Ingester.Store.Datasets(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"datasets": names})
+	return nil
+}
+
+func (s *Server) setSpec(w http.ResponseWriter, r *http.Request) error {
+	var spec dataset.Spec
+	if err := decode(w, r, &spec); err != nil {
+		return err
+	}
+	name := r.PathValue("dataset")
+	if spec.Name == "" {
+		spec.Name = name
+	}
+	if spec.Name != name {
+		return plinth.Invalid("name", "the spec names dataset %q, the path %q", spec.Name, name)
+	}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if err := s.Ingester.Store.SetSpec(r.Context(), spec); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, spec)
+	return nil
+}
+
+func (s *Server) getSpec(w http.ResponseWriter, r *http.Request) error {
+	spec, err := s.Ingester.Store.Spec(r.Context(), r.PathValue("dataset"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, spec)
+	return nil
+}
+
+// IngestResult is the answer to a batch: what became a version and what was
+// quarantined (either may be absent).
+type IngestResult struct {
+	Version    *dataset.Version    `json:"version,omitempty"`
+	Quarantine *dataset.Quarantine `json:"quarantine,omitempty"`
+}
+
+// ingestBatch streams the request body to a temporary file and ingests it
+// with the dataset's stored spec. ?format=csv (default) or parquet.
+func (s *Server) ingestBatch(w http.ResponseWriter, r *http.Request) error {
+	spec, err := s.Ingester.Store.Spec(r.Context(), r.PathValue("dataset"))
+	if err != nil {
+		return err
+	}
+	ext := ".csv"
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "csv":
+	case "parquet":
+		ext = ".parquet"
+	default:
+		return plinth.Invalid("format", "%q is not csv or parquet", f)
+	}
+	tmp, err := os.CreateTemp(s.Ingester.WorkDir, "upload-*"+ext)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, r.Body); err != nil {
+		tmp.Close()
+		return plinth.Invalid("", "reading the batch: %v", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	v, q, err := s.Ingester.Ingest(r.Context(), *spec, tmp.Name())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, IngestResult{Version: v, Quarantine: q})
+	return nil
+}
+
+func (s *Server) listDatasetVersions(w http.ResponseWriter, r *http.Request) error {
+	vs, err := s.Ingester.Store.DatasetVersions(r.Context(), r.PathValue("dataset"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+	return nil
+}
+
+func (s *Server) getDatasetVersion(w http.ResponseWriter, r *http.Request) error {
+	n, err := strconv.Atoi(r.PathValue("version"))
+	if err != nil || n <= 0 {
+		return plinth.Invalid("version", "want a version number, have %q", r.PathValue("version"))
+	}
+	v, err := s.Ingester.Store.DatasetVersion(r.Context(), r.PathValue("dataset"), n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) listQuarantines(w http.ResponseWriter, r *http.Request) error {
+	qs, err := s.Ingester.Store.Quarantines(r.Context(), r.PathValue("dataset"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"quarantines": qs})
+	return nil
+}
+
+// quarantine returns the quarantine in the path, checking it belongs to the
+// dataset in the path.
+func (s *Server) quarantine(r *http.Request) (*dataset.Quarantine, error) {
+	q, err := s.Ingester.Store.Quarantine(r.Context(), r.PathValue("quarantine"))
+	if err != nil {
+		return nil, err
+	}
+	if q.Dataset != r.PathValue("dataset") {
+		return nil, plinth.NotFound("quarantine", r.PathValue("quarantine"))
+	}
+	return q, nil
+}
+
+func (s *Server) inspectQuarantine(w http.ResponseWriter, r *http.Request) error {
+	q, err := s.quarantine(r)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 20)
+	if err != nil {
+		return err
+	}
+	if limit < 0 || limit > 10000 {
+		return plinth.Invalid("limit", "must be between 0 and 10000")
+	}
+	sample, err := s.Ingester.Inspect(r.Context(), q.ID, limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"quarantine": q, "sample": sample})
+	return nil
+}
+
+func (s *Server) replayQuarantine(w http.ResponseWriter, r *http.Request) error {
+	q, err := s.quarantine(r)
+	if err != nil {
+		return err
+	}
+	spec, err := s.Ingester.Store.Spec(r.Context(), q.Dataset)
+	if err != nil {
+		return err
+	}
+	v, nq, err := s.Ingester.Replay(r.Context(), *spec, q.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, IngestResult{Version: v, Quarantine: nq})
+	return nil
+}
