@@ -14,6 +14,37 @@ import (
 
 var _ dataset.Store = (*Store)(nil)
 
+// SetSpec stores a dataset's spec, creating the dataset.
+func (s *Store) SetSpec(ctx context.Context, spec dataset.Spec) error {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("set spec: %w", err)
+	}
+	_, err = s.exec(ctx, s.db, `INSERT INTO datasets (name, spec, spec_updated) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, spec_updated = excluded.spec_updated`, spec.Name, string(raw), micros(s.Now()))
+	if err != nil {
+		return fmt.Errorf("set spec: %w", err)
+	}
+	return nil
+}
+
+// Spec returns a dataset's spec.
+func (s *Store) Spec(ctx context.Context, name string) (*dataset.Spec, error) {
+	var raw string
+	err := s.queryRow(ctx, s.db, `SELECT spec FROM datasets WHERE name = ?`, name).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && raw == "" {
+		return nil, plinth.Errorf(plinth.ENOTFOUND, "dataset %q has no spec", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get spec: %w", err)
+	}
+	var spec dataset.Spec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		return nil, fmt.Errorf("dataset %s: spec: %w", name, err)
+	}
+	return &spec, nil
+}
+
 // RecordIngest stores a batch's version and quarantine in one transaction.
 func (s *Store) RecordIngest(ctx context.Context, v *dataset.Version, q *dataset.Quarantine) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
@@ -65,7 +96,7 @@ func optMicros(t *time.Time) any {
 
 // Datasets lists the datasets that have versions or quarantines.
 func (s *Store) Datasets(ctx context.Context) ([]string, error) {
-	rows, err := s.query(ctx, s.db, `SELECT dataset FROM dataset_versions UNION SELECT dataset FROM dataset_quarantines ORDER BY 1`)
+	rows, err := s.query(ctx, s.db, `SELECT name FROM datasets UNION SELECT dataset FROM dataset_quarantines ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("list datasets: %w", err)
 	}
@@ -131,7 +162,7 @@ func (s *Store) DatasetVersions(ctx context.Context, name string) ([]dataset.Ver
 
 func (s *Store) datasetExists(ctx context.Context, name string) error {
 	var n int
-	if err := s.queryRow(ctx, s.db, `SELECT COUNT(*) FROM dataset_quarantines WHERE dataset = ?`, name).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, s.db, `SELECT (SELECT COUNT(*) FROM datasets WHERE name = ?) + (SELECT COUNT(*) FROM dataset_quarantines WHERE dataset = ?)`, name, name).Scan(&n); err != nil {
 		return err
 	}
 	if n == 0 {

@@ -1,10 +1,13 @@
 -- Dataset versions (immutable Parquet snapshots in the blob store) and the
 -- quarantined rows of the batches that produced them.
 
--- One row per dataset: the version counter, so concurrent ingests of one
--- dataset serialize on it instead of racing for max+1.
+-- One row per dataset: its spec (the expectations batches are checked
+-- against) and the version counter, so concurrent ingests of one dataset
+-- serialize on it instead of racing for max+1.
 CREATE TABLE datasets (
     name           TEXT PRIMARY KEY,
+    spec           TEXT NOT NULL DEFAULT '',
+    spec_updated   BIGINT NOT NULL DEFAULT 0,
     latest_version BIGINT NOT NULL DEFAULT 0
 );
 
