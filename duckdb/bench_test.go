@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/feature"
 )
@@ -54,8 +55,8 @@ func BenchmarkTrainingSet(b *testing.B) {
 			Labels: "labels", Timestamp: "ts", Output: filepath.Join(dir, "plinth.parquet"),
 			Entities: []feature.Entity{{Name: "driver", JoinKeys: []string{"driver_id"}}, {Name: "route", JoinKeys: []string{"origin", "dest"}}},
 			Views: []feature.View{
-				{Name: "driver_hourly", Entities: []string{"driver"}, Source: "driver_hourly", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"trips", "rating"}, TTL: 2 * time.Hour},
-				{Name: "driver_daily", Entities: []string{"driver"}, Source: "driver_daily", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"acceptance"}, TTL: 24 * time.Hour},
+				{Name: "driver_hourly", Entities: []string{"driver"}, Source: "driver_hourly", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"trips", "rating"}, TTL: plinth.Duration(2 * time.Hour)},
+				{Name: "driver_daily", Entities: []string{"driver"}, Source: "driver_daily", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"acceptance"}, TTL: plinth.Duration(24 * time.Hour)},
 				{Name: "route_hourly", Entities: []string{"route"}, Source: "route_hourly", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"delay"}},
 			},
 		}

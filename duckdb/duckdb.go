@@ -60,6 +60,19 @@ func Relation(source string) (string, error) {
 	return quote(source), nil
 }
 
+// viewRelation is the table expression of a view's rows: its resolved
+// snapshot files, read together, or its source.
+func viewRelation(v feature.View) (string, error) {
+	if len(v.Paths) == 0 {
+		return Relation(v.Source)
+	}
+	files := make([]string, len(v.Paths))
+	for i, p := range v.Paths {
+		files[i] = literal(p)
+	}
+	return "read_parquet([" + strings.Join(files, ", ") + "], union_by_name = true)", nil
+}
+
 // TrainingSet builds a point-in-time-correct training set (see package
 // feature for the rules) as one DuckDB query: each view joins the labels
 // with ASOF LEFT JOIN on its keys and an ordering key of (event time,
@@ -117,7 +130,7 @@ func trainingSetSQL(spec feature.TrainingSetSpec) (string, []string, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		src, err := Relation(v.Source)
+		src, err := viewRelation(v)
 		if err != nil {
 			return "", nil, plinth.Invalid(fmt.Sprintf("views[%d].source", i), "%s", plinth.ErrorMessage(err))
 		}
@@ -149,9 +162,9 @@ func trainingSetSQL(spec feature.TrainingSetSpec) (string, []string, error) {
 		for _, f := range v.Features {
 			col := quote(feature.Column(v.Name, f))
 			expr := alias + "." + col
-			if v.TTL > 0 {
+			if ttl := v.TTL.Std(); ttl > 0 {
 				// Integer microseconds: comparing INTERVALs costs DuckDB far more.
-				expr = fmt.Sprintf("CASE WHEN l.__lts - %s.__ev <= %d THEN %s END", alias, v.TTL.Microseconds(), expr)
+				expr = fmt.Sprintf("CASE WHEN l.__lts - %s.__ev <= %d THEN %s END", alias, ttl.Microseconds(), expr)
 			}
 			selects = append(selects, expr+" AS "+col)
 			columns = append(columns, feature.Column(v.Name, f))

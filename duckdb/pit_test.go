@@ -51,7 +51,7 @@ func reference(v viewData, l labelRow, asOf *time.Time) (int64, bool) {
 			best = r
 		}
 	}
-	if best == nil || v.view.TTL > 0 && l.at.Sub(best.event) > v.view.TTL {
+	if best == nil || v.view.TTL > 0 && l.at.Sub(best.event) > v.view.TTL.Std() {
 		return 0, false
 	}
 	return best.value, true
@@ -89,7 +89,7 @@ func checkSeed(t *testing.T, seed uint64) {
 	// A view keyed by one entity with a TTL, and one keyed by two join
 	// keys without.
 	views := []viewData{
-		{view: feature.View{Name: "driver_stats", Entities: []string{"driver"}, Source: "driver_rows", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"trips"}, TTL: 30 * time.Minute}},
+		{view: feature.View{Name: "driver_stats", Entities: []string{"driver"}, Source: "driver_rows", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"trips"}, TTL: plinth.Duration(30 * time.Minute)}},
 		{view: feature.View{Name: "route_stats", Entities: []string{"route"}, Source: "route_rows", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"delay"}}},
 	}
 	for i := 0; i < 150; i++ {
@@ -227,7 +227,7 @@ func TestTrainingSetErrors(t *testing.T) {
 		{"sql in a name", func(s *feature.TrainingSetSpec) { s.Views[0].Features = []string{"trips; DROP TABLE rows"} }, "views[0].features[0]"},
 		{"bad source", func(s *feature.TrainingSetSpec) { s.Views[0].Source = "rows; --" }, "views[0].source"},
 		{"missing column", func(s *feature.TrainingSetSpec) { s.Views[0].Features = []string{"speed"} }, "views"},
-		{"negative ttl", func(s *feature.TrainingSetSpec) { s.Views[0].TTL = -time.Second }, "views[0].ttl"},
+		{"negative ttl", func(s *feature.TrainingSetSpec) { s.Views[0].TTL = plinth.Duration(-time.Second) }, "views[0].ttl"},
 		{"no views", func(s *feature.TrainingSetSpec) { s.Views = nil }, "views"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/plinthml/plinth"
@@ -45,9 +46,21 @@ type View struct {
 	Timestamp string `json:"timestamp" yaml:"timestamp"`
 	// Ingested is the ingestion-time column that AsOf filters on; empty
 	// when the source has none (then AsOf does not apply to the view).
-	Ingested string        `json:"ingested,omitempty" yaml:"ingested,omitempty"`
-	Features []string      `json:"features" yaml:"features"`
-	TTL      time.Duration `json:"ttl,omitempty" yaml:"ttl,omitempty"` // 0: values never expire
+	Ingested string          `json:"ingested,omitempty" yaml:"ingested,omitempty"`
+	Features []string        `json:"features" yaml:"features"`
+	TTL      plinth.Duration `json:"ttl,omitempty" yaml:"ttl,omitempty"` // 0: values never expire
+	// Paths, when set, are the files the view's rows are in (resolved from
+	// a dataset's snapshots); they take the place of Source for the engine.
+	Paths []string `json:"-" yaml:"-"`
+}
+
+// Service is a feature service: the named set of features a model uses.
+// Features are "view.feature", or "view" for all of a view's features.
+// Every change to a service's definition makes a new version, and a model
+// version records the service version it was trained on.
+type Service struct {
+	Name     string   `json:"name" yaml:"name"`
+	Features []string `json:"features" yaml:"features"`
 }
 
 // TrainingSetSpec asks for a point-in-time-correct training set.
@@ -176,4 +189,49 @@ func (s *TrainingSetSpec) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Select resolves a service's features against views: the views it reads,
+// each narrowed to the features the service names, in the service's order.
+func (s *Service) Select(views []View) ([]View, error) {
+	byName := map[string]View{}
+	for _, v := range views {
+		byName[v.Name] = v
+	}
+	var out []View
+	index := map[string]int{}
+	for i, ref := range s.Features {
+		viewName, feat, one := strings.Cut(ref, ".")
+		v, ok := byName[viewName]
+		field := fmt.Sprintf("feature_services.%s.features[%d]", s.Name, i)
+		if !ok {
+			return nil, plinth.Invalid(field, "no feature view %q", viewName)
+		}
+		j, seen := index[viewName]
+		if !seen {
+			j = len(out)
+			index[viewName] = j
+			nv := v
+			nv.Features = nil
+			out = append(out, nv)
+		}
+		if !one {
+			out[j].Features = append(out[j].Features, v.Features...)
+			continue
+		}
+		found := false
+		for _, f := range v.Features {
+			if f == feat {
+				found = true
+			}
+		}
+		if !found {
+			return nil, plinth.Invalid(field, "view %q has no feature %q", viewName, feat)
+		}
+		out[j].Features = append(out[j].Features, feat)
+	}
+	if len(out) == 0 {
+		return nil, plinth.Invalid("feature_services."+s.Name+".features", "a service needs at least one feature")
+	}
+	return out, nil
 }

@@ -1,0 +1,91 @@
+package feature
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plinthml/plinth"
+)
+
+// Catalog is where a builder finds registered definitions.
+type Catalog interface {
+	Features(ctx context.Context) ([]Entity, []View, error)
+	// Service returns a feature service and its current version.
+	Service(ctx context.Context, name string) (*Service, int, error)
+}
+
+// Snapshots turns a dataset name into the local Parquet files of its
+// versions ingested by asOf (all of them when asOf is nil), oldest first.
+type Snapshots interface {
+	Files(ctx context.Context, dataset string, asOf *time.Time) ([]string, error)
+}
+
+// Builder builds training sets for feature services from registered
+// definitions and dataset snapshots.
+type Builder struct {
+	Catalog   Catalog
+	Snapshots Snapshots
+	Offline   Offline
+}
+
+// Request asks for a feature service's training set.
+type Request struct {
+	Service   string     `json:"service"`
+	Labels    string     `json:"labels"`    // file or table with the entity keys, Timestamp and labels
+	Timestamp string     `json:"timestamp"` // the label time column
+	AsOf      *time.Time `json:"as_of,omitempty"`
+	Output    string     `json:"output"`
+}
+
+// Built is a built training set and what it was built from.
+type Built struct {
+	TrainingSet
+	Service        string   `json:"service"`
+	ServiceVersion int      `json:"service_version"`
+	Sources        []string `json:"sources"` // "view <- dataset (n files)"
+}
+
+// Build resolves the service's views, points each view over a dataset at
+// that dataset's snapshot files (only those ingested by AsOf), and asks the
+// offline engine for the point-in-time join.
+func (b *Builder) Build(ctx context.Context, req Request) (*Built, error) {
+	svc, version, err := b.Catalog.Service(ctx, req.Service)
+	if err != nil {
+		return nil, err
+	}
+	entities, views, err := b.Catalog.Features(ctx)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := svc.Select(views)
+	if err != nil {
+		return nil, err
+	}
+	built := &Built{Service: svc.Name, ServiceVersion: version}
+	for i := range selected {
+		v := &selected[i]
+		if strings.ContainsAny(v.Source, "./") {
+			built.Sources = append(built.Sources, fmt.Sprintf("%s <- %s", v.Name, v.Source))
+			continue
+		}
+		files, err := b.Snapshots.Files(ctx, v.Source, req.AsOf)
+		if err != nil {
+			return nil, fmt.Errorf("feature view %s: %w", v.Name, err)
+		}
+		if len(files) == 0 {
+			return nil, plinth.Errorf(plinth.EINVALID, "feature view %s: dataset %q has no data ingested by then", v.Name, v.Source)
+		}
+		v.Paths = files
+		built.Sources = append(built.Sources, fmt.Sprintf("%s <- dataset %s (%d snapshots)", v.Name, v.Source, len(files)))
+	}
+	ts, err := b.Offline.TrainingSet(ctx, TrainingSetSpec{
+		Labels: req.Labels, Timestamp: req.Timestamp, Entities: entities, Views: selected, AsOf: req.AsOf, Output: req.Output,
+	})
+	if err != nil {
+		return nil, err
+	}
+	built.TrainingSet = *ts
+	return built, nil
+}

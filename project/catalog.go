@@ -1,0 +1,62 @@
+package project
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/feature"
+)
+
+// Catalog reads the registered feature definitions as typed values.
+type Catalog struct {
+	Store Store
+}
+
+var _ feature.Catalog = Catalog{}
+
+// Features returns the registered entities and feature views.
+func (c Catalog) Features(ctx context.Context) ([]feature.Entity, []feature.View, error) {
+	defs, err := c.Store.Definitions(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var entities []feature.Entity
+	var views []feature.View
+	for _, d := range defs {
+		switch d.Kind {
+		case KindEntity:
+			var e feature.Entity
+			if err := json.Unmarshal(d.Spec, &e); err != nil {
+				return nil, nil, fmt.Errorf("entity %s: %w", d.Name, err)
+			}
+			entities = append(entities, e)
+		case KindView:
+			var v feature.View
+			if err := json.Unmarshal(d.Spec, &v); err != nil {
+				return nil, nil, fmt.Errorf("feature view %s: %w", d.Name, err)
+			}
+			views = append(views, v)
+		}
+	}
+	return entities, views, nil
+}
+
+// Service returns a registered feature service and its version.
+func (c Catalog) Service(ctx context.Context, name string) (*feature.Service, int, error) {
+	defs, err := c.Store.Definitions(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, d := range defs {
+		if d.Kind == KindService && d.Name == name {
+			var s feature.Service
+			if err := json.Unmarshal(d.Spec, &s); err != nil {
+				return nil, 0, fmt.Errorf("feature service %s: %w", name, err)
+			}
+			return &s, d.Version, nil
+		}
+	}
+	return nil, 0, plinth.NotFound("feature service", name)
+}

@@ -1,0 +1,334 @@
+// Package project is the declarative project file: entities, dataset specs,
+// feature views and feature services written in YAML (plinth.yaml, or a
+// folder of YAML files), checked as a whole, compared with what is
+// registered (plan: a readable diff) and registered atomically (apply).
+// Removals are explicit: apply deletes what the file no longer holds only
+// when asked to prune.
+package project
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/feature"
+)
+
+// File is a project's definitions.
+type File struct {
+	Entities []feature.Entity  `yaml:"entities,omitempty"`
+	Datasets []dataset.Spec    `yaml:"datasets,omitempty"`
+	Views    []feature.View    `yaml:"feature_views,omitempty"`
+	Services []feature.Service `yaml:"feature_services,omitempty"`
+}
+
+// Load reads a project file, or every .yaml and .yml file of a folder (in
+// name order), strictly: unknown fields are errors naming the file and line.
+func Load(path string) (*File, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	files := []string{path}
+	if info.IsDir() {
+		files = nil
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+				files = append(files, filepath.Join(path, e.Name()))
+			}
+		}
+		if len(files) == 0 {
+			return nil, plinth.Invalid("project", "%s holds no .yaml files", path)
+		}
+	}
+	var all File
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var part File
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&part); err != nil && err.Error() != "EOF" {
+			return nil, plinth.Invalid("project", "%s: %v", f, err)
+		}
+		all.Entities = append(all.Entities, part.Entities...)
+		all.Datasets = append(all.Datasets, part.Datasets...)
+		all.Views = append(all.Views, part.Views...)
+		all.Services = append(all.Services, part.Services...)
+	}
+	if err := all.Validate(); err != nil {
+		return nil, err
+	}
+	return &all, nil
+}
+
+// Validate checks every definition and the references between them.
+func (f *File) Validate() error {
+	names := map[string]map[string]bool{}
+	unique := func(kind, name string) error {
+		if names[kind] == nil {
+			names[kind] = map[string]bool{}
+		}
+		if names[kind][name] {
+			return plinth.Invalid(kind, "%q is defined twice", name)
+		}
+		names[kind][name] = true
+		return nil
+	}
+	for _, d := range f.Datasets {
+		if err := d.Validate(); err != nil {
+			return prefix("datasets."+d.Name, err)
+		}
+		if err := unique(KindDataset, d.Name); err != nil {
+			return err
+		}
+	}
+	for _, e := range f.Entities {
+		if err := unique(KindEntity, e.Name); err != nil {
+			return err
+		}
+	}
+	for _, v := range f.Views {
+		if err := unique(KindView, v.Name); err != nil {
+			return err
+		}
+		// A view's source is a dataset of the project or a file.
+		if !strings.ContainsAny(v.Source, "./") && !names[KindDataset][v.Source] {
+			return plinth.Invalid("feature_views."+v.Name+".source", "%q is neither a dataset of the project nor a file", v.Source)
+		}
+	}
+	// The feature package validates views and entities as a training set
+	// would see them.
+	if len(f.Views) > 0 {
+		spec := feature.TrainingSetSpec{Labels: "labels", Timestamp: "ts", Output: "out", Entities: f.Entities, Views: f.Views}
+		if err := spec.Validate(); err != nil {
+			return err
+		}
+	}
+	for _, s := range f.Services {
+		if err := unique(KindService, s.Name); err != nil {
+			return err
+		}
+		if _, err := s.Select(f.Views); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func prefix(p string, err error) error {
+	if pe, ok := err.(*plinth.Error); ok {
+		return &plinth.Error{Code: pe.Code, Field: p + "." + pe.Field, Message: pe.Message}
+	}
+	return err
+}
+
+// Definitions flattens the file into definitions, in a stable order.
+func (f *File) Definitions() []Definition {
+	var out []Definition
+	add := func(kind, name string, v any) {
+		raw, _ := json.Marshal(v)
+		out = append(out, Definition{Kind: kind, Name: name, Spec: raw})
+	}
+	for _, d := range f.Datasets {
+		add(KindDataset, d.Name, d)
+	}
+	for _, e := range f.Entities {
+		add(KindEntity, e.Name, e)
+	}
+	for _, v := range f.Views {
+		if v.Ingested == "" && !strings.ContainsAny(v.Source, "./") {
+			v.Ingested = dataset.IngestedAt // dataset snapshots carry their ingestion time
+		}
+		add(KindView, v.Name, v)
+	}
+	for _, s := range f.Services {
+		add(KindService, s.Name, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return kindOrder(out[i].Kind) < kindOrder(out[j].Kind)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func kindOrder(k string) int {
+	return map[string]int{KindDataset: 0, KindEntity: 1, KindView: 2, KindService: 3}[k]
+}
+
+// Change is one difference between the file and the registry.
+type Change struct {
+	Action  string // "add", "change", "remove" or "keep" (registered, not in the file, not pruned)
+	Kind    string
+	Name    string
+	Version int // registered version, 0 for an addition
+	Diff    string
+}
+
+// Plan compares the file with the registered definitions. Definitions the
+// file lacks are removed only with prune; otherwise they are kept and the
+// plan says so.
+func Plan(f *File, registered []Definition, prune bool) []Change {
+	current := map[string]Definition{}
+	for _, d := range registered {
+		current[d.Kind+"/"+d.Name] = d
+	}
+	var changes []Change
+	seen := map[string]bool{}
+	for _, d := range f.Definitions() {
+		key := d.Kind + "/" + d.Name
+		seen[key] = true
+		old, ok := current[key]
+		switch {
+		case !ok:
+			changes = append(changes, Change{Action: "add", Kind: d.Kind, Name: d.Name, Diff: lineDiff("", toYAML(d.Spec))})
+		case !jsonEqual(old.Spec, d.Spec):
+			changes = append(changes, Change{Action: "change", Kind: d.Kind, Name: d.Name, Version: old.Version, Diff: lineDiff(toYAML(old.Spec), toYAML(d.Spec))})
+		}
+	}
+	for _, d := range registered {
+		if seen[d.Kind+"/"+d.Name] {
+			continue
+		}
+		action := "keep"
+		if prune {
+			action = "remove"
+		}
+		changes = append(changes, Change{Action: action, Kind: d.Kind, Name: d.Name, Version: d.Version, Diff: lineDiff(toYAML(d.Spec), "")})
+	}
+	return changes
+}
+
+// Apply registers the changes of a plan in one transaction.
+func Apply(ctx context.Context, s Store, f *File, changes []Change) error {
+	byKey := map[string]Definition{}
+	for _, d := range f.Definitions() {
+		byKey[d.Kind+"/"+d.Name] = d
+	}
+	var set, remove []Definition
+	for _, c := range changes {
+		switch c.Action {
+		case "add", "change":
+			set = append(set, byKey[c.Kind+"/"+c.Name])
+		case "remove":
+			remove = append(remove, Definition{Kind: c.Kind, Name: c.Name})
+		}
+	}
+	if len(set) == 0 && len(remove) == 0 {
+		return nil
+	}
+	return s.ApplyDefinitions(ctx, set, remove, plinth.PrincipalFrom(ctx))
+}
+
+// Render writes a plan for a person.
+func Render(changes []Change) string {
+	var b strings.Builder
+	counts := map[string]int{}
+	for _, c := range changes {
+		counts[c.Action]++
+		switch c.Action {
+		case "add":
+			fmt.Fprintf(&b, "+ %s %s (new)\n", c.Kind, c.Name)
+		case "change":
+			fmt.Fprintf(&b, "~ %s %s (version %d -> %d)\n", c.Kind, c.Name, c.Version, c.Version+1)
+		case "remove":
+			fmt.Fprintf(&b, "- %s %s (removed)\n", c.Kind, c.Name)
+		case "keep":
+			fmt.Fprintf(&b, "  %s %s is registered but not in the project; kept (apply --prune removes it)\n", c.Kind, c.Name)
+			continue
+		}
+		for _, line := range strings.Split(strings.TrimRight(c.Diff, "\n"), "\n") {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
+	}
+	if counts["add"]+counts["change"]+counts["remove"] == 0 {
+		b.WriteString("No changes: the registry matches the project.\n")
+	} else {
+		fmt.Fprintf(&b, "Plan: %d to add, %d to change, %d to remove.\n", counts["add"], counts["change"], counts["remove"])
+	}
+	return b.String()
+}
+
+func toYAML(spec json.RawMessage) string {
+	if len(spec) == 0 {
+		return ""
+	}
+	var v any
+	if err := json.Unmarshal(spec, &v); err != nil {
+		return string(spec)
+	}
+	out, _ := yaml.Marshal(v)
+	return string(out)
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	ra, _ := json.Marshal(x)
+	rb, _ := json.Marshal(y)
+	return bytes.Equal(ra, rb)
+}
+
+// lineDiff marks the lines only in old with "-" and only in new with "+",
+// keeping common lines for context: enough for definitions a few dozen
+// lines long.
+func lineDiff(old, new string) string {
+	a, b := splitLines(old), splitLines(new)
+	// Longest common subsequence, then walk it.
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out strings.Builder
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			out.WriteString("  " + a[i] + "\n")
+			i, j = i+1, j+1
+		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
+			out.WriteString("+ " + b[j] + "\n")
+			j++
+		default:
+			out.WriteString("- " + a[i] + "\n")
+			i++
+		}
+	}
+	return out.String()
+}
+
+func splitLines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
