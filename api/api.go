@@ -21,6 +21,8 @@ import (
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/track"
 )
@@ -35,7 +37,11 @@ type Server struct {
 	Tracker  *track.Tracker
 	Registry *registry.Registry
 	Ingester *dataset.Ingester
-	Blobs    blob.Store
+	// Definitions holds the registered project; Features builds training
+	// sets from it.
+	Definitions project.Store
+	Features    *feature.Builder
+	Blobs       blob.Store
 	// Ready reports whether the server can take traffic (its stores
 	// answer); /readyz calls it.
 	Ready  func(ctx context.Context) error
@@ -95,6 +101,10 @@ var routes = []route{
 	{"GET", "/api/v1/datasets/{dataset}/quarantines", (*Server).listQuarantines},
 	{"GET", "/api/v1/datasets/{dataset}/quarantines/{quarantine}", (*Server).inspectQuarantine},
 	{"POST", "/api/v1/datasets/{dataset}/quarantines/{quarantine}/replay", (*Server).replayQuarantine},
+
+	{"GET", "/api/v1/definitions", (*Server).listDefinitions},
+	{"POST", "/api/v1/definitions/apply", (*Server).applyDefinitions},
+	{"POST", "/api/v1/training-sets", (*Server).buildTrainingSet},
 }
 
 // Routes lists the endpoints as "METHOD /pattern".

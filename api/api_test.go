@@ -16,6 +16,8 @@ import (
 	"github.com/plinthml/plinth/blob/fsblob"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/duckdb"
+	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/track"
@@ -41,7 +43,10 @@ func newServer(t testing.TB) *httptest.Server {
 	tr := &track.Tracker{Store: meta, Blobs: blobs}
 	s := &api.Server{
 		Tracker: tr, Registry: &registry.Registry{Store: meta, Blobs: blobs, Runs: tr}, Blobs: blobs, Ready: meta.Ping,
-		Ingester: &dataset.Ingester{Store: meta, Blobs: blobs, Checker: engine, WorkDir: dir},
+		Ingester:    &dataset.Ingester{Store: meta, Blobs: blobs, Checker: engine, WorkDir: dir},
+		Definitions: meta,
+		Features: &feature.Builder{Catalog: project.Catalog{Store: meta}, Offline: engine,
+			Snapshots: &dataset.Snapshots{Store: meta, Blobs: blobs, CacheDir: dir}},
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -120,6 +125,10 @@ func TestErrors(t *testing.T) {
 		{"spec name mismatch", "PUT", "/api/v1/datasets/d/spec", `{"name": "e"}`, 400, "invalid", "name", "the path"},
 		{"batch without spec", "POST", "/api/v1/datasets/nospec/batches", `a,b`, 404, "not_found", "", "no spec"},
 		{"missing quarantine", "GET", "/api/v1/datasets/d/quarantines/nope", ``, 404, "not_found", "", "not found"},
+		{"apply bad kind", "POST", "/api/v1/definitions/apply", `{"set": [{"kind": "table", "name": "t", "spec": {}}]}`, 400, "invalid", "kind", "not one of"},
+		{"apply dangling view", "POST", "/api/v1/definitions/apply", `{"set": [{"kind": "feature_view", "name": "v", "spec": {"name": "v", "entities": ["e"], "source": "x.csv", "timestamp": "t", "features": ["f"]}}]}`, 400, "invalid", "views.v.entities", "unknown entity"},
+		{"training set without service", "POST", "/api/v1/training-sets?timestamp=ts", `a`, 400, "invalid", "service", "required"},
+		{"training set unknown service", "POST", "/api/v1/training-sets?service=s&timestamp=ts", `a`, 404, "not_found", "", "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := call(t, srv, tc.method, tc.path, tc.body)

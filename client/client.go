@@ -18,6 +18,8 @@ import (
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/track"
 )
@@ -464,4 +466,43 @@ func (c *Client) Replay(ctx context.Context, name, id string) (*IngestResult, er
 	var out IngestResult
 	err := c.do(ctx, "POST", "/api/v1/datasets/"+esc(name)+"/quarantines/"+esc(id)+"/replay", nil, &out)
 	return &out, err
+}
+
+// --- project and features ---
+
+// Definitions returns the registered project definitions.
+func (c *Client) Definitions(ctx context.Context) ([]project.Definition, error) {
+	var out struct {
+		Definitions []project.Definition `json:"definitions"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/definitions", nil, &out)
+	return out.Definitions, err
+}
+
+// ApplyDefinitions registers definitions atomically.
+func (c *Client) ApplyDefinitions(ctx context.Context, set, remove []project.Definition) error {
+	return c.do(ctx, "POST", "/api/v1/definitions/apply", map[string]any{"set": set, "remove": remove}, nil)
+}
+
+// TrainingSetResult is a built training set and the dataset version it is
+// stored as.
+type TrainingSetResult struct {
+	Built   *feature.Built   `json:"training_set"`
+	Version *dataset.Version `json:"version"`
+}
+
+// BuildTrainingSet sends a label table (format "csv" or "parquet") and
+// builds the feature service's training set as of asOf (nil: now).
+func (c *Client) BuildTrainingSet(ctx context.Context, service, timestamp string, asOf *time.Time, format string, labels io.Reader) (*TrainingSetResult, error) {
+	q := url.Values{"service": {service}, "timestamp": {timestamp}, "format": {format}}
+	if asOf != nil {
+		q.Set("as_of", asOf.UTC().Format(time.RFC3339Nano))
+	}
+	resp, err := c.send(ctx, "POST", "/api/v1/training-sets?"+q.Encode(), labels, "application/octet-stream")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out TrainingSetResult
+	return &out, json.NewDecoder(resp.Body).Decode(&out)
 }

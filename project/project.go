@@ -332,3 +332,55 @@ func splitLines(s string) []string {
 	}
 	return strings.Split(s, "\n")
 }
+
+// Merge applies set and remove to the registered definitions and returns
+// the project they would form, for validation before an apply.
+func Merge(current, set, remove []Definition) (*File, error) {
+	byKey := map[string]Definition{}
+	var order []string
+	for _, d := range current {
+		byKey[d.Kind+"/"+d.Name] = d
+		order = append(order, d.Kind+"/"+d.Name)
+	}
+	for _, d := range set {
+		if _, ok := byKey[d.Kind+"/"+d.Name]; !ok {
+			order = append(order, d.Kind+"/"+d.Name)
+		}
+		byKey[d.Kind+"/"+d.Name] = d
+	}
+	for _, d := range remove {
+		delete(byKey, d.Kind+"/"+d.Name)
+	}
+	var f File
+	for _, key := range order {
+		d, ok := byKey[key]
+		if !ok {
+			continue
+		}
+		var err error
+		switch d.Kind {
+		case KindEntity:
+			var e feature.Entity
+			err = json.Unmarshal(d.Spec, &e)
+			f.Entities = append(f.Entities, e)
+		case KindDataset:
+			var s dataset.Spec
+			err = json.Unmarshal(d.Spec, &s)
+			f.Datasets = append(f.Datasets, s)
+		case KindView:
+			var v feature.View
+			err = json.Unmarshal(d.Spec, &v)
+			f.Views = append(f.Views, v)
+		case KindService:
+			var s feature.Service
+			err = json.Unmarshal(d.Spec, &s)
+			f.Services = append(f.Services, s)
+		default:
+			return nil, plinth.Invalid("kind", "%q is not one of dataset, entity, feature_view, feature_service", d.Kind)
+		}
+		if err != nil {
+			return nil, plinth.Invalid(d.Kind+"."+d.Name, "%v", err)
+		}
+	}
+	return &f, nil
+}

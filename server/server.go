@@ -22,6 +22,8 @@ import (
 	"github.com/plinthml/plinth/blob/s3blob"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/duckdb"
+	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/track"
@@ -99,7 +101,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.Tracker = &track.Tracker{Store: meta, Blobs: blobs}
 	n.Registry = &registry.Registry{Store: meta, Blobs: blobs, Runs: n.Tracker}
 	n.Ingester = &dataset.Ingester{Store: meta, Blobs: blobs, Checker: offline, WorkDir: work}
-	n.API = &api.Server{Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Blobs: blobs, Ready: n.ready, Logger: cfg.Logger}
+	features := &feature.Builder{
+		Catalog:   project.Catalog{Store: meta},
+		Snapshots: &dataset.Snapshots{Store: meta, Blobs: blobs, CacheDir: work},
+		// (a local blob store hands out its files; others are cached in work)
+		Offline:   offline,
+	}
+	n.API = &api.Server{
+		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
+		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger,
+	}
 	return n, nil
 }
 

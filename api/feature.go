@@ -1,0 +1,129 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/project"
+)
+
+func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) error {
+	defs, err := s.Definitions.Definitions(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"definitions": defs})
+	return nil
+}
+
+// ApplyRequest is the body of POST /api/v1/definitions/apply: the
+// definitions to add or change and those to remove, as a plan computed
+// against GET /api/v1/definitions lists them.
+type ApplyRequest struct {
+	Set    []project.Definition `json:"set"`
+	Remove []project.Definition `json:"remove,omitempty"`
+}
+
+func (s *Server) applyDefinitions(w http.ResponseWriter, r *http.Request) error {
+	var req ApplyRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	// The definitions are checked as one project: what would be registered
+	// after the apply must be consistent.
+	current, err := s.Definitions.Definitions(r.Context())
+	if err != nil {
+		return err
+	}
+	after, err := project.Merge(current, req.Set, req.Remove)
+	if err != nil {
+		return err
+	}
+	if err := after.Validate(); err != nil {
+		return err
+	}
+	if err := s.Definitions.ApplyDefinitions(r.Context(), req.Set, req.Remove, plinth.PrincipalFrom(r.Context())); err != nil {
+		return err
+	}
+	return s.listDefinitions(w, r)
+}
+
+// TrainingSetResult is what POST /api/v1/training-sets answers: the
+// training set and the dataset version it was stored as.
+type TrainingSetResult struct {
+	Built   *feature.Built   `json:"training_set"`
+	Version *dataset.Version `json:"version"`
+}
+
+// buildTrainingSet takes the label table as the body (CSV, or Parquet with
+// ?format=parquet) and builds the feature service's training set, stored
+// as a version of the dataset "<service>_training".
+func (s *Server) buildTrainingSet(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	req := feature.Request{Service: q.Get("service"), Timestamp: q.Get("timestamp")}
+	if req.Service == "" || req.Timestamp == "" {
+		return plinth.Invalid("service", "service and timestamp query parameters are required")
+	}
+	if a := q.Get("as_of"); a != "" {
+		t, err := time.Parse(time.RFC3339Nano, a)
+		if err != nil {
+			return plinth.Invalid("as_of", "%q is not an RFC 3339 time", a)
+		}
+		req.AsOf = &t
+	}
+	ext := ".csv"
+	if q.Get("format") == "parquet" {
+		ext = ".parquet"
+	}
+	dir, err := os.MkdirTemp(s.Ingester.WorkDir, "training-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	req.Labels, req.Output = filepath.Join(dir, "labels"+ext), filepath.Join(dir, "training.parquet")
+	f, err := os.Create(req.Labels)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r.Body); err != nil {
+		f.Close()
+		return plinth.Invalid("", "reading the labels: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	built, err := s.Features.Build(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	out, err := os.Open(req.Output)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	info, err := s.Blobs.Put(r.Context(), out)
+	if err != nil {
+		return err
+	}
+	asOf := "now"
+	if req.AsOf != nil {
+		asOf = req.AsOf.UTC().Format(time.RFC3339)
+	}
+	v := &dataset.Version{
+		Dataset: req.Service + "_training", Digest: info.Digest.String(), Rows: built.Rows, Bytes: info.Size,
+		Source:     fmt.Sprintf("training set of feature service %s v%d as of %s from %v", built.Service, built.ServiceVersion, asOf, built.Sources),
+		IngestedAt: time.Now().UTC(),
+	}
+	if err := s.Ingester.Store.RecordIngest(r.Context(), v, nil); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, TrainingSetResult{Built: built, Version: v})
+	return nil
+}
