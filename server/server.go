@@ -105,7 +105,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Catalog:   project.Catalog{Store: meta},
 		Snapshots: &dataset.Snapshots{Store: meta, Blobs: blobs, CacheDir: work},
 		// (a local blob store hands out its files; others are cached in work)
-		Offline:   offline,
+		Offline: offline,
 	}
 	n.API = &api.Server{
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
