@@ -101,11 +101,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.Tracker = &track.Tracker{Store: meta, Blobs: blobs}
 	n.Registry = &registry.Registry{Store: meta, Blobs: blobs, Runs: n.Tracker}
 	n.Ingester = &dataset.Ingester{Store: meta, Blobs: blobs, Checker: offline, WorkDir: work}
+	// A local blob store hands DuckDB its files; others are cached in work.
 	features := &feature.Builder{
 		Catalog:   project.Catalog{Store: meta},
 		Snapshots: &dataset.Snapshots{Store: meta, Blobs: blobs, CacheDir: work},
-		// (a local blob store hands out its files; others are cached in work)
-		Offline: offline,
+		Offline:   offline,
 	}
 	n.API = &api.Server{
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
