@@ -1,7 +1,8 @@
 // Package demo is plinth's main job: it runs what the platform can do end to
 // end on real data, against a real server over HTTP, and narrates it.
 //
-// Today that is experiment tracking and the model registry: a baseline run
+// Today that is ingestion with expectations (a corrupted batch is
+// quarantined), experiment tracking and the model registry: a baseline run
 // and a hyperparameter search of real logistic regressions on the UCI Adult
 // census data, each logging its learning curves; the best trial found by a
 // filter query; two registered versions with lineage; and the champion
@@ -19,10 +20,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
-	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/client"
+	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/progress"
 	"github.com/plinthml/plinth/registry"
@@ -49,6 +52,7 @@ type Result struct {
 	Experiment  string
 	BaselineRun string
 	BestRun     string
+	Quarantined int64   // rows of the corrupted batch held back
 	BestAUC     float64 // validation AUC of the best trial
 	TestAUC     float64 // held-out test AUC of the champion
 	Champion    int     // the version the champion alias points at
@@ -115,12 +119,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	trainT, valid := all.Split(0.8)
-	inputs := []track.DatasetInput{
-		{Name: "adult", Version: "train", Digest: digestOf("adult_train.csv.gz"), Role: "train"},
-		{Name: "adult", Version: "test", Digest: digestOf("adult_test.csv.gz"), Role: "test"},
-	}
 	say("data", "UCI Adult census income: %d train, %d validation, %d test rows, %d features (%d categorical)",
 		trainT.Len(), valid.Len(), test.Len(), len(all.Columns), len(categorical))
+
+	// 2b. Ingestion with expectations: the census rows become dataset
+	// versions; a corrupted batch is quarantined, not loaded.
+	trainVersion, testVersion, err := ingest(ctx, c, say, res)
+	if err != nil {
+		return nil, err
+	}
+	inputs := []track.DatasetInput{
+		{Name: "adult", Version: fmt.Sprint(trainVersion.Version), Digest: trainVersion.Digest, Role: "train"},
+		{Name: "adult", Version: fmt.Sprint(testVersion.Version), Digest: testVersion.Digest, Role: "test"},
+	}
 
 	exp, err := c.Experiment(ctx, experimentName)
 	if err != nil {
@@ -290,6 +301,90 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
+// adultSpec is the contract census batches must meet.
+func adultSpec() dataset.Spec {
+	f := func(v float64) *float64 { return &v }
+	return dataset.Spec{
+		Name:    "adult",
+		MinRows: 100,
+		// A batch with more than 5% bad rows is suspect as a whole.
+		MaxBadFraction: 0.05,
+		Columns: []dataset.Column{
+			{Name: "age", Type: "int", NotNull: true, Min: f(17), Max: f(90)},
+			{Name: "workclass", Type: "string", In: []string{"Private", "Self-emp-not-inc", "Self-emp-inc", "Federal-gov", "Local-gov", "State-gov", "Without-pay", "Never-worked"}},
+			{Name: "sex", Type: "string", NotNull: true, In: []string{"Male", "Female"}},
+			{Name: "hours_per_week", Type: "int", Min: f(1), Max: f(99)},
+			{Name: "income", Type: "string", NotNull: true, In: []string{"<=50K", ">50K"}},
+		},
+	}
+}
+
+// ingest loads the train and test files as versions of the "adult" dataset
+// and sends a corrupted batch that the expectations must quarantine.
+func ingest(ctx context.Context, c *client.Client, say func(stage, format string, args ...any), res *Result) (train, test *dataset.Version, err error) {
+	if _, err := c.SetSpec(ctx, adultSpec()); err != nil {
+		return nil, nil, err
+	}
+	load := func(name string) (*dataset.Version, error) {
+		f, err := data.Open("data/" + name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, err
+		}
+		r, err := c.Ingest(ctx, "adult", "csv", zr)
+		if err != nil {
+			return nil, err
+		}
+		if r.Version == nil {
+			return nil, fmt.Errorf("%s was quarantined: %v", name, r.Quarantine.Reasons)
+		}
+		return r.Version, nil
+	}
+	if train, err = load("adult_train.csv.gz"); err != nil {
+		return nil, nil, err
+	}
+	if test, err = load("adult_test.csv.gz"); err != nil {
+		return nil, nil, err
+	}
+	say("ingest", "dataset adult: version %d (%d rows) and version %d (%d rows) pass the expectations", train.Version, train.Rows, test.Version, test.Rows)
+
+	bad, err := c.Ingest(ctx, "adult", "csv", strings.NewReader(corruptBatch()))
+	if err != nil {
+		return nil, nil, err
+	}
+	if bad.Version != nil || bad.Quarantine == nil {
+		return nil, nil, fmt.Errorf("the corrupted batch was loaded")
+	}
+	q := bad.Quarantine
+	res.Quarantined = q.Rows
+	var reasons []string
+	for r, n := range q.Reasons {
+		reasons = append(reasons, fmt.Sprintf("%s (%d)", r, n))
+	}
+	sort.Strings(reasons)
+	say("ingest", "a corrupted batch of %d rows was quarantined whole (%s): %s", q.Rows, q.ID, strings.Join(reasons, "; "))
+	return train, test, nil
+}
+
+// corruptBatch is 200 census rows in which an upstream bug garbled every
+// fourth one: ages shifted negative, sex coded as a letter, income lost.
+func corruptBatch() string {
+	var b strings.Builder
+	b.WriteString("age,workclass,fnlwgt,education,education_num,marital_status,occupation,relationship,race,sex,capital_gain,capital_loss,hours_per_week,native_country,income\n")
+	for i := 0; i < 200; i++ {
+		age, sex, income := 25+i%40, "Female", "<=50K"
+		if i%4 == 0 {
+			age, sex, income = -age, "F", ""
+		}
+		fmt.Fprintf(&b, "%d,Private,200000,Bachelors,13,Never-married,Sales,Not-in-family,White,%s,0,0,40,United-States,%s\n", age, sex, income)
+	}
+	return b.String()
+}
+
 type trainRunSpec struct {
 	experiment, name, note, parent string
 	params                         train.LinearParams
@@ -381,14 +476,6 @@ func readTable(name string) (*train.Table, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return t, nil
-}
-
-// digestOf names the embedded file's content, as a dataset version would.
-func digestOf(name string) string {
-	raw, _ := data.ReadFile("data/" + name)
-	h := blob.NewHasher()
-	h.Write(raw)
-	return h.Info().Digest.String()
 }
 
 func deref(s *string) string {

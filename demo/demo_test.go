@@ -24,10 +24,13 @@ func TestDemo(t *testing.T) {
 	if res.BestAUC < 0.88 || res.TestAUC < 0.88 {
 		t.Errorf("best validation AUC %.4f, test AUC %.4f: the models did not learn", res.BestAUC, res.TestAUC)
 	}
+	if res.Quarantined != 200 {
+		t.Errorf("quarantined %d rows of the corrupted batch, want all 200", res.Quarantined)
+	}
 	if res.Champion != 2 {
 		t.Errorf("champion = v%d, want v2 (the search winner)", res.Champion)
 	}
-	for _, want := range []string{"baseline  run", "search    best trial", "champion moved v1 -> v2", "alias.set v2 @champion", "done in"} {
+	for _, want := range []string{"version 1 (22792 rows)", "quarantined whole", "age: below min 17 (50)", "baseline  run", "search    best trial", "champion moved v1 -> v2", "alias.set v2 @champion", "done in"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("narration lacks %q:\n%s", want, out.String())
 		}
