@@ -29,6 +29,11 @@ var layers = map[string][]string{
 	"track":    {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "blob/fsblob", "blob/s3blob"},
 	"registry": {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "blob/fsblob", "blob/s3blob"},
 	"train":    {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "serve"},
+	"dataset":  {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "duckdb", "blob/fsblob", "blob/s3blob"},
+	"feature":  {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "duckdb", "project", "dataset"},
+	"project":  {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "duckdb"},
+	// The offline engine implements the domains' interfaces and serves nothing.
+	"duckdb": {"api", "cli", "client", "server", "demo", "sqlstore", "project"},
 	// The inference path never reaches into training or pipelines.
 	"serve": {"train", "pipeline", "api", "cli", "demo"},
 	// Storage implements the domains' interfaces and serves nothing.
