@@ -146,12 +146,19 @@ func trainingSetSQL(spec feature.TrainingSetSpec) (string, []string, error) {
 				where = " WHERE " + ing + " <= " + fmt.Sprint(spec.AsOf.UnixMicro())
 			}
 		}
-		proj := quoteAll(keys)
-		proj = append(proj, ev+" AS __ev", order+" AS __ord")
-		for _, f := range v.Features {
-			proj = append(proj, quote(f)+" AS "+quote(feature.Column(v.Name, f)))
+		if len(v.Aggregations) > 0 {
+			// One row per change point of the aggregates, no ties: the
+			// ASOF key is the change point's time alone.
+			with = append(with, alias+" AS ("+aggregateSQL(v, keys, src, ev, where)+")")
+			labelOrder = "l.__lts"
+		} else {
+			proj := quoteAll(keys)
+			proj = append(proj, ev+" AS __ev", order+" AS __ord")
+			for _, f := range v.Features {
+				proj = append(proj, quote(f)+" AS "+quote(feature.Column(v.Name, f)))
+			}
+			with = append(with, fmt.Sprintf("%s AS (SELECT %s FROM %s%s)", alias, strings.Join(proj, ", "), src, where))
 		}
-		with = append(with, fmt.Sprintf("%s AS (SELECT %s FROM %s%s)", alias, strings.Join(proj, ", "), src, where))
 
 		var on []string
 		for _, k := range keys {
@@ -176,6 +183,78 @@ func trainingSetSQL(spec feature.TrainingSetSpec) (string, []string, error) {
 		" FROM (" + labels + ") l " + strings.Join(joins, " ") +
 		" ORDER BY l.__row"
 	return q, columns, nil
+}
+
+// aggregateSQL renders a windowed-aggregation view as a step function: a
+// row at every time its aggregates change — each event, and each moment an
+// event leaves a window (its time plus the window) — holding the aggregates
+// over (t - window, t]. RANGE frames over integer microseconds give exactly
+// that window; synthetic expiry rows carry no values, so aggregates skip
+// them. The point-in-time join then reads the aggregate at any label time.
+func aggregateSQL(v feature.View, keys []string, src, ev, where string) string {
+	k := strings.Join(quoteAll(keys), ", ")
+	cols := map[string]string{} // source column -> alias in the union
+	var rawCols, nulls []string
+	for _, a := range v.Aggregations {
+		if a.Column == "" {
+			continue
+		}
+		if _, ok := cols[a.Column]; !ok {
+			cols[a.Column] = fmt.Sprintf("__c%d", len(cols))
+			rawCols = append(rawCols, quote(a.Column)+" AS "+cols[a.Column])
+			nulls = append(nulls, "NULL")
+		}
+	}
+	raw := "SELECT " + k + ", " + ev + " AS __t, 1 AS __e"
+	for _, c := range rawCols {
+		raw += ", " + c
+	}
+	raw += " FROM " + src + where
+	windows := map[int64]string{}
+	var windowDefs []string
+	union := []string{"SELECT * FROM raw"}
+	for _, a := range v.Aggregations {
+		w := a.Window.Std().Microseconds()
+		if _, ok := windows[w]; ok {
+			continue
+		}
+		name := fmt.Sprintf("w%d", len(windows))
+		windows[w] = name
+		windowDefs = append(windowDefs, fmt.Sprintf("%s AS (PARTITION BY %s ORDER BY __t RANGE BETWEEN %d PRECEDING AND CURRENT ROW)", name, k, w-1))
+		expiry := "SELECT " + k + fmt.Sprintf(", __t + %d, NULL", w)
+		for _, n := range nulls {
+			expiry += ", " + n
+		}
+		union = append(union, expiry+" FROM raw")
+	}
+	var aggs []string
+	for _, a := range v.Aggregations {
+		c, over := cols[a.Column], " OVER "+windows[a.Window.Std().Microseconds()]
+		var expr string
+		switch a.Function {
+		case "count":
+			arg := "__e"
+			if c != "" {
+				arg = c
+			}
+			expr = "count(" + arg + ")" + over
+		case "sum":
+			expr = "COALESCE(sum(" + c + ")" + over + ", 0)"
+		case "mean":
+			expr = "avg(" + c + ")" + over
+		case "min", "max":
+			expr = a.Function + "(" + c + ")" + over
+		case "last":
+			expr = "last_value(" + c + " IGNORE NULLS)" + over
+		case "distinct_count":
+			expr = "count(DISTINCT " + c + ")" + over
+		}
+		aggs = append(aggs, expr+" AS "+quote(feature.Column(v.Name, a.FeatureName())))
+	}
+	return "WITH raw AS (" + raw + "), u AS (" + strings.Join(union, " UNION ALL ") + ")" +
+		" SELECT " + k + ", __t AS __ev, __t AS __ord, " + strings.Join(aggs, ", ") +
+		" FROM u WINDOW " + strings.Join(windowDefs, ", ") +
+		" QUALIFY row_number() OVER (PARTITION BY " + k + ", __t ORDER BY __e NULLS LAST) = 1"
 }
 
 func quote(ident string) string { return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"` }

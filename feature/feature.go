@@ -49,9 +49,93 @@ type View struct {
 	Ingested string          `json:"ingested,omitempty" yaml:"ingested,omitempty"`
 	Features []string        `json:"features" yaml:"features"`
 	TTL      plinth.Duration `json:"ttl,omitempty" yaml:"ttl,omitempty"` // 0: values never expire
+	// Aggregations make the view a windowed aggregation of its source
+	// instead of a selection of its columns; Features then lists the
+	// aggregations' names (filled in by Normalize).
+	Aggregations []Aggregation `json:"aggregations,omitempty" yaml:"aggregations,omitempty"`
 	// Paths, when set, are the files the view's rows are in (resolved from
 	// a dataset's snapshots); they take the place of Source for the engine.
 	Paths []string `json:"-" yaml:"-"`
+}
+
+// Aggregation functions.
+var Functions = map[string]bool{"count": true, "sum": true, "mean": true, "min": true, "max": true, "last": true, "distinct_count": true}
+
+// Aggregation is a windowed aggregation of a source column per entity. Its
+// value at time t covers the source rows with event time in (t - Window, t]
+// — at every t, not only at event times: a 1h count falls back as events
+// age out of the hour. An empty window gives count and sum 0 and the other
+// functions null; "last" is the value of the latest event in the window.
+type Aggregation struct {
+	Column   string          `json:"column,omitempty" yaml:"column,omitempty"` // not needed for count
+	Function string          `json:"function" yaml:"function"`
+	Window   plinth.Duration `json:"window" yaml:"window"`
+	// Name is the feature's name; default FUNCTION_COLUMN_WINDOW, e.g.
+	// mean_dep_delay_1h.
+	Name string `json:"name,omitempty" yaml:"name,omitempty"`
+}
+
+// FeatureName is the aggregation's feature name.
+func (a Aggregation) FeatureName() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	w := a.Window.Std().String() // 1h0m0s -> 1h, 1h30m0s -> 1h30m, 30m0s -> 30m
+	if strings.HasSuffix(w, "m0s") {
+		w = w[:len(w)-2]
+	}
+	if strings.HasSuffix(w, "h0m") {
+		w = w[:len(w)-2]
+	}
+	if h := a.Window.Std().Hours(); h >= 24 && h == float64(int(h)) && int(h)%24 == 0 {
+		w = fmt.Sprintf("%dd", int(h)/24)
+	}
+	parts := []string{a.Function}
+	if a.Column != "" {
+		parts = append(parts, a.Column)
+	}
+	return strings.Join(append(parts, w), "_")
+}
+
+// Normalize fills in the features of an aggregated view from its
+// aggregations and checks them.
+func (v *View) Normalize() error {
+	if len(v.Aggregations) == 0 {
+		return nil
+	}
+	if len(v.Features) > 0 {
+		names := make([]string, len(v.Aggregations))
+		for i, a := range v.Aggregations {
+			names[i] = a.FeatureName()
+		}
+		if strings.Join(names, ",") != strings.Join(v.Features, ",") {
+			return plinth.Invalid("feature_views."+v.Name+".features", "an aggregated view's features are its aggregations (%s); leave features out", strings.Join(names, ", "))
+		}
+	}
+	v.Features = nil
+	for i, a := range v.Aggregations {
+		field := fmt.Sprintf("feature_views.%s.aggregations[%d]", v.Name, i)
+		if !Functions[a.Function] {
+			return plinth.Invalid(field+".function", "%q is not one of count, sum, mean, min, max, last, distinct_count", a.Function)
+		}
+		if a.Column == "" && a.Function != "count" {
+			return plinth.Invalid(field+".column", "%s needs a column", a.Function)
+		}
+		if a.Column != "" {
+			if err := checkIdent(field+".column", a.Column); err != nil {
+				return err
+			}
+		}
+		if a.Window <= 0 {
+			return plinth.Invalid(field+".window", "must be a positive duration such as 1h or 168h")
+		}
+		name := a.FeatureName()
+		if err := checkIdent(field+".name", name); err != nil {
+			return err
+		}
+		v.Features = append(v.Features, name)
+	}
+	return nil
 }
 
 // Service is a feature service: the named set of features a model uses.
@@ -150,7 +234,11 @@ func (s *TrainingSetSpec) Validate() error {
 		return plinth.Invalid("views", "a training set needs at least one feature view")
 	}
 	seen := map[string]bool{}
-	for i, v := range s.Views {
+	for i := range s.Views {
+		if err := s.Views[i].Normalize(); err != nil {
+			return err
+		}
+		v := s.Views[i]
 		field := fmt.Sprintf("views[%d]", i)
 		if err := checkIdent(field+".name", v.Name); err != nil {
 			return err

@@ -103,7 +103,11 @@ func (f *File) Validate() error {
 			return err
 		}
 	}
-	for _, v := range f.Views {
+	for i := range f.Views {
+		if err := f.Views[i].Normalize(); err != nil {
+			return err
+		}
+		v := f.Views[i]
 		if err := unique(KindView, v.Name); err != nil {
 			return err
 		}
