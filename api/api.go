@@ -105,6 +105,7 @@ var routes = []route{
 	{"GET", "/api/v1/definitions", (*Server).listDefinitions},
 	{"POST", "/api/v1/definitions/apply", (*Server).applyDefinitions},
 	{"POST", "/api/v1/training-sets", (*Server).buildTrainingSet},
+	{"GET", "/api/v1/feature-views/{view}/rows", (*Server).viewRows},
 }
 
 // Routes lists the endpoints as "METHOD /pattern".

@@ -127,3 +127,40 @@ func (s *Server) buildTrainingSet(w http.ResponseWriter, r *http.Request) error 
 	writeJSON(w, http.StatusCreated, TrainingSetResult{Built: built, Version: v})
 	return nil
 }
+
+// viewRows streams a feature view's rows over [start, end) as Parquet.
+func (s *Server) viewRows(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	times := map[string]*time.Time{}
+	for _, name := range []string{"start", "end", "as_of"} {
+		v := q.Get(name)
+		if v == "" {
+			if name != "as_of" {
+				return plinth.Invalid(name, "is required (RFC 3339)")
+			}
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return plinth.Invalid(name, "%q is not an RFC 3339 time", v)
+		}
+		times[name] = &t
+	}
+	dir, err := os.MkdirTemp(s.Ingester.WorkDir, "range-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "rows.parquet")
+	if _, err := s.Features.Range(r.Context(), r.PathValue("view"), *times["start"], *times["end"], times["as_of"], out); err != nil {
+		return err
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/vnd.apache.parquet")
+	_, err = io.Copy(w, f)
+	return err
+}

@@ -83,7 +83,9 @@ func runFeatures(ctx context.Context, e *Env, args []string) error {
 	labels := f.String("labels", "", "label table: CSV or Parquet with the entity keys, the label time and the labels (training-set)")
 	timestamp := f.String("timestamp", "", "label time column (training-set)")
 	asOf := f.String("as-of", "", "RFC 3339 time: ignore data ingested later (training-set)")
-	out := f.String("o", "", "Parquet file to write (training-set)")
+	out := f.String("o", "", "Parquet file to write (training-set, range)")
+	start := f.String("start", "", "RFC 3339 start of the range, inclusive (range)")
+	end := f.String("end", "", "RFC 3339 end of the range, exclusive (range)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -145,8 +147,33 @@ func runFeatures(ctx context.Context, e *Env, args []string) error {
 				fmt.Fprintf(w, "  %s\n", s)
 			}
 		})
+	case "range":
+		if len(pos) != 1 || *start == "" || *end == "" || *out == "" {
+			return usagef("usage: plinth features range VIEW --start TIME --end TIME [--as-of TIME] -o OUT.parquet")
+		}
+		times := map[string]*time.Time{}
+		for name, v := range map[string]string{"start": *start, "end": *end, "as-of": *asOf} {
+			if v == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return usagef("--%s %q is not an RFC 3339 time such as 2013-06-01T00:00:00Z", name, v)
+			}
+			times[name] = &t
+		}
+		rc, err := c.ViewRows(ctx, pos[0], *times["start"], *times["end"], times["as-of"])
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if err := copyOut(e, *out, rc); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "wrote %s\n", *out)
+		return nil
 	}
-	return usagef("unknown subcommand %q (have list, training-set)", sub)
+	return usagef("unknown subcommand %q (have list, training-set, range)", sub)
 }
 
 // summarize describes a definition in a few words.

@@ -46,6 +46,13 @@ feature_services:
 	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
 		t.Fatalf("no training set file: %v", err)
 	}
+	rangeOut := filepath.Join(dir, "range.parquet")
+	if msg := run(t, "features", "range", "weather", "--start", "2013-01-01T00:00:00Z", "--end", "2013-01-02T00:00:00Z", "-o", rangeOut, "--data", data); !strings.Contains(msg, "wrote") {
+		t.Fatalf("range: %s", msg)
+	}
+	if st, err := os.Stat(rangeOut); err != nil || st.Size() == 0 {
+		t.Fatalf("no range file: %v", err)
+	}
 	if list := run(t, "features", "--data", data); !strings.Contains(list, "temp from weather by airport, TTL 2h0m0s") {
 		t.Fatalf("features:\n%s", list)
 	}

@@ -506,3 +506,17 @@ func (c *Client) BuildTrainingSet(ctx context.Context, service, timestamp string
 	var out TrainingSetResult
 	return &out, json.NewDecoder(resp.Body).Decode(&out)
 }
+
+// ViewRows streams a feature view's rows over [start, end) as Parquet; the
+// caller closes the reader.
+func (c *Client) ViewRows(ctx context.Context, view string, start, end time.Time, asOf *time.Time) (io.ReadCloser, error) {
+	q := url.Values{"start": {start.UTC().Format(time.RFC3339Nano)}, "end": {end.UTC().Format(time.RFC3339Nano)}}
+	if asOf != nil {
+		q.Set("as_of", asOf.UTC().Format(time.RFC3339Nano))
+	}
+	resp, err := c.send(ctx, "GET", "/api/v1/feature-views/"+esc(view)+"/rows?"+q.Encode(), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}

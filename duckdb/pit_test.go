@@ -241,3 +241,50 @@ func TestTrainingSetErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRange(t *testing.T) {
+	e, err := duckdb.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	db := e.DB()
+	mustExec(t, db, `CREATE TABLE temps (origin VARCHAR, obs TIMESTAMPTZ, ingested TIMESTAMPTZ, temp DOUBLE)`)
+	for _, r := range []struct {
+		origin, at, ing string
+		temp            float64
+	}{
+		{"JFK", "05:00", "05:01", 1}, {"JFK", "06:00", "06:01", 2}, {"JFK", "06:00", "09:00", 3}, // a correction ingested later
+		{"LGA", "06:30", "06:31", 4}, {"LGA", "07:00", "07:01", 5},
+	} {
+		mustExec(t, db, `INSERT INTO temps VALUES (?, ?, ?, ?)`, r.origin, "2013-01-01 "+r.at+":00+00", "2013-01-01 "+r.ing+":00+00", r.temp)
+	}
+	view := feature.View{Name: "w", Entities: []string{"airport"}, Source: "temps", Timestamp: "obs", Ingested: "ingested", Features: []string{"temp"}}
+	read := func(asOf *time.Time) string {
+		out := filepath.Join(t.TempDir(), "r.parquet")
+		_, err := e.Range(context.Background(), feature.RangeSpec{
+			Entities: []feature.Entity{{Name: "airport", JoinKeys: []string{"origin"}}}, View: view,
+			Start: time.Date(2013, 1, 1, 5, 30, 0, 0, time.UTC), End: time.Date(2013, 1, 1, 7, 0, 0, 0, time.UTC), AsOf: asOf, Output: out,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, _ := db.Query(`SELECT origin, w__temp FROM read_parquet(?)`, out)
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var o string
+			var v float64
+			rows.Scan(&o, &v)
+			got = append(got, fmt.Sprintf("%s=%g", o, v))
+		}
+		return fmt.Sprint(got)
+	}
+	if got := read(nil); got != "[JFK=3 LGA=4]" {
+		t.Fatalf("range = %s", got)
+	}
+	before := time.Date(2013, 1, 1, 8, 0, 0, 0, time.UTC)
+	if got := read(&before); got != "[JFK=2 LGA=4]" {
+		t.Fatalf("range as of 08:00 = %s", got)
+	}
+}

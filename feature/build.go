@@ -89,3 +89,27 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Built, error) {
 	built.TrainingSet = *ts
 	return built, nil
 }
+
+// Range writes a registered view's rows over [start, end) to output, as of
+// asOf (nil: now).
+func (b *Builder) Range(ctx context.Context, view string, start, end time.Time, asOf *time.Time, output string) (*TrainingSet, error) {
+	entities, views, err := b.Catalog.Features(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range views {
+		if v.Name != view {
+			continue
+		}
+		if !strings.ContainsAny(v.Source, "./") {
+			if v.Paths, err = b.Snapshots.Files(ctx, v.Source, asOf); err != nil {
+				return nil, err
+			}
+			if len(v.Paths) == 0 {
+				return nil, plinth.Errorf(plinth.EINVALID, "feature view %s: dataset %q has no data ingested by then", v.Name, v.Source)
+			}
+		}
+		return b.Offline.Range(ctx, RangeSpec{Entities: entities, View: v, Start: start, End: end, AsOf: asOf, Output: output})
+	}
+	return nil, plinth.NotFound("feature view", view)
+}

@@ -168,11 +168,24 @@ type TrainingSet struct {
 	Columns []string `json:"columns"`
 }
 
+// RangeSpec asks for a view's values over a time range, without labels:
+// every row with event time in [Start, End), one per entity keys and event
+// time (the last ingested), among the rows ingested by AsOf.
+type RangeSpec struct {
+	Entities   []Entity
+	View       View
+	Start, End time.Time
+	AsOf       *time.Time
+	Output     string
+}
+
 // Offline builds training sets from offline data.
 type Offline interface {
 	// TrainingSet writes the training set spec asks for. It returns
 	// EINVALID for a spec that names missing columns or entities.
 	TrainingSet(ctx context.Context, spec TrainingSetSpec) (*TrainingSet, error)
+	// Range writes a view's rows over a time range.
+	Range(ctx context.Context, spec RangeSpec) (*TrainingSet, error)
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
