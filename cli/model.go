@@ -41,8 +41,10 @@ func runModel(ctx context.Context, e *Env, args []string) error {
 	row := fs.Int("row", 0, "row to explain, counting from 0 (explain)")
 	top := fs.Int("top", 10, "contributions to show (explain)")
 	slice := fs.String("slice", "", "column to break metrics down by (evaluate)")
+	algo := fs.String("algo", "gbt", "trainer: gbt (gradient-boosted trees) or linear (train)")
 	params := kvFlag{}
-	fs.Var(params, "param", "trainer parameter key=value; repeatable (train): objective (binary:logistic, multi:softprob, reg:squarederror), num_class, epochs, learning_rate, l1, l2, batch_size, seed")
+	fs.Var(params, "param", "trainer parameter key=value, repeatable (train). Both: objective (binary:logistic, multi:softprob, reg:squarederror; gbt also reg:pseudohubererror), num_class, learning_rate, seed. "+
+		"gbt: rounds, max_depth, max_leaves, grow_policy, min_child_weight, alpha, lambda, gamma, subsample, colsample_bytree, max_bin, early_stopping_rounds, eval_metric, nthread. linear: epochs, l1, l2, batch_size")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -52,7 +54,7 @@ func runModel(ctx context.Context, e *Env, args []string) error {
 		if *data == "" || *label == "" || *out == "" || len(pos) != 0 {
 			return usagef("usage: plinth model train --data FILE --label COL [--positive V] [--valid FILE] [--param k=v]... -o MODEL")
 		}
-		return modelTrain(e, *data, *validFile, *label, *positive, splitList(*catList), params, *out)
+		return modelTrain(e, *algo, *data, *validFile, *label, *positive, splitList(*catList), params, *out)
 	case "import":
 		if len(pos) != 1 || *out == "" {
 			return usagef("usage: plinth model import FILE [--format xgboost-json|lightgbm-text] -o MODEL")
@@ -207,10 +209,53 @@ func readCSVFile(path, label, positive string, categorical []string) (*train.Tab
 	return t, nil
 }
 
-func modelTrain(e *Env, dataPath, validPath, label, positive string, categorical []string, params kvFlag, out string) error {
-	p, err := linearParams(params)
-	if err != nil {
-		return err
+func modelTrain(e *Env, algo, dataPath, validPath, label, positive string, categorical []string, params kvFlag, out string) error {
+	var fit func(trainT, valid *train.Table) (*model.Model, string, error)
+	switch algo {
+	case "gbt":
+		p, err := gbtParams(params)
+		if err != nil {
+			return err
+		}
+		fit = func(trainT, valid *train.Table) (*model.Model, string, error) {
+			fmt.Fprintf(e.Stderr, "training %d gradient-boosted rounds (%s) on %d rows, validating on %d\n", p.Rounds, p.Objective, trainT.Len(), valid.Len())
+			bar := progress.New(e.Stderr, "rounds", p.Rounds)
+			var last train.GBTProgress
+			m, err := train.GBT(trainT, valid, p, func(pr train.GBTProgress) {
+				last = pr
+				bar.Add(1)
+			})
+			if err != nil {
+				return nil, "", err
+			}
+			summary := fmt.Sprintf("validation %s %.4f", last.Metric, last.Valid)
+			if last.BestRound > 0 && last.BestRound < last.Round {
+				summary += fmt.Sprintf(" (best round %d of %d kept)", last.BestRound, last.Round)
+			}
+			bar.Done(summary)
+			return m, summary, nil
+		}
+	case "linear":
+		p, err := linearParams(params)
+		if err != nil {
+			return err
+		}
+		fit = func(trainT, valid *train.Table) (*model.Model, string, error) {
+			fmt.Fprintf(e.Stderr, "training a linear model (%s) on %d rows, validating on %d\n", objectiveOr(p.Objective), trainT.Len(), valid.Len())
+			bar := progress.New(e.Stderr, "epochs", p.Epochs)
+			var last train.Progress
+			m, err := train.Linear(trainT, valid, p, func(pr train.Progress) {
+				last = pr
+				bar.Add(1)
+			})
+			if err != nil {
+				return nil, "", err
+			}
+			bar.Done(progressSummary(last))
+			return m, progressSummary(last), nil
+		}
+	default:
+		return usagef("--algo %q is not gbt or linear", algo)
 	}
 	all, err := readCSVFile(dataPath, label, positive, categorical)
 	if err != nil {
@@ -233,23 +278,68 @@ func modelTrain(e *Env, dataPath, validPath, label, positive string, categorical
 	} else {
 		trainT, valid = all.Split(0.8)
 	}
-	fmt.Fprintf(e.Stderr, "training a linear model (%s) on %d rows, validating on %d\n", objectiveOr(p.Objective), trainT.Len(), valid.Len())
-	bar := progress.New(e.Stderr, "epochs", p.Epochs)
-	var last train.Progress
 	start := time.Now()
-	m, err := train.Linear(trainT, valid, p, func(pr train.Progress) {
-		last = pr
-		bar.Add(1)
-	})
+	m, summary, err := fit(trainT, valid)
 	if err != nil {
 		return err
 	}
-	bar.Done(progressSummary(last))
 	if err := writeModel(m, out); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "wrote %s (%s) in %s: %s\n", out, describeModel(m), time.Since(start).Round(time.Millisecond), progressSummary(last))
+	fmt.Fprintf(e.Stdout, "wrote %s (%s) in %s: %s\n", out, describeModel(m), time.Since(start).Round(time.Millisecond), summary)
 	return nil
+}
+
+// gbtParams reads --param flags in XGBoost's names, over its defaults.
+func gbtParams(kv kvFlag) (train.GBTParams, error) {
+	p := train.DefaultGBTParams()
+	for k, v := range kv {
+		var err error
+		switch k {
+		case "objective":
+			p.Objective = v
+		case "num_class":
+			p.NumClass, err = strconv.Atoi(v)
+		case "rounds", "num_round", "n_estimators":
+			p.Rounds, err = strconv.Atoi(v)
+		case "learning_rate", "eta":
+			p.LearningRate, err = strconv.ParseFloat(v, 64)
+		case "max_depth":
+			p.MaxDepth, err = strconv.Atoi(v)
+		case "max_leaves", "num_leaves":
+			p.MaxLeaves, err = strconv.Atoi(v)
+		case "grow_policy":
+			p.Growth = v
+		case "min_child_weight":
+			p.MinChildWeight, err = strconv.ParseFloat(v, 64)
+		case "alpha", "reg_alpha":
+			p.Alpha, err = strconv.ParseFloat(v, 64)
+		case "lambda", "reg_lambda":
+			p.Lambda, err = strconv.ParseFloat(v, 64)
+		case "gamma", "min_split_loss":
+			p.Gamma, err = strconv.ParseFloat(v, 64)
+		case "subsample":
+			p.Subsample, err = strconv.ParseFloat(v, 64)
+		case "colsample_bytree":
+			p.ColsampleByTree, err = strconv.ParseFloat(v, 64)
+		case "max_bin", "max_bins":
+			p.MaxBins, err = strconv.Atoi(v)
+		case "early_stopping_rounds":
+			p.EarlyStoppingRounds, err = strconv.Atoi(v)
+		case "eval_metric":
+			p.Metric = v
+		case "seed":
+			p.Seed, err = strconv.ParseUint(v, 10, 64)
+		case "nthread":
+			p.Threads, err = strconv.Atoi(v)
+		default:
+			return p, usagef("--param %s: unknown gbt parameter (see plinth model train -h)", k)
+		}
+		if err != nil {
+			return p, usagef("--param %s=%s: %v", k, v, err)
+		}
+	}
+	return p, nil
 }
 
 func objectiveOr(o string) string {

@@ -48,8 +48,22 @@ func TestModelCommands(t *testing.T) {
 	gunzipTo(t, "../demo/data/adult_train.csv.gz", trainCSV)
 	gunzipTo(t, "../demo/data/adult_test.csv.gz", testCSV)
 
-	if out := run(t, "model", "train", "--data", trainCSV, "--label", "income", "--positive", ">50K", "--param", "epochs=4", "-o", m); !strings.Contains(out, "validation AUC 0.8") {
+	if out := run(t, "model", "train", "--algo", "linear", "--data", trainCSV, "--label", "income", "--positive", ">50K", "--param", "epochs=4", "-o", m); !strings.Contains(out, "validation AUC 0.8") {
 		t.Fatalf("train printed %q", out)
+	}
+	gbt := filepath.Join(dir, "gbt.json")
+	if out := run(t, "model", "train", "--data", trainCSV, "--valid", testCSV, "--label", "income", "--positive", ">50K",
+		"--param", "rounds=60", "--param", "eta=0.1", "--param", "eval_metric=auc", "--param", "early_stopping_rounds=10", "-o", gbt); !strings.Contains(out, "validation auc 0.9") {
+		t.Fatalf("gbt train printed %q", out)
+	}
+	var ex0 explanation
+	json.Unmarshal([]byte(run(t, "model", "explain", gbt, "--data", testCSV, "--row", "1", "--top", "0", "--output", "json")), &ex0)
+	sum0 := ex0.Base
+	for _, c := range ex0.Contributions {
+		sum0 += c.SHAP
+	}
+	if math.Abs(sum0-ex0.Margin) > 1e-6 {
+		t.Fatalf("TreeSHAP of a trained model does not add up: %v vs margin %v", sum0, ex0.Margin)
 	}
 	var report struct {
 		AUC    float64 `json:"auc"`
@@ -93,6 +107,7 @@ func TestModelUsageErrors(t *testing.T) {
 		{"model", "train", "--data", "x.csv"},
 		{"model", "predict", "nope.json", "--data", "x.csv"},
 		{"model", "train", "--data", "x.csv", "--label", "y", "-o", "m.json", "--param", "depth=3"},
+		{"model", "train", "--algo", "forest", "--data", "x.csv", "--label", "y", "-o", "m.json"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := Main(context.Background(), args, &Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}); code == 0 {
