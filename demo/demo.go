@@ -163,16 +163,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			grid = append(grid, train.LinearParams{Epochs: 12, LearningRate: lr, L2: l2, Seed: 7})
 		}
 	}
-	bar := progress.New(out, "search", len(grid))
-	for i, p := range grid {
-		if _, _, err := trainRun(ctx, c, io.Discard, trainRunSpec{
-			experiment: exp.ID, name: fmt.Sprintf("trial-%d", i+1), parent: search.ID, params: p, inputs: inputs,
-		}, trainT, valid); err != nil {
+	// And gradient-boosted trees, with early stopping on validation AUC.
+	gbt := train.DefaultGBTParams()
+	gbt.Rounds, gbt.LearningRate, gbt.EarlyStoppingRounds, gbt.Metric, gbt.Seed = 150, 0.1, 20, "auc", 7
+	bar := progress.New(out, "search", len(grid)+1)
+	for i := 0; i <= len(grid); i++ {
+		spec := trainRunSpec{experiment: exp.ID, name: fmt.Sprintf("trial-%d", i+1), parent: search.ID, inputs: inputs}
+		if i < len(grid) {
+			spec.params = grid[i]
+		} else {
+			spec.gbt = &gbt
+		}
+		if _, _, err := trainRun(ctx, c, io.Discard, spec, trainT, valid); err != nil {
 			return nil, err
 		}
 		bar.Add(1)
 	}
-	bar.Done(fmt.Sprintf("(%d trials, each logging 3 curves)", len(grid)))
+	bar.Done(fmt.Sprintf("(%d logistic regressions and one boosted-tree model, each logging its curves)", len(grid)))
 
 	// 5. The best trial, found the way a user would: a filter and an order.
 	page, err := c.SearchRuns(ctx, track.SearchRequest{
@@ -189,17 +196,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	best := page.Runs[0]
 	res.BestRun, res.BestAUC = best.ID, best.Metrics["valid_auc"].Value
-	say("search", "best trial %s (lr=%s, l2=%s): validation AUC %.4f", best.Name, best.Params["learning_rate"], best.Params["l2"], res.BestAUC)
+	say("search", "best trial %s (%s, learning rate %s): validation AUC %.4f", best.Name, best.Params["model"], best.Params["learning_rate"], res.BestAUC)
 
 	cmp, err := c.CompareRuns(ctx, baseline.ID, best.ID)
 	if err != nil {
 		return nil, err
 	}
+	var differ []string
 	for _, row := range cmp.Params {
 		if row.Differs {
-			say("compare", "params.%s: baseline %s, best %s", row.Key, deref(row.Values[0]), deref(row.Values[1]))
+			differ = append(differ, fmt.Sprintf("%s %s -> %s", row.Key, deref(row.Values[0]), deref(row.Values[1])))
 		}
 	}
+	say("compare", "baseline vs best, params that differ: %s", strings.Join(differ, ", "))
 
 	// 6. The registry: the baseline becomes version 1 and champion; the
 	// winner of the search, evaluated on the held-out test set, version 2.
@@ -388,6 +397,7 @@ func corruptBatch() string {
 type trainRunSpec struct {
 	experiment, name, note, parent string
 	params                         train.LinearParams
+	gbt                            *train.GBTParams // set: train trees instead
 	inputs                         []track.DatasetInput
 }
 
@@ -395,12 +405,18 @@ type trainRunSpec struct {
 // front, the learning curves as they come, the model file as an artifact.
 func trainRun(ctx context.Context, c *client.Client, out io.Writer, spec trainRunSpec, trainT, valid *train.Table) (*track.Run, *model.Model, error) {
 	p := spec.params
+	params := map[string]string{
+		"model": "logistic", "epochs": fmt.Sprint(p.Epochs), "learning_rate": fmt.Sprint(p.LearningRate),
+		"l2": fmt.Sprint(p.L2), "batch_size": "256", "seed": fmt.Sprint(p.Seed),
+	}
+	if g := spec.gbt; g != nil {
+		params = map[string]string{
+			"model": "gbt", "rounds": fmt.Sprint(g.Rounds), "learning_rate": fmt.Sprint(g.LearningRate), "max_depth": fmt.Sprint(g.MaxDepth),
+			"early_stopping_rounds": fmt.Sprint(g.EarlyStoppingRounds), "seed": fmt.Sprint(g.Seed),
+		}
+	}
 	run, err := c.CreateRun(ctx, client.NewRun{
-		Experiment: spec.experiment, Name: spec.name, ParentID: spec.parent, Note: spec.note, Inputs: spec.inputs,
-		Params: map[string]string{
-			"model": "logistic", "epochs": fmt.Sprint(p.Epochs), "learning_rate": fmt.Sprint(p.LearningRate),
-			"l2": fmt.Sprint(p.L2), "batch_size": "256", "seed": fmt.Sprint(p.Seed),
-		},
+		Experiment: spec.experiment, Name: spec.name, ParentID: spec.parent, Note: spec.note, Inputs: spec.inputs, Params: params,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -410,19 +426,42 @@ func trainRun(ctx context.Context, c *client.Client, out io.Writer, spec trainRu
 		return nil, nil, err
 	}
 	var logErr error
-	m, err := train.Linear(trainT, valid, p, func(pr train.Progress) {
-		if logErr != nil {
-			return
+	var m *model.Model
+	if spec.gbt != nil {
+		lastRound := 0
+		m, err = train.GBT(trainT, valid, *spec.gbt, func(pr train.GBTProgress) {
+			lastRound = pr.Round
+			if logErr == nil {
+				now, step := time.Now(), int64(pr.Round)
+				logErr = c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{
+					{Key: "train_auc", Value: pr.Train, Step: step, Time: now},
+					{Key: "valid_auc", Value: pr.Valid, Step: step, Time: now},
+				}})
+			}
+		})
+		if err == nil {
+			// Early stopping kept the best round's trees: the model's AUC,
+			// one step after the last round, is the run's final figure.
+			_, auc, err2 := train.ScoreBinary(m, valid)
+			if err = err2; err == nil && logErr == nil {
+				logErr = c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{{Key: "valid_auc", Value: auc, Step: int64(lastRound + 1)}}})
+			}
 		}
-		now := time.Now()
-		step := int64(pr.Epoch)
-		logErr = c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{
-			{Key: "train_loss", Value: pr.TrainLoss, Step: step, Time: now},
-			{Key: "valid_loss", Value: pr.ValidLoss, Step: step, Time: now},
-			{Key: "valid_auc", Value: pr.ValidAUC, Step: step, Time: now},
-		}})
-		fmt.Fprintf(out, "  %s epoch %d: train loss %.4f, validation loss %.4f, AUC %.4f\n", spec.name, pr.Epoch, pr.TrainLoss, pr.ValidLoss, pr.ValidAUC)
-	})
+	} else {
+		m, err = train.Linear(trainT, valid, p, func(pr train.Progress) {
+			if logErr != nil {
+				return
+			}
+			now := time.Now()
+			step := int64(pr.Epoch)
+			logErr = c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{
+				{Key: "train_loss", Value: pr.TrainLoss, Step: step, Time: now},
+				{Key: "valid_loss", Value: pr.ValidLoss, Step: step, Time: now},
+				{Key: "valid_auc", Value: pr.ValidAUC, Step: step, Time: now},
+			}})
+			fmt.Fprintf(out, "  %s epoch %d: train loss %.4f, validation loss %.4f, AUC %.4f\n", spec.name, pr.Epoch, pr.TrainLoss, pr.ValidLoss, pr.ValidAUC)
+		})
+	}
 	if err == nil {
 		err = logErr
 	}
