@@ -229,8 +229,8 @@ func modelTrain(e *Env, algo, dataPath, validPath, label, positive string, categ
 				return nil, "", err
 			}
 			summary := fmt.Sprintf("validation %s %.4f", last.Metric, last.Valid)
-			if last.BestRound > 0 && last.BestRound < last.Round {
-				summary += fmt.Sprintf(" (best round %d of %d kept)", last.BestRound, last.Round)
+			if p.EarlyStoppingRounds > 0 && last.BestRound < last.Round {
+				summary += fmt.Sprintf(" (stopped early; round %d of %d kept)", last.BestRound, last.Round)
 			}
 			bar.Done(summary)
 			return m, summary, nil
