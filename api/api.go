@@ -39,9 +39,11 @@ type Server struct {
 	Ingester *dataset.Ingester
 	// Definitions holds the registered project; Features builds training
 	// sets from it.
-	Definitions project.Store
-	Features    *feature.Builder
-	Blobs       blob.Store
+	Definitions   project.Store
+	Features      *feature.Builder
+	Materializer  *feature.Materializer
+	FeatureServer *feature.Server
+	Blobs         blob.Store
 	// Ready reports whether the server can take traffic (its stores
 	// answer); /readyz calls it.
 	Ready  func(ctx context.Context) error
@@ -106,6 +108,8 @@ var routes = []route{
 	{"POST", "/api/v1/definitions/apply", (*Server).applyDefinitions},
 	{"POST", "/api/v1/training-sets", (*Server).buildTrainingSet},
 	{"GET", "/api/v1/feature-views/{view}/rows", (*Server).viewRows},
+	{"POST", "/api/v1/materialize", (*Server).materialize},
+	{"POST", "/api/v1/features/online", (*Server).onlineFeatures},
 }
 
 // Routes lists the endpoints as "METHOD /pattern".

@@ -17,6 +17,7 @@ import (
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/online/pebble"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/sqlstore"
@@ -48,6 +49,13 @@ func newServer(t testing.TB) *httptest.Server {
 		Features: &feature.Builder{Catalog: project.Catalog{Store: meta}, Offline: engine,
 			Snapshots: &dataset.Snapshots{Store: meta, Blobs: blobs, CacheDir: dir}},
 	}
+	onlineStore, err := pebble.Open(filepath.Join(dir, "online"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { onlineStore.Close() })
+	s.Materializer = &feature.Materializer{Catalog: project.Catalog{Store: meta}, Snapshots: s.Features.Snapshots, Engine: engine, Online: onlineStore, Watermarks: meta}
+	s.FeatureServer = &feature.Server{Catalog: project.Catalog{Store: meta}, Online: onlineStore}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -127,6 +135,9 @@ func TestErrors(t *testing.T) {
 		{"missing quarantine", "GET", "/api/v1/datasets/d/quarantines/nope", ``, 404, "not_found", "", "not found"},
 		{"apply bad kind", "POST", "/api/v1/definitions/apply", `{"set": [{"kind": "table", "name": "t", "spec": {}}]}`, 400, "invalid", "kind", "not one of"},
 		{"apply dangling view", "POST", "/api/v1/definitions/apply", `{"set": [{"kind": "feature_view", "name": "v", "spec": {"name": "v", "entities": ["e"], "source": "x.csv", "timestamp": "t", "features": ["f"]}}]}`, 400, "invalid", "views.v.entities", "unknown entity"},
+		{"online without entities", "POST", "/api/v1/features/online", `{"service": "s", "entities": []}`, 400, "invalid", "entities", "want 1 to"},
+		{"online unknown service", "POST", "/api/v1/features/online", `{"service": "s", "entities": [{"a": 1}]}`, 404, "not_found", "", "not found"},
+		{"materialize unknown view", "POST", "/api/v1/materialize", `{"views": ["nope"]}`, 404, "not_found", "", "not found"},
 		{"training set without service", "POST", "/api/v1/training-sets?timestamp=ts", `a`, 400, "invalid", "service", "required"},
 		{"training set unknown service", "POST", "/api/v1/training-sets?service=s&timestamp=ts", `a`, 404, "not_found", "", "not found"},
 	} {

@@ -164,3 +164,49 @@ func (s *Server) viewRows(w http.ResponseWriter, r *http.Request) error {
 	_, err = io.Copy(w, f)
 	return err
 }
+
+// MaterializeRequest is the body of POST /api/v1/materialize.
+type MaterializeRequest struct {
+	Views []string `json:"views,omitempty"` // empty: every view
+}
+
+func (s *Server) materialize(w http.ResponseWriter, r *http.Request) error {
+	var req MaterializeRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	res, err := s.Materializer.Materialize(r.Context(), req.Views, nil)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"views": res})
+	return nil
+}
+
+// OnlineRequest is the body of POST /api/v1/features/online.
+type OnlineRequest struct {
+	Service  string           `json:"service"`
+	Entities []map[string]any `json:"entities"`
+}
+
+// MaxOnlineEntities bounds one online request.
+const MaxOnlineEntities = 10000
+
+func (s *Server) onlineFeatures(w http.ResponseWriter, r *http.Request) error {
+	var req OnlineRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.Service == "" {
+		return plinth.Invalid("service", "must name a feature service")
+	}
+	if len(req.Entities) == 0 || len(req.Entities) > MaxOnlineEntities {
+		return plinth.Invalid("entities", "want 1 to %d entity rows, have %d", MaxOnlineEntities, len(req.Entities))
+	}
+	names, rows, err := s.FeatureServer.Get(r.Context(), req.Service, req.Entities)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"features": names, "rows": rows})
+	return nil
+}

@@ -45,7 +45,7 @@ func commands() []command {
 		{"datasets", "[list | spec | ingest | versions | quarantines | inspect | replay]", "ingest and version data, with validation and quarantine", runDatasets},
 		{"plan", "[-f plinth.yaml] [--prune]", "show how the project file differs from the registry", runPlan(false)},
 		{"apply", "[-f plinth.yaml] [--prune]", "register the project file", runPlan(true)},
-		{"features", "[list | training-set SERVICE --labels F --timestamp COL -o OUT | range VIEW --start T --end T -o OUT]", "feature definitions and point-in-time training sets", runFeatures},
+		{"features", "[list | training-set | range | materialize | get]", "feature definitions and point-in-time training sets", runFeatures},
 	}
 }
 

@@ -84,6 +84,8 @@ func runFeatures(ctx context.Context, e *Env, args []string) error {
 	timestamp := f.String("timestamp", "", "label time column (training-set)")
 	asOf := f.String("as-of", "", "RFC 3339 time: ignore data ingested later (training-set)")
 	out := f.String("o", "", "Parquet file to write (training-set, range)")
+	var entityFlags listFlag
+	f.Var(&entityFlags, "entity", "join key=value of one entity row; repeat for composite keys, separate rows with ';' (get)")
 	start := f.String("start", "", "RFC 3339 start of the range, inclusive (range)")
 	end := f.String("end", "", "RFC 3339 end of the range, exclusive (range)")
 	pos, err := f.parse(args)
@@ -172,8 +174,56 @@ func runFeatures(ctx context.Context, e *Env, args []string) error {
 		}
 		fmt.Fprintf(e.Stdout, "wrote %s\n", *out)
 		return nil
+	case "materialize":
+		res, err := c.Materialize(ctx, pos...)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, res, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "VIEW\tENTITIES\tVALUES\tDATASET VERSION\tTOOK")
+			for _, r := range res {
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\n", r.View, r.Entities, r.Values, r.Watermark, r.Took.Round(time.Millisecond))
+			}
+		})
+	case "get":
+		if len(pos) != 1 || len(entityFlags) == 0 {
+			return usagef("usage: plinth features get SERVICE --entity key=value [--entity key=value]...")
+		}
+		var rows []map[string]any
+		for _, group := range strings.Split(strings.Join(entityFlags, ","), ";") {
+			row := map[string]any{}
+			for _, kv := range strings.Split(group, ",") {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usagef("--entity %q: want key=value", kv)
+				}
+				row[k] = v
+			}
+			rows = append(rows, row)
+		}
+		names, got, err := c.OnlineFeatures(ctx, pos[0], rows)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, map[string]any{"features": names, "rows": got}, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ROW\tFEATURE\tVALUE\tSTATUS\tEVENT TIME")
+			for i, r := range got {
+				for _, n := range names {
+					v := r[n]
+					at := "-"
+					if v.EventTime != nil {
+						at = v.EventTime.Format(time.RFC3339)
+					}
+					val := "-"
+					if v.Value != nil {
+						val = fmt.Sprint(v.Value)
+					}
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", i, n, val, v.Status, at)
+				}
+			}
+		})
 	}
-	return usagef("unknown subcommand %q (have list, training-set, range)", sub)
+	return usagef("unknown subcommand %q (have list, training-set, range, materialize, get)", sub)
 }
 
 // summarize describes a definition in a few words.

@@ -46,6 +46,17 @@ feature_services:
 	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
 		t.Fatalf("no training set file: %v", err)
 	}
+	if msg := run(t, "features", "materialize", "--data", data); !strings.Contains(msg, "weather  2         2       1") {
+		t.Fatalf("materialize:\n%s", msg)
+	}
+	// The 2013 readings are far older than the view's 2h TTL today: stale.
+	if msg := run(t, "features", "get", "delays", "--entity", "origin=JFK;origin=EWR", "--data", data); !strings.Contains(msg, "0    weather__temp  -      stale") || !strings.Contains(msg, "missing") {
+		t.Fatalf("get:\n%s", msg)
+	}
+	// A second run finds no new dataset version and writes nothing.
+	if msg := run(t, "features", "materialize", "--data", data); !strings.Contains(msg, "weather  0         0       1") {
+		t.Fatalf("second materialize:\n%s", msg)
+	}
 	rangeOut := filepath.Join(dir, "range.parquet")
 	if msg := run(t, "features", "range", "weather", "--start", "2013-01-01T00:00:00Z", "--end", "2013-01-02T00:00:00Z", "-o", rangeOut, "--data", data); !strings.Contains(msg, "wrote") {
 		t.Fatalf("range: %s", msg)

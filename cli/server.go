@@ -18,6 +18,7 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:7070", "address to listen on")
 	meta := fs.String("metadata", e.Getenv("PLINTH_METADATA"), "metadata store: postgres://... URL (default: SQLite in the data directory)")
 	blobs := fs.String("blobs", e.Getenv("PLINTH_BLOBS"), "blob store: s3://bucket/prefix?endpoint=... (default: the data directory)")
+	onlineStore := fs.String("online", e.Getenv("PLINTH_ONLINE"), "online feature store: redis://host:port/db (default: Pebble in the data directory)")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long requests in flight may finish after SIGTERM")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -33,7 +34,7 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 
 	start := time.Now()
-	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Logger: logger})
+	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Online: *onlineStore, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -520,3 +520,22 @@ func (c *Client) ViewRows(ctx context.Context, view string, start, end time.Time
 	}
 	return resp.Body, nil
 }
+
+// Materialize copies the newest feature values into the online store.
+func (c *Client) Materialize(ctx context.Context, views ...string) ([]feature.MaterializeResult, error) {
+	var out struct {
+		Views []feature.MaterializeResult `json:"views"`
+	}
+	err := c.do(ctx, "POST", "/api/v1/materialize", map[string]any{"views": views}, &out)
+	return out.Views, err
+}
+
+// OnlineFeatures returns a feature service's features for entity rows.
+func (c *Client) OnlineFeatures(ctx context.Context, service string, entities []map[string]any) ([]string, []feature.OnlineRow, error) {
+	var out struct {
+		Features []string            `json:"features"`
+		Rows     []feature.OnlineRow `json:"rows"`
+	}
+	err := c.do(ctx, "POST", "/api/v1/features/online", map[string]any{"service": service, "entities": entities}, &out)
+	return out.Features, out.Rows, err
+}

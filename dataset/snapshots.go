@@ -46,6 +46,30 @@ func (s *Snapshots) Files(ctx context.Context, name string, asOf *time.Time) ([]
 	return files, nil
 }
 
+// Since returns the snapshot files of the versions numbered after after,
+// oldest first, and the newest version number (after, when there is none).
+func (s *Snapshots) Since(ctx context.Context, name string, after int) ([]string, int, error) {
+	versions, err := s.Store.DatasetVersions(ctx, name)
+	if err != nil {
+		return nil, after, err
+	}
+	last := after
+	var files []string
+	for i := len(versions) - 1; i >= 0; i-- {
+		v := versions[i]
+		if v.Version <= after {
+			continue
+		}
+		path, err := s.local(ctx, v.Digest)
+		if err != nil {
+			return nil, after, err
+		}
+		files = append(files, path)
+		last = max(last, v.Version)
+	}
+	return files, last, nil
+}
+
 func (s *Snapshots) local(ctx context.Context, digest string) (string, error) {
 	d, err := blob.ParseDigest(digest)
 	if err != nil {

@@ -17,9 +17,13 @@ type Catalog interface {
 }
 
 // Snapshots turns a dataset name into the local Parquet files of its
-// versions ingested by asOf (all of them when asOf is nil), oldest first.
+// versions: Files those ingested by asOf (all of them when asOf is nil),
+// Since those numbered after version after, with the last number. Both
+// oldest first. Version numbers follow commit order, so Since never skips
+// a version that committed late.
 type Snapshots interface {
 	Files(ctx context.Context, dataset string, asOf *time.Time) ([]string, error)
+	Since(ctx context.Context, dataset string, after int) (files []string, last int, err error)
 }
 
 // Builder builds training sets for feature services from registered

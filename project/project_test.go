@@ -14,6 +14,7 @@ import (
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/online/pebble"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/sqlstore"
 )
@@ -150,6 +151,45 @@ func TestProjectToTrainingSet(t *testing.T) {
 	// As of the first batch, the late reading did not exist yet.
 	if got := temps(&firstBatch); got != "41 35.1 null null" {
 		t.Fatalf("as-of training set temps = %s", got)
+	}
+
+	// Materialized online, the same flights at the same times get exactly
+	// the training set's values: one transformation, two paths.
+	store, err := pebble.Open(filepath.Join(dir, "online"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	m := &feature.Materializer{Catalog: project.Catalog{Store: meta}, Snapshots: b.Snapshots, Engine: engine, Online: store, Watermarks: meta}
+	res, err := m.Materialize(ctx, nil, nil)
+	if err != nil || len(res) != 1 || res[0].Entities != 2 || res[0].Watermark != 2 {
+		t.Fatalf("materialize = %+v, %v", res, err)
+	}
+	for _, tc := range []struct {
+		origin string
+		at     string
+		want   any
+		status string
+	}{
+		{"JFK", "2013-01-01T06:45:00Z", 45.0, feature.Present},
+		{"LGA", "2013-01-01T06:10:00Z", 35.1, feature.Present},
+		{"JFK", "2013-01-01T08:00:00Z", nil, feature.Stale}, // past the 1h TTL, as in the training set
+		{"EWR", "2013-01-01T06:00:00Z", nil, feature.Missing},
+	} {
+		at, _ := time.Parse(time.RFC3339, tc.at)
+		srv := &feature.Server{Catalog: project.Catalog{Store: meta}, Online: store, Now: func() time.Time { return at }}
+		names, rows, err := srv.Get(ctx, "delays", []map[string]any{{"origin": tc.origin}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rows[0][names[0]]
+		if got.Status != tc.status || got.Value != tc.want {
+			t.Errorf("online %s at %s = %+v, want %v (%s)", tc.origin, tc.at, got, tc.want, tc.status)
+		}
+	}
+	// Nothing new: a second run writes nothing and keeps the watermark.
+	if res, err := m.Materialize(ctx, nil, nil); err != nil || res[0].Entities != 0 || res[0].Watermark != 2 {
+		t.Fatalf("second materialize = %+v, %v", res, err)
 	}
 }
 

@@ -23,6 +23,9 @@ import (
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/online"
+	"github.com/plinthml/plinth/online/pebble"
+	redisonline "github.com/plinthml/plinth/online/redis"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/sqlstore"
@@ -40,6 +43,9 @@ type Config struct {
 	// Blobs overrides the blob store: an s3://bucket/prefix URL or a local
 	// directory.
 	Blobs string
+	// Online overrides the online feature store: a redis:// URL or a Pebble
+	// directory; default DataDir/online.
+	Online string
 	// WorkDir holds temporary files of ingestion; default DataDir/work.
 	WorkDir string
 	Logger  *slog.Logger
@@ -52,6 +58,7 @@ type Node struct {
 	Tracker  *track.Tracker
 	Registry *registry.Registry
 	Offline  *duckdb.Engine
+	Online   online.Store
 	Ingester *dataset.Ingester
 	API      *api.Server
 	Logger   *slog.Logger
@@ -97,7 +104,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		offline.Close()
 		return nil, fmt.Errorf("work directory: %w", err)
 	}
-	n := &Node{Meta: meta, Blobs: blobs, Offline: offline, Logger: cfg.Logger}
+	onlineStore, err := openOnline(ctx, cfg)
+	if err != nil {
+		meta.Close()
+		offline.Close()
+		return nil, fmt.Errorf("online store: %w", err)
+	}
+	n := &Node{Meta: meta, Blobs: blobs, Offline: offline, Online: onlineStore, Logger: cfg.Logger}
 	n.Tracker = &track.Tracker{Store: meta, Blobs: blobs}
 	n.Registry = &registry.Registry{Store: meta, Blobs: blobs, Runs: n.Tracker}
 	n.Ingester = &dataset.Ingester{Store: meta, Blobs: blobs, Checker: offline, WorkDir: work}
@@ -107,9 +120,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Snapshots: &dataset.Snapshots{Store: meta, Blobs: blobs, CacheDir: work},
 		Offline:   offline,
 	}
+	catalog := project.Catalog{Store: meta}
 	n.API = &api.Server{
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
-		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger,
+		Materializer:  &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta},
+		FeatureServer: &feature.Server{Catalog: catalog, Online: onlineStore},
+		Blobs:         blobs, Ready: n.ready, Logger: cfg.Logger,
 	}
 	return n, nil
 }
@@ -125,6 +141,18 @@ func openBlobs(ctx context.Context, cfg Config) (blob.Store, error) {
 	}
 }
 
+func openOnline(ctx context.Context, cfg Config) (online.Store, error) {
+	switch {
+	case strings.HasPrefix(cfg.Online, "redis://"), strings.HasPrefix(cfg.Online, "rediss://"):
+		return redisonline.OpenURL(ctx, cfg.Online)
+	case cfg.Online != "":
+		return pebble.Open(cfg.Online, nil)
+	case cfg.DataDir != "":
+		return pebble.Open(filepath.Join(cfg.DataDir, "online"), nil)
+	}
+	return nil, errors.New("no online store: give a data directory or --online")
+}
+
 func (n *Node) ready(ctx context.Context) error {
 	if err := n.Meta.Ping(ctx); err != nil {
 		return fmt.Errorf("metadata store: %w", err)
@@ -138,6 +166,7 @@ func (n *Node) Handler() http.Handler { return n.API.Handler() }
 // Close closes the stores.
 func (n *Node) Close() error {
 	n.Offline.Close()
+	n.Online.Close()
 	return n.Meta.Close()
 }
 

@@ -1,0 +1,335 @@
+package feature
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/online"
+)
+
+// KeySeparator joins the values of a composite entity key online.
+const KeySeparator = "\x1f"
+
+// OnlineView is the name a view's records have in the online store: the
+// view's name and a checksum of its keys and features, so records written
+// under an older definition are never read as the new one's.
+func OnlineView(v View, keys []string) string {
+	sum := crc32.ChecksumIEEE([]byte(strings.Join(keys, ",") + "|" + strings.Join(v.Features, ",")))
+	return fmt.Sprintf("%s:%08x", v.Name, sum)
+}
+
+// LatestRow is the newest row of one entity among the rows a
+// materialization reads.
+type LatestRow struct {
+	Key       string // join key values, as text, joined by KeySeparator
+	EventTime time.Time
+	Values    []any // float64, int64, string, bool, time.Time or nil
+}
+
+// LatestSpec asks an offline engine for the newest row per entity among a
+// view's rows (its Paths or Source), handed to Emit in batches.
+type LatestSpec struct {
+	View      View
+	Keys      []string
+	BatchSize int
+	Emit      func(rows []LatestRow) error
+}
+
+// Latester is the offline engine's side of materialization.
+type Latester interface {
+	Latest(ctx context.Context, spec LatestSpec) (rows int64, err error)
+}
+
+// Watermarks remember, per online view, how far materialization has got:
+// the last dataset version written online.
+type Watermarks interface {
+	Watermark(ctx context.Context, onlineView string) (int, error)
+	SetWatermark(ctx context.Context, onlineView string, version int, entities int64) error
+}
+
+// Materializer copies the newest value of every entity from the offline
+// store into the online store.
+//
+// It is incremental and idempotent: for a view over a dataset, each run
+// reads only the versions after the view's watermark (the last version
+// written), and the online store keeps the newer of two event times, so
+// replaying rows changes nothing and late-arriving old events cannot
+// overwrite newer values. The watermark moves only after the rows are
+// written: a run killed at any point is resumed by the next. Rows stream
+// from the engine in batches; memory does not grow with the table. A view
+// over a file is re-read whole each run.
+type Materializer struct {
+	Catalog    Catalog
+	Snapshots  Snapshots
+	Engine     Latester
+	Online     online.Store
+	Watermarks Watermarks
+}
+
+// MaterializeResult reports one view's run.
+type MaterializeResult struct {
+	View      string        `json:"view"`
+	Entities  int64         `json:"entities"`
+	Values    int64         `json:"values"`
+	Watermark int           `json:"watermark"` // the last dataset version written
+	Took      time.Duration `json:"took"`
+}
+
+// Materialize runs the views named (all plain views when none), reporting
+// progress per batch to progress when set.
+func (m *Materializer) Materialize(ctx context.Context, views []string, progress func(view string, entities int64)) ([]MaterializeResult, error) {
+	entities, all, err := m.Catalog.Features(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, v := range views {
+		want[v] = true
+	}
+	var out []MaterializeResult
+	for _, v := range all {
+		if len(want) > 0 && !want[v.Name] {
+			continue
+		}
+		delete(want, v.Name)
+		if len(v.Aggregations) > 0 {
+			if len(views) > 0 {
+				return out, plinth.Invalid("view", "%s is a windowed aggregation; serving those online is not supported yet", v.Name)
+			}
+			continue
+		}
+		spec := TrainingSetSpec{Entities: entities}
+		keys, err := spec.JoinKeys(v)
+		if err != nil {
+			return out, err
+		}
+		res, err := m.materialize(ctx, v, keys, progress)
+		if err != nil {
+			return out, fmt.Errorf("materialize %s: %w", v.Name, err)
+		}
+		out = append(out, *res)
+	}
+	for name := range want {
+		return out, plinth.NotFound("feature view", name)
+	}
+	return out, nil
+}
+
+func (m *Materializer) materialize(ctx context.Context, v View, keys []string, progress func(string, int64)) (*MaterializeResult, error) {
+	start := time.Now()
+	name := OnlineView(v, keys)
+	wm, err := m.Watermarks.Watermark(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	next := wm
+	if !strings.ContainsAny(v.Source, "./") {
+		if v.Paths, next, err = m.Snapshots.Since(ctx, v.Source, wm); err != nil {
+			return nil, err
+		}
+		if len(v.Paths) == 0 {
+			return &MaterializeResult{View: v.Name, Watermark: wm, Took: time.Since(start)}, nil
+		}
+	}
+	res := &MaterializeResult{View: v.Name, Watermark: wm}
+	records := make([]online.Record, 0, 4096)
+	spec := LatestSpec{View: v, Keys: keys, BatchSize: 4096, Emit: func(rows []LatestRow) error {
+		records = records[:0]
+		for _, r := range rows {
+			vals := make([]online.Value, len(r.Values))
+			for i, x := range r.Values {
+				vals[i] = toValue(x)
+			}
+			records = append(records, online.Record{View: name, Key: r.Key, EventTime: r.EventTime, Values: vals})
+		}
+		if err := m.Online.Write(ctx, records); err != nil {
+			return err
+		}
+		res.Entities += int64(len(rows))
+		res.Values += int64(len(rows) * len(v.Features))
+		if progress != nil {
+			progress(v.Name, res.Entities)
+		}
+		return nil
+	}}
+	if _, err := m.Engine.Latest(ctx, spec); err != nil {
+		return nil, err
+	}
+	if next > wm {
+		if err := m.Watermarks.SetWatermark(ctx, name, next, res.Entities); err != nil {
+			return nil, err
+		}
+		res.Watermark = next
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+func toValue(x any) online.Value {
+	switch v := x.(type) {
+	case nil:
+		return online.Null
+	case float64:
+		return online.FloatValue(v)
+	case float32:
+		return online.FloatValue(float64(v))
+	case int64:
+		return online.IntValue(v)
+	case int32:
+		return online.IntValue(int64(v))
+	case int:
+		return online.IntValue(int64(v))
+	case bool:
+		return online.BoolValue(v)
+	case string:
+		return online.StringValue(v)
+	case time.Time:
+		return online.StringValue(v.UTC().Format(time.RFC3339Nano))
+	}
+	return online.StringValue(fmt.Sprint(x))
+}
+
+// Status of a feature value served online.
+const (
+	Present = "present"
+	Missing = "missing" // the entity has no value
+	Stale   = "stale"   // the value is older than the view's TTL: null, as in a training set
+)
+
+// Value is one feature value served online.
+type Value struct {
+	Value     any        `json:"value"`
+	Status    string     `json:"status"`
+	EventTime *time.Time `json:"event_time,omitempty"`
+}
+
+// OnlineRow is the features of one entity row.
+type OnlineRow map[string]Value
+
+// Server serves feature services from the online store with the rules of
+// training sets: a value past its view's TTL is stale and null.
+type Server struct {
+	Catalog Catalog
+	Online  online.Store
+	Now     func() time.Time
+}
+
+// Get returns the service's features for each entity row (a map of join
+// key to value).
+func (s *Server) Get(ctx context.Context, service string, rows []map[string]any) ([]string, []OnlineRow, error) {
+	svc, _, err := s.Catalog.Service(ctx, service)
+	if err != nil {
+		return nil, nil, err
+	}
+	entities, views, err := s.Catalog.Features(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	selected, err := svc.Select(views)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	var names []string
+	out := make([]OnlineRow, len(rows))
+	for i := range out {
+		out[i] = OnlineRow{}
+	}
+	spec := TrainingSetSpec{Entities: entities}
+	for _, sel := range selected {
+		full := sel
+		for _, v := range views {
+			if v.Name == sel.Name {
+				full = v // the stored record holds all of the view's features
+			}
+		}
+		keys, err := spec.JoinKeys(full)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(full.Aggregations) > 0 {
+			return nil, nil, plinth.Invalid("feature_service", "view %s is a windowed aggregation; serving those online is not supported yet", full.Name)
+		}
+		entityKeys := make([]string, len(rows))
+		for i, r := range rows {
+			parts := make([]string, len(keys))
+			for j, k := range keys {
+				v, ok := r[k]
+				if !ok {
+					return nil, nil, plinth.Invalid(fmt.Sprintf("entities[%d].%s", i, k), "join key of view %s is missing", full.Name)
+				}
+				parts[j] = keyText(v)
+			}
+			entityKeys[i] = strings.Join(parts, KeySeparator)
+		}
+		results := make([]online.Result, len(rows))
+		if err := s.Online.Get(ctx, OnlineView(full, keys), entityKeys, results); err != nil {
+			return nil, nil, err
+		}
+		index := map[string]int{}
+		for j, f := range full.Features {
+			index[f] = j
+		}
+		for _, f := range sel.Features {
+			col := Column(full.Name, f)
+			names = append(names, col)
+			for i, r := range results {
+				switch {
+				case !r.Found:
+					out[i][col] = Value{Status: Missing}
+				case full.TTL > 0 && now.Sub(r.EventTime) > full.TTL.Std():
+					t := r.EventTime
+					out[i][col] = Value{Status: Stale, EventTime: &t}
+				default:
+					t := r.EventTime
+					out[i][col] = Value{Value: fromValue(r.Values[index[f]]), Status: Present, EventTime: &t}
+				}
+			}
+		}
+	}
+	return names, out, nil
+}
+
+// keyText renders a join key value as the offline engine does (its VARCHAR
+// cast), so online lookups find what materialization wrote.
+func keyText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return strconv.FormatInt(int64(x), 10)
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return fmt.Sprint(v)
+}
+
+func fromValue(v online.Value) any {
+	switch v.Kind() {
+	case online.KindFloat:
+		f := v.Float()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil // JSON has no NaN; a non-finite feature is served as null
+		}
+		return f
+	case online.KindInt:
+		return v.Int()
+	case online.KindString:
+		return v.Str()
+	case online.KindBool:
+		return v.Bool()
+	}
+	return nil
+}
