@@ -52,6 +52,9 @@ func (s *Server) applyDefinitions(w http.ResponseWriter, r *http.Request) error 
 	if err := s.Definitions.ApplyDefinitions(r.Context(), req.Set, req.Remove, plinth.PrincipalFrom(r.Context())); err != nil {
 		return err
 	}
+	if s.FeatureServer != nil {
+		s.FeatureServer.Invalidate()
+	}
 	return s.listDefinitions(w, r)
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plinthml/plinth"
@@ -209,29 +210,111 @@ type Value struct {
 	EventTime *time.Time `json:"event_time,omitempty"`
 }
 
-// OnlineRow is the features of one entity row.
+// OnlineRow is the features of one entity row, by feature column name.
 type OnlineRow map[string]Value
 
 // Server serves feature services from the online store with the rules of
 // training sets: a value past its view's TTL is stale and null.
+//
+// What a service reads — its views, join keys and online names — is
+// resolved from the catalog once and kept for CacheFor (default 2s), so a
+// request costs store lookups, not catalog reads; Invalidate drops it at
+// once after definitions change.
 type Server struct {
-	Catalog Catalog
-	Online  online.Store
-	Now     func() time.Time
+	Catalog  Catalog
+	Online   online.Store
+	Now      func() time.Time
+	CacheFor time.Duration
+
+	mu    sync.Mutex
+	plans map[string]*servicePlan
+}
+
+// servicePlan is a resolved feature service.
+type servicePlan struct {
+	loaded time.Time
+	names  []string
+	views  []planView
+}
+
+type planView struct {
+	name    string // online view name
+	keys    []string
+	ttl     time.Duration
+	columns []int // positions in the stored record of the served features
+	first   int   // position of the view's first feature in names
+}
+
+// Invalidate forgets resolved services; the next request reads the catalog.
+func (s *Server) Invalidate() {
+	s.mu.Lock()
+	s.plans = nil
+	s.mu.Unlock()
+}
+
+func (s *Server) plan(ctx context.Context, service string) (*servicePlan, error) {
+	ttl := s.CacheFor
+	if ttl == 0 {
+		ttl = 2 * time.Second
+	}
+	s.mu.Lock()
+	p := s.plans[service]
+	s.mu.Unlock()
+	if p != nil && time.Since(p.loaded) < ttl {
+		return p, nil
+	}
+	svc, _, err := s.Catalog.Service(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	entities, views, err := s.Catalog.Features(ctx)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := svc.Select(views)
+	if err != nil {
+		return nil, err
+	}
+	p = &servicePlan{loaded: time.Now()}
+	spec := TrainingSetSpec{Entities: entities}
+	for _, sel := range selected {
+		var full View
+		for _, v := range views {
+			if v.Name == sel.Name {
+				full = v // the stored record holds all of the view's features
+			}
+		}
+		if len(full.Aggregations) > 0 {
+			return nil, plinth.Invalid("feature_service", "view %s is a windowed aggregation; serving those online is not supported yet", full.Name)
+		}
+		keys, err := spec.JoinKeys(full)
+		if err != nil {
+			return nil, err
+		}
+		pv := planView{name: OnlineView(full, keys), keys: keys, ttl: full.TTL.Std(), first: len(p.names)}
+		for _, f := range sel.Features {
+			for j, g := range full.Features {
+				if g == f {
+					pv.columns = append(pv.columns, j)
+				}
+			}
+			p.names = append(p.names, Column(full.Name, f))
+		}
+		p.views = append(p.views, pv)
+	}
+	s.mu.Lock()
+	if s.plans == nil {
+		s.plans = map[string]*servicePlan{}
+	}
+	s.plans[service] = p
+	s.mu.Unlock()
+	return p, nil
 }
 
 // Get returns the service's features for each entity row (a map of join
 // key to value).
 func (s *Server) Get(ctx context.Context, service string, rows []map[string]any) ([]string, []OnlineRow, error) {
-	svc, _, err := s.Catalog.Service(ctx, service)
-	if err != nil {
-		return nil, nil, err
-	}
-	entities, views, err := s.Catalog.Features(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	selected, err := svc.Select(views)
+	p, err := s.plan(ctx, service)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -239,64 +322,44 @@ func (s *Server) Get(ctx context.Context, service string, rows []map[string]any)
 	if s.Now != nil {
 		now = s.Now()
 	}
-	var names []string
 	out := make([]OnlineRow, len(rows))
 	for i := range out {
-		out[i] = OnlineRow{}
+		out[i] = make(OnlineRow, len(p.names))
 	}
-	spec := TrainingSetSpec{Entities: entities}
-	for _, sel := range selected {
-		full := sel
-		for _, v := range views {
-			if v.Name == sel.Name {
-				full = v // the stored record holds all of the view's features
-			}
-		}
-		keys, err := spec.JoinKeys(full)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(full.Aggregations) > 0 {
-			return nil, nil, plinth.Invalid("feature_service", "view %s is a windowed aggregation; serving those online is not supported yet", full.Name)
-		}
-		entityKeys := make([]string, len(rows))
+	keys := make([]string, len(rows))
+	results := make([]online.Result, len(rows))
+	parts := make([]string, 0, 4)
+	for _, v := range p.views {
 		for i, r := range rows {
-			parts := make([]string, len(keys))
-			for j, k := range keys {
-				v, ok := r[k]
+			parts = parts[:0]
+			for _, k := range v.keys {
+				x, ok := r[k]
 				if !ok {
-					return nil, nil, plinth.Invalid(fmt.Sprintf("entities[%d].%s", i, k), "join key of view %s is missing", full.Name)
+					return nil, nil, plinth.Invalid(fmt.Sprintf("entities[%d].%s", i, k), "missing: it is a join key of the service's features")
 				}
-				parts[j] = keyText(v)
+				parts = append(parts, keyText(x))
 			}
-			entityKeys[i] = strings.Join(parts, KeySeparator)
+			keys[i] = strings.Join(parts, KeySeparator)
 		}
-		results := make([]online.Result, len(rows))
-		if err := s.Online.Get(ctx, OnlineView(full, keys), entityKeys, results); err != nil {
+		if err := s.Online.Get(ctx, v.name, keys, results); err != nil {
 			return nil, nil, err
 		}
-		index := map[string]int{}
-		for j, f := range full.Features {
-			index[f] = j
-		}
-		for _, f := range sel.Features {
-			col := Column(full.Name, f)
-			names = append(names, col)
-			for i, r := range results {
+		for i, r := range results {
+			t := r.EventTime // one per view and row, shared by its features
+			for c, col := range v.columns {
+				name := p.names[v.first+c]
 				switch {
 				case !r.Found:
-					out[i][col] = Value{Status: Missing}
-				case full.TTL > 0 && now.Sub(r.EventTime) > full.TTL.Std():
-					t := r.EventTime
-					out[i][col] = Value{Status: Stale, EventTime: &t}
+					out[i][name] = Value{Status: Missing}
+				case v.ttl > 0 && now.Sub(t) > v.ttl:
+					out[i][name] = Value{Status: Stale, EventTime: &t}
 				default:
-					t := r.EventTime
-					out[i][col] = Value{Value: fromValue(r.Values[index[f]]), Status: Present, EventTime: &t}
+					out[i][name] = Value{Value: fromValue(r.Values[col]), Status: Present, EventTime: &t}
 				}
 			}
 		}
 	}
-	return names, out, nil
+	return p.names, out, nil
 }
 
 // keyText renders a join key value as the offline engine does (its VARCHAR
