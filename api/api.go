@@ -98,6 +98,7 @@ var routes = []route{
 	{"PUT", "/api/v1/datasets/{dataset}/spec", (*Server).setSpec},
 	{"GET", "/api/v1/datasets/{dataset}/spec", (*Server).getSpec},
 	{"POST", "/api/v1/datasets/{dataset}/batches", (*Server).ingestBatch},
+	{"POST", "/api/v1/datasets/{dataset}/push", (*Server).push},
 	{"GET", "/api/v1/datasets/{dataset}/versions", (*Server).listDatasetVersions},
 	{"GET", "/api/v1/datasets/{dataset}/versions/{version}", (*Server).getDatasetVersion},
 	{"GET", "/api/v1/datasets/{dataset}/quarantines", (*Server).listQuarantines},

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plinthml/plinth/api"
 	"github.com/plinthml/plinth/blob/fsblob"
@@ -213,4 +214,38 @@ func TestArtifactStreamsAndVerifies(t *testing.T) {
 	if !bytes.Equal(body, payload) || !strings.HasPrefix(got.Header.Get("Digest"), "sha256:") {
 		t.Fatalf("download: %d bytes, digest header %q", len(body), got.Header.Get("Digest"))
 	}
+}
+
+// TestPushServesAtOnce: pushed events pass the dataset's expectations, are
+// appended offline, and the online store answers with them right away;
+// bad events are quarantined.
+func TestPushServesAtOnce(t *testing.T) {
+	srv := newServer(t)
+	must := func(r response, status int) response {
+		t.Helper()
+		if r.status != status {
+			t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
+		}
+		return r
+	}
+	must(call(t, srv, "PUT", "/api/v1/datasets/trips/spec", `{"event_time": "ts", "columns": [{"name": "fare", "type": "float", "min": 0}, {"name": "ts", "type": "timestamp", "not_null": true}]}`), 200)
+	must(call(t, srv, "POST", "/api/v1/definitions/apply", `{"set": [
+		{"kind": "entity", "name": "driver", "spec": {"name": "driver", "join_keys": ["driver_id"]}},
+		{"kind": "feature_view", "name": "fares", "spec": {"name": "fares", "entities": ["driver"], "source": "trips", "timestamp": "ts", "ingested": "_ingested_at", "features": ["fare"]}},
+		{"kind": "feature_service", "name": "pricing", "spec": {"name": "pricing", "features": ["fares.fare"]}}]}`), 200)
+	now := time.Now().UTC().Format(time.RFC3339)
+	r := must(call(t, srv, "POST", "/api/v1/datasets/trips/push", `{"rows": [
+		{"driver_id": "d1", "fare": 12.5, "ts": "`+now+`"},
+		{"driver_id": "d2", "fare": -3, "ts": "`+now+`"}]}`), 201)
+	if q, _ := r.body["quarantine"].(map[string]any); q == nil || q["rows"] != 1.0 {
+		t.Fatalf("the negative fare was not quarantined: %s", r.raw)
+	}
+	got := must(call(t, srv, "POST", "/api/v1/features/online", `{"service": "pricing", "entities": [{"driver_id": "d1"}, {"driver_id": "d2"}]}`), 200)
+	rows := got.body["rows"].([]any)
+	d1 := rows[0].(map[string]any)["fares__fare"].(map[string]any)
+	d2 := rows[1].(map[string]any)["fares__fare"].(map[string]any)
+	if d1["value"] != 12.5 || d1["status"] != "present" || d2["status"] != "missing" {
+		t.Fatalf("online after push: %s", got.raw)
+	}
+	must(call(t, srv, "POST", "/api/v1/datasets/trips/push", `{"rows": []}`), 400)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/feature"
 )
 
 func (s *Server) listDatasets(w http.ResponseWriter, r *http.Request) error {
@@ -170,5 +172,78 @@ func (s *Server) replayQuarantine(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	writeJSON(w, http.StatusCreated, IngestResult{Version: v, Quarantine: nq})
+	return nil
+}
+
+// PushRequest is the body of POST /api/v1/datasets/{dataset}/push: events
+// as JSON objects, column name to value.
+type PushRequest struct {
+	Rows []map[string]any `json:"rows"`
+}
+
+// PushResult says what the pushed events became: a dataset version, a
+// quarantine, and the online views updated.
+type PushResult struct {
+	IngestResult
+	Online []feature.MaterializeResult `json:"online,omitempty"`
+}
+
+// MaxPushRows bounds one push; larger loads go through batches.
+const MaxPushRows = 100_000
+
+// push validates events like any batch, appends those that pass to the
+// offline store as a new version, and writes them to the online store at
+// once for every feature view over the dataset.
+func (s *Server) push(w http.ResponseWriter, r *http.Request) error {
+	var req PushRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if len(req.Rows) == 0 || len(req.Rows) > MaxPushRows {
+		return plinth.Invalid("rows", "want 1 to %d events, have %d", MaxPushRows, len(req.Rows))
+	}
+	name := r.PathValue("dataset")
+	spec, err := s.Ingester.Store.Spec(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.Ingester.WorkDir, "push-*.ndjson")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	enc := json.NewEncoder(tmp)
+	for _, row := range req.Rows {
+		if err := enc.Encode(row); err != nil {
+			tmp.Close()
+			return plinth.Invalid("rows", "%v", err)
+		}
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	v, q, err := s.Ingester.Ingest(r.Context(), *spec, tmp.Name())
+	if err != nil {
+		return err
+	}
+	res := PushResult{IngestResult: IngestResult{Version: v, Quarantine: q}}
+	if v != nil && s.Materializer != nil {
+		_, views, err := s.Materializer.Catalog.Features(r.Context())
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, fv := range views {
+			if fv.Source == name && len(fv.Aggregations) == 0 {
+				names = append(names, fv.Name)
+			}
+		}
+		if len(names) > 0 {
+			if res.Online, err = s.Materializer.Materialize(r.Context(), names, nil); err != nil {
+				return err
+			}
+		}
+	}
+	writeJSON(w, http.StatusCreated, res)
 	return nil
 }

@@ -46,7 +46,11 @@ func (s *Server) applyDefinitions(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if err := after.Validate(); err != nil {
+	datasets, err := s.Ingester.Store.Datasets(r.Context())
+	if err != nil {
+		return err
+	}
+	if err := after.Validate(datasets...); err != nil {
 		return err
 	}
 	if err := s.Definitions.ApplyDefinitions(r.Context(), req.Set, req.Remove, plinth.PrincipalFrom(r.Context())); err != nil {

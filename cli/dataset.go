@@ -102,6 +102,24 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, res, func(w *tabwriter.Writer) { ingestSummary(w, pos[0], res) })
+	case "push":
+		if err := need(2, "push NAME EVENTS.json (a JSON array of objects, or one object per line)"); err != nil {
+			return err
+		}
+		rows, err := readEvents(pos[1])
+		if err != nil {
+			return err
+		}
+		res, err := c.Push(ctx, pos[0], rows)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, res, func(w *tabwriter.Writer) {
+			ingestSummary(w, pos[0], &res.IngestResult)
+			for _, o := range res.Online {
+				fmt.Fprintf(w, "online view %s: %d entities updated\n", o.View, o.Entities)
+			}
+		})
 	case "versions":
 		if err := need(1, "versions NAME"); err != nil {
 			return err
@@ -170,7 +188,33 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 		}
 		return f.emit(e, res, func(w *tabwriter.Writer) { ingestSummary(w, pos[0], res) })
 	}
-	return usagef("unknown subcommand %q (have list, spec, ingest, versions, quarantines, inspect, replay)", sub)
+	return usagef("unknown subcommand %q (have list, spec, ingest, push, versions, quarantines, inspect, replay)", sub)
+}
+
+// readEvents reads events from a JSON array or newline-delimited JSON.
+func readEvents(path string) ([]map[string]any, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rows []map[string]any
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
+		if err := api.DecodeJSON(bytes.NewReader(t), &rows); err != nil {
+			return nil, fmt.Errorf("%s: %s", path, describe(err))
+		}
+		return rows, nil
+	}
+	for i, line := range bytes.Split(raw, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var row map[string]any
+		if err := api.DecodeJSON(bytes.NewReader(line), &row); err != nil {
+			return nil, fmt.Errorf("%s line %d: %s", path, i+1, describe(err))
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
 // readSpec reads a dataset spec from a YAML or JSON file, refusing unknown

@@ -53,8 +53,13 @@ feature_services:
 	if msg := run(t, "features", "get", "delays", "--entity", "origin=JFK;origin=EWR", "--data", data); !strings.Contains(msg, "0    weather__temp  -      stale") || !strings.Contains(msg, "missing") {
 		t.Fatalf("get:\n%s", msg)
 	}
+	// Pushed events are served online at once (stale here too: 2013).
+	events := write("events.ndjson", `{"origin": "EWR", "temp": 28, "time_hour": "2013-01-01T07:00:00Z"}`+"\n")
+	if msg := run(t, "datasets", "push", "weather", events, "--data", data); !strings.Contains(msg, "online view weather: 1 entities updated") {
+		t.Fatalf("push:\n%s", msg)
+	}
 	// A second run finds no new dataset version and writes nothing.
-	if msg := run(t, "features", "materialize", "--data", data); !strings.Contains(msg, "weather  0         0       1") {
+	if msg := run(t, "features", "materialize", "--data", data); !strings.Contains(msg, "weather  0         0       2") {
 		t.Fatalf("second materialize:\n%s", msg)
 	}
 	rangeOut := filepath.Join(dir, "range.parquet")

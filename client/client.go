@@ -539,3 +539,17 @@ func (c *Client) OnlineFeatures(ctx context.Context, service string, entities []
 	err := c.do(ctx, "POST", "/api/v1/features/online", map[string]any{"service": service, "entities": entities}, &out)
 	return out.Features, out.Rows, err
 }
+
+// PushResult is what pushed events became.
+type PushResult struct {
+	IngestResult
+	Online []feature.MaterializeResult `json:"online,omitempty"`
+}
+
+// Push sends events (column -> value) to a dataset: validated, appended
+// offline and written online at once.
+func (c *Client) Push(ctx context.Context, name string, rows []map[string]any) (*PushResult, error) {
+	var out PushResult
+	err := c.do(ctx, "POST", "/api/v1/datasets/"+esc(name)+"/push", map[string]any{"rows": rows}, &out)
+	return &out, err
+}

@@ -200,8 +200,12 @@ func batchRelation(input string, spec dataset.Spec) (string, error) {
 			opts += ", types = {" + strings.Join(types, ", ") + "}"
 		}
 		return "read_csv(" + literal(input) + opts + ")", nil
+	case strings.HasSuffix(lower, ".ndjson"):
+		// Pushed events. Values that do not fit a declared type reach the
+		// row checks, which cast them one by one.
+		return "read_json_auto(" + literal(input) + ", format = 'newline_delimited')", nil
 	}
-	return "", plinth.Invalid("input", "%q is not a .csv, .csv.gz or .parquet file", input)
+	return "", plinth.Invalid("input", "%q is not a .csv, .csv.gz, .ndjson or .parquet file", input)
 }
 
 // describe returns the columns of a relation.

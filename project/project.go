@@ -77,8 +77,10 @@ func Load(path string) (*File, error) {
 	return &all, nil
 }
 
-// Validate checks every definition and the references between them.
-func (f *File) Validate() error {
+// Validate checks every definition and the references between them. A
+// view may also read a dataset named in registered, which exists outside
+// the file.
+func (f *File) Validate(registered ...string) error {
 	names := map[string]map[string]bool{}
 	unique := func(kind, name string) error {
 		if names[kind] == nil {
@@ -98,6 +100,13 @@ func (f *File) Validate() error {
 			return err
 		}
 	}
+	known := map[string]bool{}
+	for _, d := range registered {
+		known[d] = true
+	}
+	for d := range names[KindDataset] {
+		known[d] = true
+	}
 	for _, e := range f.Entities {
 		if err := unique(KindEntity, e.Name); err != nil {
 			return err
@@ -112,7 +121,7 @@ func (f *File) Validate() error {
 			return err
 		}
 		// A view's source is a dataset of the project or a file.
-		if !strings.ContainsAny(v.Source, "./") && !names[KindDataset][v.Source] {
+		if !strings.ContainsAny(v.Source, "./") && !known[v.Source] {
 			return plinth.Invalid("feature_views."+v.Name+".source", "%q is neither a dataset of the project nor a file", v.Source)
 		}
 	}
