@@ -6,10 +6,11 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 
-	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+	duckdbdriver "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/feature"
@@ -22,16 +23,22 @@ type Engine struct {
 	db *sql.DB
 }
 
-// Open opens a DuckDB database at path ("" for an in-memory one). Times
-// are read and written in UTC.
+// Open opens a DuckDB database at path ("" for an in-memory one). Every
+// connection reads and writes times in UTC.
 func Open(path string) (*Engine, error) {
-	db, err := sql.Open("duckdb", path)
+	connector, err := duckdbdriver.NewConnector(path, func(execer driver.ExecerContext) error {
+		_, err := execer.ExecContext(context.Background(), `SET TimeZone = 'UTC'`, nil)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	// One connection: temporary tables and settings live per connection.
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`SET TimeZone = 'UTC'`); err != nil {
+	db := sql.OpenDB(connector)
+	// DuckDB parallelizes each query itself; a few connections let a
+	// streaming read and a write (materialization, on-demand columns) run
+	// side by side. Temporary tables live on the connection that made them.
+	db.SetMaxOpenConns(4)
+	if err := db.Ping(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}

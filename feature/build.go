@@ -12,6 +12,7 @@ import (
 // Catalog is where a builder finds registered definitions.
 type Catalog interface {
 	Features(ctx context.Context) ([]Entity, []View, error)
+	OnDemand(ctx context.Context) ([]OnDemand, error)
 	// Service returns a feature service and its current version.
 	Service(ctx context.Context, name string) (*Service, int, error)
 }
@@ -90,8 +91,61 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Built, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(svc.OnDemand) > 0 {
+		prog, err := onDemandProgram(ctx, b.Catalog, svc, ts.Columns)
+		if err != nil {
+			return nil, err
+		}
+		var cols []NewColumn
+		for _, od := range prog.features {
+			cols = append(cols, NewColumn{Name: od.Name, Type: od.Type})
+			ts.Columns = append(ts.Columns, od.Name)
+		}
+		// The label table's columns are the request data, the joined
+		// features the features: what serving will pass in.
+		features := map[string]bool{}
+		for _, c := range prog.inputs {
+			features[c] = true
+		}
+		err = b.Offline.AddColumns(ctx, ts.Path, cols, func(row map[string]any) []any {
+			request, values := map[string]any{}, map[string]any{}
+			for k, v := range row {
+				if features[k] {
+					values[k] = v
+				} else {
+					request[k] = v
+				}
+			}
+			return prog.Eval(request, values)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	built.TrainingSet = *ts
 	return built, nil
+}
+
+// onDemandProgram compiles a service's on-demand features over its feature
+// columns.
+func onDemandProgram(ctx context.Context, c Catalog, svc *Service, columns []string) (*Program, error) {
+	all, err := c.OnDemand(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]OnDemand{}
+	for _, od := range all {
+		byName[od.Name] = od
+	}
+	var chosen []OnDemand
+	for i, name := range svc.OnDemand {
+		od, ok := byName[name]
+		if !ok {
+			return nil, plinth.Invalid(fmt.Sprintf("feature_services.%s.on_demand[%d]", svc.Name, i), "no on-demand feature %q", name)
+		}
+		chosen = append(chosen, od)
+	}
+	return Compile(chosen, columns)
 }
 
 // Range writes a registered view's rows over [start, end) to output, as of

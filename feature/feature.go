@@ -145,6 +145,9 @@ func (v *View) Normalize() error {
 type Service struct {
 	Name     string   `json:"name" yaml:"name"`
 	Features []string `json:"features" yaml:"features"`
+	// OnDemand names on-demand features the service computes from request
+	// data and its other features.
+	OnDemand []string `json:"on_demand,omitempty" yaml:"on_demand,omitempty"`
 }
 
 // TrainingSetSpec asks for a point-in-time-correct training set.
@@ -186,6 +189,16 @@ type Offline interface {
 	TrainingSet(ctx context.Context, spec TrainingSetSpec) (*TrainingSet, error)
 	// Range writes a view's rows over a time range.
 	Range(ctx context.Context, spec RangeSpec) (*TrainingSet, error)
+	// AddColumns rewrites a Parquet file with columns appended whose values
+	// fn computes in Go from each row: how on-demand features join a
+	// training set.
+	AddColumns(ctx context.Context, path string, columns []NewColumn, fn func(row map[string]any) []any) error
+}
+
+// NewColumn is a column AddColumns appends: a name and an on-demand type.
+type NewColumn struct {
+	Name string
+	Type string
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -232,9 +232,10 @@ type Server struct {
 
 // servicePlan is a resolved feature service.
 type servicePlan struct {
-	loaded time.Time
-	names  []string
-	views  []planView
+	loaded   time.Time
+	names    []string
+	views    []planView
+	onDemand *Program // nil without on-demand features
 }
 
 type planView struct {
@@ -302,6 +303,11 @@ func (s *Server) plan(ctx context.Context, service string) (*servicePlan, error)
 		}
 		p.views = append(p.views, pv)
 	}
+	if len(svc.OnDemand) > 0 {
+		if p.onDemand, err = onDemandProgram(ctx, s.Catalog, svc, p.names); err != nil {
+			return nil, err
+		}
+	}
 	s.mu.Lock()
 	if s.plans == nil {
 		s.plans = map[string]*servicePlan{}
@@ -359,7 +365,27 @@ func (s *Server) Get(ctx context.Context, service string, rows []map[string]any)
 			}
 		}
 	}
-	return p.names, out, nil
+	if p.onDemand == nil {
+		return p.names, out, nil
+	}
+	// On-demand features: the request row is the request data, as the
+	// label table is in a training set.
+	names := append(append([]string(nil), p.names...), p.onDemand.Names()...)
+	values := make(map[string]any, len(p.names))
+	for i, r := range rows {
+		clear(values)
+		for _, n := range p.names {
+			values[n] = out[i][n].Value
+		}
+		for j, v := range p.onDemand.Eval(r, values) {
+			status := Present
+			if v == nil {
+				status = Missing
+			}
+			out[i][p.onDemand.features[j].Name] = Value{Value: v, Status: status}
+		}
+	}
+	return names, out, nil
 }
 
 // keyText renders a join key value as the offline engine does (its VARCHAR

@@ -60,3 +60,22 @@ func (c Catalog) Service(ctx context.Context, name string) (*feature.Service, in
 	}
 	return nil, 0, plinth.NotFound("feature service", name)
 }
+
+// OnDemand returns the registered on-demand features.
+func (c Catalog) OnDemand(ctx context.Context) ([]feature.OnDemand, error) {
+	defs, err := c.Store.Definitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []feature.OnDemand
+	for _, d := range defs {
+		if d.Kind == KindOnDemand {
+			var od feature.OnDemand
+			if err := json.Unmarshal(d.Spec, &od); err != nil {
+				return nil, fmt.Errorf("on-demand feature %s: %w", d.Name, err)
+			}
+			out = append(out, od)
+		}
+	}
+	return out, nil
+}

@@ -25,10 +25,11 @@ import (
 
 // File is a project's definitions.
 type File struct {
-	Entities []feature.Entity  `yaml:"entities,omitempty"`
-	Datasets []dataset.Spec    `yaml:"datasets,omitempty"`
-	Views    []feature.View    `yaml:"feature_views,omitempty"`
-	Services []feature.Service `yaml:"feature_services,omitempty"`
+	Entities []feature.Entity   `yaml:"entities,omitempty"`
+	Datasets []dataset.Spec     `yaml:"datasets,omitempty"`
+	Views    []feature.View     `yaml:"feature_views,omitempty"`
+	Services []feature.Service  `yaml:"feature_services,omitempty"`
+	OnDemand []feature.OnDemand `yaml:"on_demand_features,omitempty"`
 }
 
 // Load reads a project file, or every .yaml and .yml file of a folder (in
@@ -70,6 +71,7 @@ func Load(path string) (*File, error) {
 		all.Datasets = append(all.Datasets, part.Datasets...)
 		all.Views = append(all.Views, part.Views...)
 		all.Services = append(all.Services, part.Services...)
+		all.OnDemand = append(all.OnDemand, part.OnDemand...)
 	}
 	if err := all.Validate(); err != nil {
 		return nil, err
@@ -133,12 +135,38 @@ func (f *File) Validate(registered ...string) error {
 			return err
 		}
 	}
+	onDemand := map[string]feature.OnDemand{}
+	for _, od := range f.OnDemand {
+		if err := unique(KindOnDemand, od.Name); err != nil {
+			return err
+		}
+		onDemand[od.Name] = od
+	}
 	for _, s := range f.Services {
 		if err := unique(KindService, s.Name); err != nil {
 			return err
 		}
-		if _, err := s.Select(f.Views); err != nil {
+		selected, err := s.Select(f.Views)
+		if err != nil {
 			return err
+		}
+		// On-demand features compile against the service's own features.
+		var columns []string
+		for _, v := range selected {
+			for _, c := range v.Features {
+				columns = append(columns, feature.Column(v.Name, c))
+			}
+		}
+		var chosen []feature.OnDemand
+		for i, name := range s.OnDemand {
+			od, ok := onDemand[name]
+			if !ok {
+				return plinth.Invalid(fmt.Sprintf("feature_services.%s.on_demand[%d]", s.Name, i), "no on-demand feature %q", name)
+			}
+			chosen = append(chosen, od)
+		}
+		if _, err := feature.Compile(chosen, columns); err != nil {
+			return prefix("feature_services."+s.Name, err)
 		}
 	}
 	return nil
@@ -173,6 +201,9 @@ func (f *File) Definitions() []Definition {
 	for _, s := range f.Services {
 		add(KindService, s.Name, s)
 	}
+	for _, od := range f.OnDemand {
+		add(KindOnDemand, od.Name, od)
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
 			return kindOrder(out[i].Kind) < kindOrder(out[j].Kind)
@@ -183,7 +214,7 @@ func (f *File) Definitions() []Definition {
 }
 
 func kindOrder(k string) int {
-	return map[string]int{KindDataset: 0, KindEntity: 1, KindView: 2, KindService: 3}[k]
+	return map[string]int{KindDataset: 0, KindEntity: 1, KindView: 2, KindOnDemand: 3, KindService: 4}[k]
 }
 
 // Change is one difference between the file and the registry.
@@ -388,8 +419,12 @@ func Merge(current, set, remove []Definition) (*File, error) {
 			var s feature.Service
 			err = json.Unmarshal(d.Spec, &s)
 			f.Services = append(f.Services, s)
+		case KindOnDemand:
+			var od feature.OnDemand
+			err = json.Unmarshal(d.Spec, &od)
+			f.OnDemand = append(f.OnDemand, od)
 		default:
-			return nil, plinth.Invalid("kind", "%q is not one of dataset, entity, feature_view, feature_service", d.Kind)
+			return nil, plinth.Invalid("kind", "%q is not one of dataset, entity, feature_view, on_demand_feature, feature_service", d.Kind)
 		}
 		if err != nil {
 			return nil, plinth.Invalid(d.Kind+"."+d.Name, "%v", err)

@@ -36,9 +36,14 @@ feature_views:
     timestamp: time_hour
     features: [temp]
     ttl: 1h
+on_demand_features:
+  - name: cold_and_late
+    expression: "weather_hourly__temp < 42.0 && request.flight > 1"
+    type: bool
 feature_services:
   - name: delays
     features: [weather_hourly.temp]
+    on_demand: [cold_and_late]
 `
 
 func TestProjectToTrainingSet(t *testing.T) {
@@ -68,7 +73,7 @@ func TestProjectToTrainingSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := project.Plan(f, nil, false)
-	if len(plan) != 4 || !strings.Contains(project.Render(plan), "Plan: 4 to add, 0 to change, 0 to remove.") {
+	if len(plan) != 5 || !strings.Contains(project.Render(plan), "Plan: 5 to add, 0 to change, 0 to remove.") {
 		t.Fatalf("first plan:\n%s", project.Render(plan))
 	}
 	if err := project.Apply(ctx, meta, f, plan); err != nil {
@@ -152,6 +157,22 @@ func TestProjectToTrainingSet(t *testing.T) {
 	if got := temps(&firstBatch); got != "41 35.1 null null" {
 		t.Fatalf("as-of training set temps = %s", got)
 	}
+	// The on-demand feature was computed per row from the label row and the
+	// joined features.
+	rows, err := engine.DB().Query(`SELECT cold_and_late FROM read_parquet(?)`, filepath.Join(dir, "ts.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ods []string
+	for rows.Next() {
+		var v sql.NullBool
+		rows.Scan(&v)
+		ods = append(ods, map[bool]string{true: strconv.FormatBool(v.Bool), false: "null"}[v.Valid])
+	}
+	rows.Close()
+	if got := strings.Join(ods, " "); got != "false true null null" {
+		t.Fatalf("on-demand column (as of the first batch) = %s", got)
+	}
 
 	// Materialized online, the same flights at the same times get exactly
 	// the training set's values: one transformation, two paths.
@@ -178,13 +199,23 @@ func TestProjectToTrainingSet(t *testing.T) {
 	} {
 		at, _ := time.Parse(time.RFC3339, tc.at)
 		srv := &feature.Server{Catalog: project.Catalog{Store: meta}, Online: store, Now: func() time.Time { return at }}
-		names, rows, err := srv.Get(ctx, "delays", []map[string]any{{"origin": tc.origin}})
+		names, rows, err := srv.Get(ctx, "delays", []map[string]any{{"origin": tc.origin, "flight": 2.0}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := rows[0][names[0]]
 		if got.Status != tc.status || got.Value != tc.want {
 			t.Errorf("online %s at %s = %+v, want %v (%s)", tc.origin, tc.at, got, tc.want, tc.status)
+		}
+		// The on-demand feature, by the same code as the training set.
+		od := rows[0]["cold_and_late"]
+		if wantOD := any(nil); tc.want != nil {
+			wantOD = tc.want.(float64) < 42.0
+			if od.Value != wantOD {
+				t.Errorf("online cold_and_late for %s = %v, want %v", tc.origin, od.Value, wantOD)
+			}
+		} else if od.Value != nil || od.Status != feature.Missing {
+			t.Errorf("online cold_and_late without its input = %+v, want missing", od)
 		}
 	}
 	// Nothing new: a second run writes nothing and keeps the watermark.

@@ -8,10 +8,11 @@ import (
 
 // Definition kinds.
 const (
-	KindEntity  = "entity"
-	KindDataset = "dataset"
-	KindView    = "feature_view"
-	KindService = "feature_service"
+	KindEntity   = "entity"
+	KindDataset  = "dataset"
+	KindView     = "feature_view"
+	KindService  = "feature_service"
+	KindOnDemand = "on_demand_feature"
 )
 
 // Definition is a registered definition: its kind, name, spec (JSON) and a
