@@ -9,6 +9,10 @@ import (
 
 	"github.com/plinthml/plinth/blob/s3blob/s3test"
 	"github.com/plinthml/plinth/client"
+	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/online/redis/redistest"
+	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/server"
 	"github.com/plinthml/plinth/sqlstore/pgtest"
@@ -18,20 +22,26 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	s3test.Stop()
+	redistest.Stop()
 	os.Exit(code)
 }
 
 // TestNode runs one flow through a node on each configuration a user can
-// choose: the embedded defaults, and PostgreSQL with S3 as a team would run
-// it. The same API must behave the same on both.
+// choose: the embedded defaults, and PostgreSQL, S3 and Redis as a team
+// would run it. The same API must behave the same on both.
 func TestNode(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  func(t *testing.T) server.Config
 	}{
 		{"embedded", func(t *testing.T) server.Config { return server.Config{DataDir: t.TempDir()} }},
-		{"postgres+s3", func(t *testing.T) server.Config {
-			return server.Config{Metadata: pgtest.URL(t), Blobs: s3test.Gateway(t).URL("node-test/" + strings.ToLower(t.Name()) + "/")}
+		{"postgres+s3+redis", func(t *testing.T) server.Config {
+			return server.Config{
+				Metadata: pgtest.URL(t),
+				Blobs:    s3test.Gateway(t).URL("node-test/" + strings.ToLower(t.Name()) + "/"),
+				Online:   redistest.Start(t).URL("node-test:"),
+				WorkDir:  t.TempDir(),
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,5 +100,34 @@ func flow(t *testing.T, c *client.Client) {
 	back, err := io.ReadAll(rc)
 	if err != nil || string(back) != model {
 		t.Fatalf("model read back: %d bytes, %v", len(back), err)
+	}
+
+	// The feature store: a validated batch, a registered view and service,
+	// a point-in-time training set, materialization and online serving.
+	if _, err := c.SetSpec(ctx, dataset.Spec{Name: "weather", EventTime: "ts", Columns: []dataset.Column{{Name: "temp", Type: "float", NotNull: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Ingest(ctx, "weather", "csv", strings.NewReader("origin,temp,ts\nJFK,39,2026-11-01T05:00:00Z\nJFK,41,2026-11-01T06:00:00Z\nLGA,,2026-11-01T06:00:00Z\n"))
+	if err != nil || res.Version == nil || res.Version.Rows != 2 || res.Quarantine == nil || res.Quarantine.Rows != 1 {
+		t.Fatalf("ingest = %+v, %v", res, err)
+	}
+	f := &project.File{
+		Entities: []feature.Entity{{Name: "airport", JoinKeys: []string{"origin"}}},
+		Views:    []feature.View{{Name: "weather", Entities: []string{"airport"}, Source: "weather", Timestamp: "ts", Features: []string{"temp"}}},
+		Services: []feature.Service{{Name: "delays", Features: []string{"weather.temp"}}},
+	}
+	if err := c.ApplyDefinitions(ctx, f.Definitions(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.BuildTrainingSet(ctx, "delays", "at", nil, "csv", strings.NewReader("origin,at\nJFK,2026-11-01T05:30:00Z\nJFK,2026-11-01T07:00:00Z\n"))
+	if err != nil || ts.Built.Rows != 2 {
+		t.Fatalf("training set = %+v, %v", ts, err)
+	}
+	if mat, err := c.Materialize(ctx); err != nil || len(mat) != 1 || mat[0].Entities != 1 {
+		t.Fatalf("materialize = %+v, %v", mat, err)
+	}
+	names, rows, err := c.OnlineFeatures(ctx, "delays", []map[string]any{{"origin": "JFK"}, {"origin": "LGA"}})
+	if err != nil || rows[0][names[0]].Value != 41.0 || rows[1][names[0]].Status != feature.Missing {
+		t.Fatalf("online = %v %+v, %v", names, rows, err)
 	}
 }
