@@ -29,7 +29,8 @@ fuzz:
 	done
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 10x ./cmd/plinth/ ./sqlstore/
+	$(GO) test -run '^$$' -bench . -benchtime 10x ./cmd/plinth/ ./sqlstore/ ./server/
+	$(GO) test -run '^$$' -bench TrainingSet -benchtime 3x ./duckdb/
 
 demo: build
 	./plinth demo
@@ -38,6 +39,7 @@ demo: build
 services:
 	@echo "export PLINTH_TEST_POSTGRES='$$(scripts/postgres.sh)'"
 	@scripts/install-versitygw.sh >&2
+	@scripts/redis.sh >&2
 
 clean:
 	rm -f plinth
