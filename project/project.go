@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -61,11 +62,9 @@ func Load(path string) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
-		var part File
-		dec := yaml.NewDecoder(bytes.NewReader(raw))
-		dec.KnownFields(true)
-		if err := dec.Decode(&part); err != nil && err.Error() != "EOF" {
-			return nil, plinth.Invalid("project", "%s: %v", f, err)
+		part, err := Parse(raw)
+		if err != nil {
+			return nil, plinth.Invalid("project", "%s: %s", f, plinth.ErrorMessage(err))
 		}
 		all.Entities = append(all.Entities, part.Entities...)
 		all.Datasets = append(all.Datasets, part.Datasets...)
@@ -77,6 +76,24 @@ func Load(path string) (*File, error) {
 		return nil, err
 	}
 	return &all, nil
+}
+
+// MaxFileSize bounds one project file.
+const MaxFileSize = 4 << 20
+
+// Parse decodes one project file strictly (unknown fields are errors), without
+// checking references between definitions.
+func Parse(raw []byte) (*File, error) {
+	if len(raw) > MaxFileSize {
+		return nil, plinth.Invalid("project", "file is larger than %d bytes", MaxFileSize)
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && err != io.EOF {
+		return nil, plinth.Invalid("project", "%v", err)
+	}
+	return &f, nil
 }
 
 // Validate checks every definition and the references between them. A
