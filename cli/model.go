@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/eval"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/model/formats"
@@ -172,6 +174,14 @@ func importanceByName(m *model.Model) map[string]float64 {
 // features (and its categorical ones known only by code) as numbers, every
 // other column as text, so columns the model does not read cannot fail.
 func readTableFor(m *model.Model, path, label, positive string) (*train.Table, error) {
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		csvPath, cleanup, err := parquetToCSV(path)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		return readTableFor(m, csvPath, label, positive)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -196,7 +206,21 @@ func readTableFor(m *model.Model, path, label, positive string) (*train.Table, e
 	return readCSVFile(path, label, positive, text)
 }
 
+// readCSVFile reads a CSV file, or a Parquet file through DuckDB, into a
+// table.
 func readCSVFile(path, label, positive string, categorical []string) (*train.Table, error) {
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		csvPath, cleanup, err := parquetToCSV(path)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		t, err := readCSVFile(csvPath, label, positive, categorical)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, errors.Unwrap(err))
+		}
+		return t, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -207,6 +231,28 @@ func readCSVFile(path, label, positive string, categorical []string) (*train.Tab
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
+}
+
+// parquetToCSV converts a Parquet file to a temporary CSV with DuckDB.
+func parquetToCSV(path string) (string, func(), error) {
+	eng, err := duckdb.Open("")
+	if err != nil {
+		return "", nil, err
+	}
+	defer eng.Close()
+	tmp, err := os.CreateTemp("", "plinth-*.csv")
+	if err != nil {
+		return "", nil, err
+	}
+	tmp.Close()
+	cleanup := func() { os.Remove(tmp.Name()) }
+	q := fmt.Sprintf(`COPY (SELECT * FROM read_parquet('%s')) TO '%s' (HEADER, DELIMITER ',')`,
+		strings.ReplaceAll(path, "'", "''"), strings.ReplaceAll(tmp.Name(), "'", "''"))
+	if _, err := eng.DB().Exec(q); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return tmp.Name(), cleanup, nil
 }
 
 func modelTrain(e *Env, algo, dataPath, validPath, label, positive string, categorical []string, params kvFlag, out string) error {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plinthml/plinth/duckdb"
 )
 
 // run calls the command line as a user would and returns stdout.
@@ -87,6 +89,19 @@ func TestModelCommands(t *testing.T) {
 		t.Fatalf("explanation does not add up: base %v + contributions = %v, margin %v, prediction %v", ex.Base, sum, ex.Margin, ex.Prediction)
 	}
 
+	// Parquet in works as CSV does.
+	testParquet := filepath.Join(dir, "test.parquet")
+	if err := parquetFromCSV(testCSV, testParquet); err != nil {
+		t.Fatal(err)
+	}
+	var pq struct {
+		AUC float64 `json:"auc"`
+	}
+	json.Unmarshal([]byte(run(t, "model", "evaluate", m, "--data", testParquet, "--label", "income", "--positive", ">50K", "--output", "json")), &pq)
+	if math.Abs(pq.AUC-report.AUC) > 1e-12 {
+		t.Fatalf("AUC on Parquet %v, on CSV %v", pq.AUC, report.AUC)
+	}
+
 	preds := strings.Split(strings.TrimSpace(run(t, "model", "predict", m, "--data", testCSV)), "\n")
 	if len(preds) != 9770 || preds[0] != "prediction" {
 		t.Fatalf("predict wrote %d lines, first %q", len(preds), preds[0])
@@ -116,4 +131,15 @@ func TestModelUsageErrors(t *testing.T) {
 			t.Errorf("plinth %s failed silently", strings.Join(args, " "))
 		}
 	}
+}
+
+// parquetFromCSV writes a CSV file as Parquet with DuckDB.
+func parquetFromCSV(src, dst string) error {
+	eng, err := duckdb.Open("")
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	_, err = eng.DB().Exec(`COPY (SELECT * FROM read_csv_auto('` + src + `')) TO '` + dst + `' (FORMAT parquet)`)
+	return err
 }
