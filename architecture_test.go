@@ -35,7 +35,8 @@ var layers = map[string][]string{
 	// The offline engine implements the domains' interfaces and serves nothing.
 	"duckdb": {"api", "cli", "client", "server", "demo", "sqlstore", "project"},
 	// The inference path never reaches into training or pipelines.
-	"serve": {"train", "pipeline", "api", "cli", "demo"},
+	"serve":  {"train", "pipeline", "api", "cli", "demo", "client", "server", "sqlstore", "duckdb", "eval"},
+	"deploy": {"train", "pipeline", "api", "cli", "demo", "client", "server", "sqlstore", "duckdb"},
 	// Storage implements the domains' interfaces and serves nothing.
 	"sqlstore": {"api", "cli", "client", "server", "demo"},
 	"api":      {"cli", "server", "demo", "sqlstore", "blob/fsblob", "blob/s3blob"},

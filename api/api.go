@@ -21,9 +21,11 @@ import (
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/track"
 )
 
@@ -43,6 +45,8 @@ type Server struct {
 	Features      *feature.Builder
 	Materializer  *feature.Materializer
 	FeatureServer *feature.Server
+	Deployer      *deploy.Deployer
+	Runtime       *serve.Runtime
 	Blobs         blob.Store
 	// Ready reports whether the server can take traffic (its stores
 	// answer); /readyz calls it.
@@ -111,6 +115,21 @@ var routes = []route{
 	{"GET", "/api/v1/feature-views/{view}/rows", (*Server).viewRows},
 	{"POST", "/api/v1/materialize", (*Server).materialize},
 	{"POST", "/api/v1/features/online", (*Server).onlineFeatures},
+
+	{"GET", "/api/v1/endpoints", (*Server).listEndpoints},
+	{"POST", "/api/v1/endpoints/{endpoint}/deploy", (*Server).deployEndpoint},
+	{"POST", "/api/v1/endpoints/{endpoint}/rollback", (*Server).rollbackEndpoint},
+	{"GET", "/api/v1/endpoints/{endpoint}/history", (*Server).endpointHistory},
+	{"POST", "/api/v1/endpoints/{endpoint}/predict", (*Server).predict},
+
+	{"GET", "/v2/health/live", (*Server).v2Live},
+	{"GET", "/v2/health/ready", (*Server).v2Ready},
+	{"GET", "/v2/models/{name}", (*Server).v2Metadata},
+	{"GET", "/v2/models/{name}/ready", (*Server).v2ModelReady},
+	{"POST", "/v2/models/{name}/infer", (*Server).v2Infer},
+	{"GET", "/v2/models/{name}/versions/{version}", (*Server).v2Metadata},
+	{"GET", "/v2/models/{name}/versions/{version}/ready", (*Server).v2ModelReady},
+	{"POST", "/v2/models/{name}/versions/{version}/infer", (*Server).v2Infer},
 }
 
 // Routes lists the endpoints as "METHOD /pattern".

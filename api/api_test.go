@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,11 +18,13 @@ import (
 	"github.com/plinthml/plinth/api"
 	"github.com/plinthml/plinth/blob/fsblob"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/online/pebble"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/track"
 )
@@ -57,6 +61,9 @@ func newServer(t testing.TB) *httptest.Server {
 	t.Cleanup(func() { onlineStore.Close() })
 	s.Materializer = &feature.Materializer{Catalog: project.Catalog{Store: meta}, Snapshots: s.Features.Snapshots, Engine: engine, Online: onlineStore, Watermarks: meta}
 	s.FeatureServer = &feature.Server{Catalog: project.Catalog{Store: meta}, Online: onlineStore}
+	s.Runtime = &serve.Runtime{Registry: s.Registry, Blobs: blobs}
+	s.Deployer = &deploy.Deployer{Store: meta, Registry: s.Registry, Runtime: s.Runtime}
+	s.Registry.InUse = append(s.Registry.InUse, s.Deployer.InUse)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -248,4 +255,113 @@ func TestPushServesAtOnce(t *testing.T) {
 		t.Fatalf("online after push: %s", got.raw)
 	}
 	must(call(t, srv, "POST", "/api/v1/datasets/trips/push", `{"rows": []}`), 400)
+}
+
+// TestServing deploys an imported XGBoost model, predicts through the API
+// and the Open Inference Protocol v2 with XGBoost's own numbers, refuses
+// bad input and the deletion of a served version, and rolls back.
+func TestServing(t *testing.T) {
+	srv := newServer(t)
+	raw, err := os.ReadFile("../model/testdata/xgboost/adult_binary.model.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expected struct {
+		Names      []string    `json:"feature_names"`
+		Rows       [][]any     `json:"rows"`
+		Prediction [][]float64 `json:"prediction"`
+	}
+	exp, _ := os.ReadFile("../model/testdata/xgboost/adult_binary.expected.json")
+	json.Unmarshal(exp, &expected)
+	put := call(t, srv, "PUT", "/api/v1/blobs", string(raw))
+	digest := put.body["digest"].(string)
+	for i := 0; i < 2; i++ {
+		r := call(t, srv, "POST", "/api/v1/models/income/versions", `{"format": "xgboost-json", "artifacts": [{"path": "model.json", "digest": "`+digest+`"}]}`)
+		if r.status != 201 {
+			t.Fatalf("register: %s", r.raw)
+		}
+	}
+	call(t, srv, "PUT", "/api/v1/models/income/aliases/champion", `{"version": 1}`)
+	if r := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@champion", "reason": "first deploy"}`); r.status != 200 || r.body["version"] != 1.0 {
+		t.Fatalf("deploy: %d %s", r.status, r.raw)
+	}
+
+	// Predictions equal XGBoost's own.
+	var instances []map[string]any
+	for _, row := range expected.Rows[:20] {
+		inst := map[string]any{}
+		for j, name := range expected.Names {
+			inst[name] = row[j]
+		}
+		instances = append(instances, inst)
+	}
+	body, _ := json.Marshal(map[string]any{"instances": instances, "explain": 3})
+	r := call(t, srv, "POST", "/api/v1/endpoints/income/predict", string(body))
+	if r.status != 200 || r.body["version"] != 1.0 || r.body["request_id"] == "" {
+		t.Fatalf("predict: %d %s", r.status, r.raw)
+	}
+	preds := r.body["predictions"].([]any)
+	for i, p := range preds {
+		got := p.(map[string]any)["outputs"].([]any)[0].(float64)
+		if math.Abs(got-expected.Prediction[i][0]) > 1e-6 {
+			t.Fatalf("instance %d: %v, XGBoost says %v", i, got, expected.Prediction[i][0])
+		}
+		if len(p.(map[string]any)["explanation"].([]any)) != 3 {
+			t.Fatalf("instance %d: explanation %v", i, p)
+		}
+	}
+
+	// The same through the Open Inference Protocol: one [N, 14] tensor.
+	var data []any
+	for _, row := range expected.Rows[:3] {
+		data = append(data, row...) // JSON null is a missing value
+	}
+	v2body, _ := json.Marshal(map[string]any{"inputs": []map[string]any{{"name": "input-0", "shape": []int{3, 14}, "datatype": "FP64", "data": data}}})
+	r = call(t, srv, "POST", "/v2/models/income/infer", string(v2body))
+	if r.status != 200 || r.body["model_version"] != "1" {
+		t.Fatalf("v2 infer: %d %s", r.status, r.raw)
+	}
+	out := r.body["outputs"].([]any)[0].(map[string]any)
+	if shape := out["shape"].([]any); shape[0] != 3.0 || shape[1] != 1.0 || math.Abs(out["data"].([]any)[2].(float64)-expected.Prediction[2][0]) > 1e-6 {
+		t.Fatalf("v2 output: %v", out)
+	}
+	for path, want := range map[string]int{"/v2/health/live": 200, "/v2/health/ready": 200, "/v2/models/income": 200, "/v2/models/income/ready": 200,
+		"/v2/models/income/versions/1/ready": 200, "/v2/models/income/versions/2": 404, "/v2/models/nope": 404} {
+		if got := call(t, srv, "GET", path, ""); got.status != want {
+			t.Errorf("GET %s = %d %s, want %d", path, got.status, got.raw, want)
+		} else if want == 404 && got.body["error"] == nil {
+			t.Errorf("GET %s: v2 error body %s lacks \"error\"", path, got.raw)
+		}
+	}
+	if got := call(t, srv, "POST", "/v2/models/income/infer", `{"inputs": [{"name": "age", "shape": [2], "datatype": "FP64", "data": [1]}]}`); got.status != 400 || got.body["error"] == nil {
+		t.Errorf("v2 bad shape: %d %s", got.status, got.raw)
+	}
+
+	// Bad input names the instance and the feature.
+	if got := call(t, srv, "POST", "/api/v1/endpoints/income/predict", `{"instances": [{"age": 30}, {"age": "old"}]}`); got.status != 400 || got.errField("field") != "instances[1].age" {
+		t.Fatalf("bad instance: %d %s", got.status, got.raw)
+	}
+	if got := call(t, srv, "POST", "/api/v1/endpoints/income/predict", `{"instances": [{"height": 1}]}`); got.status != 400 || !strings.Contains(got.errField("field"), "height") {
+		t.Fatalf("unknown feature: %d %s", got.status, got.raw)
+	}
+	// A served version cannot be deleted, even with no alias on it.
+	call(t, srv, "DELETE", "/api/v1/models/income/aliases/champion", "")
+	if got := call(t, srv, "DELETE", "/api/v1/models/income/versions/1", ""); got.status != 409 || !strings.Contains(got.errField("message"), "endpoint income") {
+		t.Fatalf("delete served version: %d %s", got.status, got.raw)
+	}
+	// Deploy v2, then roll back to v1 in one step.
+	call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@2", "reason": "try v2"}`)
+	if got := call(t, srv, "POST", "/api/v1/endpoints/income/predict", string(body)); got.body["version"] != 2.0 {
+		t.Fatalf("after deploying v2: %s", got.raw)
+	}
+	if got := call(t, srv, "POST", "/api/v1/endpoints/income/rollback", `{}`); got.status != 200 || got.body["version"] != 1.0 || got.body["action"] != "rollback" {
+		t.Fatalf("rollback: %d %s", got.status, got.raw)
+	}
+	hist := call(t, srv, "GET", "/api/v1/endpoints/income/history", "")
+	if revs := hist.body["revisions"].([]any); len(revs) != 3 || revs[2].(map[string]any)["reason"] != "first deploy" {
+		t.Fatalf("history: %s", hist.raw)
+	}
+	if got := call(t, srv, "POST", "/api/v1/endpoints/nope/predict", string(body)); got.status != 404 {
+		t.Fatalf("unknown endpoint: %d", got.status)
+	}
 }

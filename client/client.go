@@ -18,9 +18,11 @@ import (
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/track"
 )
 
@@ -551,5 +553,53 @@ type PushResult struct {
 func (c *Client) Push(ctx context.Context, name string, rows []map[string]any) (*PushResult, error) {
 	var out PushResult
 	err := c.do(ctx, "POST", "/api/v1/datasets/"+esc(name)+"/push", map[string]any{"rows": rows}, &out)
+	return &out, err
+}
+
+// --- serving ---
+
+// Endpoints lists endpoints and what they serve.
+func (c *Client) Endpoints(ctx context.Context) ([]deploy.Endpoint, error) {
+	var out struct {
+		Endpoints []deploy.Endpoint `json:"endpoints"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/endpoints", nil, &out)
+	return out.Endpoints, err
+}
+
+// Deploy points an endpoint at a model reference (model@alias, model@3).
+func (c *Client) Deploy(ctx context.Context, endpoint, ref, reason string) (*deploy.Endpoint, error) {
+	var out deploy.Endpoint
+	err := c.do(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/deploy", map[string]any{"model": ref, "reason": reason}, &out)
+	return &out, err
+}
+
+// Rollback restores an endpoint's previous configuration.
+func (c *Client) Rollback(ctx context.Context, endpoint, reason string) (*deploy.Endpoint, error) {
+	var out deploy.Endpoint
+	err := c.do(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/rollback", map[string]any{"reason": reason}, &out)
+	return &out, err
+}
+
+// EndpointHistory lists an endpoint's revisions, newest first.
+func (c *Client) EndpointHistory(ctx context.Context, endpoint string) ([]deploy.Endpoint, error) {
+	var out struct {
+		Revisions []deploy.Endpoint `json:"revisions"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/endpoints/"+esc(endpoint)+"/history", nil, &out)
+	return out.Revisions, err
+}
+
+// PredictResponse is an endpoint's answer.
+type PredictResponse struct {
+	serve.Response
+	RequestID string `json:"request_id"`
+}
+
+// Predict scores instances with an endpoint; explain > 0 adds that many
+// top feature contributions to each prediction.
+func (c *Client) Predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*PredictResponse, error) {
+	var out PredictResponse
+	err := c.do(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/predict", map[string]any{"instances": instances, "explain": explain}, &out)
 	return &out, err
 }

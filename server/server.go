@@ -21,6 +21,7 @@ import (
 	"github.com/plinthml/plinth/blob/fsblob"
 	"github.com/plinthml/plinth/blob/s3blob"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/online"
@@ -28,6 +29,7 @@ import (
 	redisonline "github.com/plinthml/plinth/online/redis"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/track"
 )
@@ -60,6 +62,8 @@ type Node struct {
 	Offline  *duckdb.Engine
 	Online   online.Store
 	Ingester *dataset.Ingester
+	Runtime  *serve.Runtime
+	Deployer *deploy.Deployer
 	API      *api.Server
 	Logger   *slog.Logger
 }
@@ -121,11 +125,19 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Offline:   offline,
 	}
 	catalog := project.Catalog{Store: meta}
+	n.Runtime = &serve.Runtime{Registry: n.Registry, Blobs: blobs}
+	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}
+	n.Registry.InUse = append(n.Registry.InUse, n.Deployer.InUse)
+	if err := n.loadEndpoints(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.API = &api.Server{
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta},
 		FeatureServer: &feature.Server{Catalog: catalog, Online: onlineStore},
-		Blobs:         blobs, Ready: n.ready, Logger: cfg.Logger,
+		Deployer:      n.Deployer, Runtime: n.Runtime,
+		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger,
 	}
 	return n, nil
 }
@@ -139,6 +151,23 @@ func openBlobs(ctx context.Context, cfg Config) (blob.Store, error) {
 	default:
 		return fsblob.Open(filepath.Join(cfg.DataDir, "blobs"))
 	}
+}
+
+// loadEndpoints puts every endpoint's recorded version back behind it, so a
+// restarted node serves what it served before it is ready.
+func (n *Node) loadEndpoints(ctx context.Context) error {
+	eps, err := n.Deployer.Store.Endpoints(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range eps {
+		activate, err := n.Runtime.Load(ctx, e.Name, e.Model, e.Version)
+		if err != nil {
+			return fmt.Errorf("endpoint %s: %w", e.Name, err)
+		}
+		activate()
+	}
+	return nil
 }
 
 func openOnline(ctx context.Context, cfg Config) (online.Store, error) {

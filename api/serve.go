@@ -1,0 +1,308 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/serve"
+)
+
+func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) error {
+	eps, err := s.Deployer.Store.Endpoints(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"endpoints": eps})
+	return nil
+}
+
+// DeployRequest is the body of POST /api/v1/endpoints/{endpoint}/deploy.
+type DeployRequest struct {
+	Model  string `json:"model"` // "model@alias", "model@3" or "model"
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *Server) deployEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var req DeployRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.Model == "" {
+		return plinth.Invalid("model", "must name a model version, e.g. delays@champion")
+	}
+	e, err := s.Deployer.Deploy(r.Context(), r.PathValue("endpoint"), req.Model, req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+// RollbackRequest is the body of POST /api/v1/endpoints/{endpoint}/rollback.
+type RollbackRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *Server) rollbackEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var req RollbackRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	e, err := s.Deployer.Rollback(r.Context(), r.PathValue("endpoint"), req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (s *Server) endpointHistory(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.Deployer.Store.History(r.Context(), r.PathValue("endpoint"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revisions": h})
+	return nil
+}
+
+// PredictRequest is the body of POST /api/v1/endpoints/{endpoint}/predict.
+type PredictRequest struct {
+	Instances []map[string]any `json:"instances"`
+	// Explain asks for each prediction's largest feature contributions.
+	Explain int `json:"explain,omitempty"`
+}
+
+// PredictResponse adds the request id to the runtime's answer.
+type PredictResponse struct {
+	*serve.Response
+	RequestID string `json:"request_id"`
+}
+
+func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
+	var req PredictRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.Explain < 0 || req.Explain > 1000 {
+		return plinth.Invalid("explain", "must be between 0 and 1000")
+	}
+	res, err := s.Runtime.Predict(r.Context(), r.PathValue("endpoint"), req.Instances, req.Explain)
+	if err != nil {
+		return err
+	}
+	id, _ := r.Context().Value(requestIDKey).(string)
+	writeJSON(w, http.StatusOK, PredictResponse{Response: res, RequestID: id})
+	return nil
+}
+
+// --- Open Inference Protocol v2 (KServe / Triton REST) ---
+
+// v2Error writes the protocol's error body, {"error": "..."}.
+func (s *Server) v2Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := plinth.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	msg := plinth.ErrorMessage(err)
+	var pe *plinth.Error
+	if errors.As(err, &pe) && pe.Field != "" {
+		msg = pe.Field + ": " + msg
+	}
+	if code == plinth.EINTERNAL {
+		s.Logger.Error("internal error", "path", r.URL.Path, "error", err)
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func (s *Server) v2Live(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+	return nil
+}
+
+func (s *Server) v2Ready(w http.ResponseWriter, r *http.Request) error {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]bool{"ready": false})
+			return nil
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+	return nil
+}
+
+// v2Model returns what an endpoint serves, checking a version in the path.
+func (s *Server) v2Model(r *http.Request) (*serve.Loaded, error) {
+	l, err := s.Runtime.Serving(r.PathValue("name"))
+	if err != nil {
+		return nil, plinth.Errorf(plinth.ENOTFOUND, "model %q is not served here", r.PathValue("name"))
+	}
+	if v := r.PathValue("version"); v != "" && v != strconv.Itoa(l.Version) {
+		return nil, plinth.Errorf(plinth.ENOTFOUND, "model %q serves version %d, not %q", r.PathValue("name"), l.Version, v)
+	}
+	return l, nil
+}
+
+// v2Tensor is the protocol's tensor JSON.
+type v2Tensor struct {
+	Name     string         `json:"name"`
+	Shape    []int          `json:"shape"`
+	Datatype string         `json:"datatype"`
+	Data     []any          `json:"data"`
+	Params   map[string]any `json:"parameters,omitempty"`
+}
+
+func v2Datatype(f model.Feature) string {
+	switch f.Type {
+	case model.Categorical:
+		if len(f.Categories) > 0 {
+			return "BYTES"
+		}
+		return "INT64"
+	case model.Bool:
+		return "BOOL"
+	case model.Int:
+		return "INT64"
+	}
+	return "FP64"
+}
+
+func (s *Server) v2Metadata(w http.ResponseWriter, r *http.Request) error {
+	l, err := s.v2Model(r)
+	if err != nil {
+		s.v2Error(w, r, err)
+		return nil
+	}
+	var inputs []map[string]any
+	for _, f := range l.Predictor.Model().Signature.Features {
+		inputs = append(inputs, map[string]any{"name": f.Name, "datatype": v2Datatype(f), "shape": []int{-1}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name": r.PathValue("name"), "versions": []string{strconv.Itoa(l.Version)}, "platform": "plinth_" + l.Format,
+		"inputs":  inputs,
+		"outputs": []map[string]any{{"name": "predict", "datatype": "FP64", "shape": []int{-1, l.Predictor.NumOutputs()}}},
+	})
+	return nil
+}
+
+func (s *Server) v2ModelReady(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.v2Model(r); err != nil {
+		s.v2Error(w, r, err)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": r.PathValue("name"), "ready": true})
+	return nil
+}
+
+type v2Request struct {
+	ID         string         `json:"id,omitempty"`
+	Inputs     []v2Tensor     `json:"inputs"`
+	Outputs    []any          `json:"outputs,omitempty"`
+	Parameters map[string]any `json:"parameters,omitempty"`
+}
+
+// v2Infer takes one input tensor per feature (shape [N] or [N,1]), or one
+// [N, features] tensor in signature order, and answers with one output
+// tensor "predict" of shape [N, outputs].
+func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
+	l, err := s.v2Model(r)
+	if err != nil {
+		s.v2Error(w, r, err)
+		return nil
+	}
+	var req v2Request
+	if err := decode(w, r, &req); err != nil {
+		s.v2Error(w, r, err)
+		return nil
+	}
+	instances, err := v2Instances(req.Inputs, l.Predictor.Model().Signature)
+	if err != nil {
+		s.v2Error(w, r, err)
+		return nil
+	}
+	res, err := s.Runtime.Predict(r.Context(), r.PathValue("name"), instances, 0)
+	if err != nil {
+		s.v2Error(w, r, err)
+		return nil
+	}
+	data := make([]float64, 0, len(res.Predictions)*res.Outputs)
+	for _, p := range res.Predictions {
+		data = append(data, p.Outputs...)
+	}
+	id := req.ID
+	if id == "" {
+		id, _ = r.Context().Value(requestIDKey).(string)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"model_name": r.PathValue("name"), "model_version": strconv.Itoa(res.Version), "id": id,
+		"outputs": []map[string]any{{"name": "predict", "datatype": "FP64", "shape": []int{len(res.Predictions), res.Outputs}, "data": data}},
+	})
+	return nil
+}
+
+// v2Instances turns input tensors into named instances.
+func v2Instances(inputs []v2Tensor, sig model.Signature) ([]map[string]any, error) {
+	if len(inputs) == 0 {
+		return nil, plinth.Invalid("inputs", "no input tensors")
+	}
+	rowsOf := func(i int, t v2Tensor) (int, error) {
+		field := fmt.Sprintf("inputs[%d]", i)
+		if len(t.Shape) == 0 || len(t.Shape) > 2 {
+			return 0, plinth.Invalid(field+".shape", "want [N] or [N, k], have %v", t.Shape)
+		}
+		n := t.Shape[0]
+		width := 1
+		if len(t.Shape) == 2 {
+			width = t.Shape[1]
+		}
+		if n < 0 || width < 0 || n*width != len(t.Data) {
+			return 0, plinth.Invalid(field+".data", "has %d values, shape %v needs %d", len(t.Data), t.Shape, n*width)
+		}
+		return n, nil
+	}
+	// One matrix in signature order.
+	if len(inputs) == 1 && sig.Index(inputs[0].Name) < 0 && len(inputs[0].Shape) == 2 {
+		t := inputs[0]
+		n, err := rowsOf(0, t)
+		if err != nil {
+			return nil, err
+		}
+		if t.Shape[1] != len(sig.Features) {
+			return nil, plinth.Invalid("inputs[0].shape", "has %d columns, the model reads %d features", t.Shape[1], len(sig.Features))
+		}
+		out := make([]map[string]any, n)
+		for i := range out {
+			out[i] = make(map[string]any, len(sig.Features))
+			for j, f := range sig.Features {
+				out[i][f.Name] = t.Data[i*t.Shape[1]+j]
+			}
+		}
+		return out, nil
+	}
+	var out []map[string]any
+	for i, t := range inputs {
+		n, err := rowsOf(i, t)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.Shape) == 2 && t.Shape[1] != 1 {
+			return nil, plinth.Invalid(fmt.Sprintf("inputs[%d].shape", i), "a per-feature tensor has shape [N] or [N, 1], have %v", t.Shape)
+		}
+		if out == nil {
+			out = make([]map[string]any, n)
+			for j := range out {
+				out[j] = map[string]any{}
+			}
+		} else if n != len(out) {
+			return nil, plinth.Invalid(fmt.Sprintf("inputs[%d].shape", i), "has %d rows, inputs[0] has %d", n, len(out))
+		}
+		for j, v := range t.Data {
+			out[j][t.Name] = v
+		}
+	}
+	return out, nil
+}

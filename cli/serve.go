@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func runEndpoints(ctx context.Context, e *Env, args []string) error {
+	sub, args := subcommand(args, "list")
+	f := newFlags(e, "endpoints "+sub)
+	reason := f.String("reason", "", "why: recorded in the endpoint's history")
+	explain := f.Int("explain", 0, "show this many top feature contributions per prediction (predict)")
+	var inputs listFlag
+	f.Var(&inputs, "input", "feature=value of the instance; repeatable (predict)")
+	instancesJSON := f.String("instances", "", `JSON array of instances, e.g. '[{"age": 39}]' (predict)`)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	c, done, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	need := func(n int, usage string) error {
+		if len(pos) != n {
+			return usagef("usage: plinth endpoints %s", usage)
+		}
+		return nil
+	}
+	switch sub {
+	case "list":
+		eps, err := c.Endpoints(ctx)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, eps, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ENDPOINT\tMODEL\tVERSION\tREF\tREVISION\tUPDATED\tBY\tREASON")
+			for _, ep := range eps {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", ep.Name, ep.Model, ep.Version, ep.Ref, ep.Revision, ep.UpdatedAt.Local().Format(time.DateTime), ep.UpdatedBy, dash(ep.Reason))
+			}
+		})
+	case "deploy":
+		if err := need(2, "deploy ENDPOINT MODEL[@ALIAS|@VERSION] [--reason TEXT]"); err != nil {
+			return err
+		}
+		ep, err := c.Deploy(ctx, pos[0], pos[1], *reason)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, ep, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "endpoint %s serves %s version %d (revision %d)\n", ep.Name, ep.Model, ep.Version, ep.Revision)
+		})
+	case "rollback":
+		if err := need(1, "rollback ENDPOINT [--reason TEXT]"); err != nil {
+			return err
+		}
+		ep, err := c.Rollback(ctx, pos[0], *reason)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, ep, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "endpoint %s rolled back to %s version %d (revision %d)\n", ep.Name, ep.Model, ep.Version, ep.Revision)
+		})
+	case "history":
+		if err := need(1, "history ENDPOINT"); err != nil {
+			return err
+		}
+		h, err := c.EndpointHistory(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return f.emit(e, h, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "REVISION\tACTION\tMODEL\tVERSION\tREF\tWHEN\tBY\tREASON")
+			for _, ep := range h {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", ep.Revision, ep.Action, ep.Model, ep.Version, ep.Ref, ep.UpdatedAt.Local().Format(time.DateTime), ep.UpdatedBy, dash(ep.Reason))
+			}
+		})
+	case "predict":
+		if err := need(1, "predict ENDPOINT (--input feature=value ... | --instances JSON) [--explain N]"); err != nil {
+			return err
+		}
+		var instances []map[string]any
+		switch {
+		case *instancesJSON != "":
+			if err := json.Unmarshal([]byte(*instancesJSON), &instances); err != nil {
+				return usagef("--instances: %v", err)
+			}
+		case len(inputs) > 0:
+			inst := map[string]any{}
+			for _, kv := range inputs {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return usagef("--input %q: want feature=value", kv)
+				}
+				if n, err := strconv.ParseFloat(v, 64); err == nil {
+					inst[k] = n
+				} else {
+					inst[k] = v
+				}
+			}
+			instances = append(instances, inst)
+		default:
+			return usagef("give --input feature=value ... or --instances JSON")
+		}
+		res, err := c.Predict(ctx, pos[0], instances, *explain)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, res, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "%s version %d (request %s)\n", res.Model, res.Version, res.RequestID)
+			for i, p := range res.Predictions {
+				out := make([]string, len(p.Outputs))
+				for j, v := range p.Outputs {
+					out[j] = fmtFloat(v)
+				}
+				fmt.Fprintf(w, "%d\t%s\n", i, strings.Join(out, " "))
+				for _, c := range p.Explanation {
+					fmt.Fprintf(w, "\t  %s\t%+.4f\n", c.Feature, c.SHAP)
+				}
+			}
+		})
+	}
+	return usagef("unknown subcommand %q (have list, deploy, rollback, history, predict)", sub)
+}

@@ -1,0 +1,78 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/deploy"
+)
+
+var _ deploy.Store = (*Store)(nil)
+
+const endpointColumns = `name, revision, model, ref, version, action, reason, updated_by, updated_at`
+
+func (s *Store) endpoints(ctx context.Context, where string, args ...any) ([]deploy.Endpoint, error) {
+	rows, err := s.query(ctx, s.db, `SELECT `+endpointColumns+` FROM endpoint_revisions `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("endpoints: %w", err)
+	}
+	defer rows.Close()
+	out := []deploy.Endpoint{}
+	for rows.Next() {
+		var e deploy.Endpoint
+		var at int64
+		if err := rows.Scan(&e.Name, &e.Revision, &e.Model, &e.Ref, &e.Version, &e.Action, &e.Reason, &e.UpdatedBy, &at); err != nil {
+			return nil, fmt.Errorf("endpoints: %w", err)
+		}
+		e.UpdatedAt = fromMicros(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Endpoints lists the live configuration of every endpoint.
+func (s *Store) Endpoints(ctx context.Context) ([]deploy.Endpoint, error) {
+	return s.endpoints(ctx, `r WHERE revision = (SELECT MAX(revision) FROM endpoint_revisions x WHERE x.name = r.name) ORDER BY name`)
+}
+
+// Endpoint returns an endpoint's live configuration.
+func (s *Store) Endpoint(ctx context.Context, name string) (*deploy.Endpoint, error) {
+	h, err := s.endpoints(ctx, `WHERE name = ? ORDER BY revision DESC LIMIT 1`, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) == 0 {
+		return nil, plinth.NotFound("endpoint", name)
+	}
+	return &h[0], nil
+}
+
+// History lists an endpoint's revisions, newest first.
+func (s *Store) History(ctx context.Context, name string) ([]deploy.Endpoint, error) {
+	h, err := s.endpoints(ctx, `WHERE name = ? ORDER BY revision DESC`, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) == 0 {
+		return nil, plinth.NotFound("endpoint", name)
+	}
+	return h, nil
+}
+
+// Save writes the endpoint's next revision.
+func (s *Store) Save(ctx context.Context, e *deploy.Endpoint) error {
+	e.UpdatedAt = s.Now().UTC()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.queryRow(ctx, tx, `SELECT COALESCE(MAX(revision), 0) + 1 FROM endpoint_revisions WHERE name = ?`, e.Name).Scan(&e.Revision); err != nil {
+			return fmt.Errorf("save endpoint: %w", err)
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO endpoint_revisions (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Name, e.Revision, e.Model, e.Ref, e.Version, e.Action, e.Reason, e.UpdatedBy, micros(e.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("save endpoint %s: %w", e.Name, err)
+		}
+		return nil
+	})
+}
