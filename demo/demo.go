@@ -2,12 +2,14 @@
 // end on real data, against a real server over HTTP, and narrates it.
 //
 // Today that is ingestion with expectations (a corrupted batch is
-// quarantined), experiment tracking and the model registry: a baseline run
+// quarantined), experiment tracking, the model registry and serving: a
+// baseline run
 // and a hyperparameter search of real logistic regressions on the UCI Adult
 // census data, each logging its learning curves; the best trial found by a
 // filter query; two registered versions with lineage; and the champion
 // alias moved from the baseline to the winner, with the audit trail to show
-// for it. Each later capability (features, pipelines, serving, monitoring)
+// for it; then the champion behind an endpoint, answering the test set over
+// HTTP with the same AUC as offline. Each later capability (features, pipelines, serving, monitoring)
 // adds its stage here.
 package demo
 
@@ -16,16 +18,19 @@ import (
 	"compress/gzip"
 	"context"
 	"embed"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/plinthml/plinth/client"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/eval"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/progress"
 	"github.com/plinthml/plinth/registry"
@@ -56,7 +61,11 @@ type Result struct {
 	BestAUC     float64 // validation AUC of the best trial
 	TestAUC     float64 // held-out test AUC of the champion
 	Champion    int     // the version the champion alias points at
-	Runs        int
+	// ServedVersion and ServedAUC are what the endpoint answered with.
+	ServedVersion int
+	ServedAUC     float64
+	LatencyP99    time.Duration // of single-row requests over HTTP
+	Runs          int
 }
 
 const (
@@ -265,6 +274,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	say("registry", "%s v%d (baseline) then v%d (test AUC %.4f); champion moved v%d -> v%d: %s",
 		modelName, v1.Version, v2.Version, testAUC, v1.Version, res.Champion, reason)
 
+	// 7. Serving: the champion behind an endpoint, the test set through it.
+	if err := serveStage(ctx, c, say, res); err != nil {
+		return nil, err
+	}
+
 	events, err := c.Audit(ctx, modelName, 3)
 	if err != nil {
 		return nil, err
@@ -298,6 +312,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	fmt.Fprintf(out, "  plinth runs compare %s %s\n", baseline.ID, best.ID)
 	fmt.Fprintf(out, "  plinth models show %s\n", modelName)
 	fmt.Fprintf(out, "  plinth models audit %s\n", modelName)
+	fmt.Fprintf(out, "  plinth endpoints predict income --input age=39 --input education_num=13 --input hours_per_week=40 --explain 3\n")
+	fmt.Fprintf(out, "  plinth datasets quarantines adult\n")
 	if cfg.Exit {
 		return res, nil
 	}
@@ -392,6 +408,86 @@ func corruptBatch() string {
 		fmt.Fprintf(&b, "%d,Private,200000,Bachelors,13,Never-married,Sales,Not-in-family,White,%s,0,0,40,United-States,%s\n", age, sex, income)
 	}
 	return b.String()
+}
+
+// serveStage deploys the champion as endpoint "income", sends test rows
+// one request each to measure latency, then the whole test set in one
+// request, and checks the served predictions score what the offline
+// evaluation did.
+func serveStage(ctx context.Context, c *client.Client, say func(stage, format string, args ...any), res *Result) error {
+	ep, err := c.Deploy(ctx, "income", modelName+"@champion", "demo launch")
+	if err != nil {
+		return err
+	}
+	instances, labels, err := rawRows("adult_test.csv.gz", "income", ">50K")
+	if err != nil {
+		return err
+	}
+	var lat []time.Duration
+	for _, inst := range instances[:500] {
+		start := time.Now()
+		if _, err := c.Predict(ctx, "income", []map[string]any{inst}, 0); err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	all, err := c.Predict(ctx, "income", instances, 0)
+	if err != nil {
+		return err
+	}
+	scores := make([]float64, len(all.Predictions))
+	for i, p := range all.Predictions {
+		scores[i] = p.Outputs[0]
+	}
+	auc, err := eval.AUC(labels, scores)
+	if err != nil {
+		return err
+	}
+	res.ServedVersion, res.ServedAUC = all.Version, auc
+	res.LatencyP99 = lat[len(lat)*99/100]
+	say("serve", "endpoint income serves v%d; 500 single-row requests over HTTP: p50 %s, p99 %s; served AUC on %d test rows %.4f",
+		ep.Version, lat[len(lat)/2].Round(time.Microsecond), res.LatencyP99.Round(time.Microsecond), len(instances), auc)
+	return nil
+}
+
+// rawRows reads an embedded CSV as request instances (numbers as numbers,
+// empty cells absent) and its label column as 0/1.
+func rawRows(name, label, positive string) ([]map[string]any, []float64, error) {
+	f, err := data.Open("data/" + name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := csv.NewReader(zr).ReadAll()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	header := recs[0]
+	var rows []map[string]any
+	var labels []float64
+	for _, rec := range recs[1:] {
+		row := map[string]any{}
+		for i, v := range rec {
+			switch {
+			case header[i] == label:
+				labels = append(labels, map[bool]float64{true: 1, false: 0}[v == positive])
+			case v == "":
+			default:
+				if x, err := strconv.ParseFloat(v, 64); err == nil {
+					row[header[i]] = x
+				} else {
+					row[header[i]] = v
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, labels, nil
 }
 
 type trainRunSpec struct {

@@ -30,7 +30,10 @@ func TestDemo(t *testing.T) {
 	if res.Champion != 2 {
 		t.Errorf("champion = v%d, want v2 (the search winner)", res.Champion)
 	}
-	for _, want := range []string{"version 1 (22792 rows)", "quarantined whole", "age: below min 17 (50)", "baseline  run", "search    best trial", "champion moved v1 -> v2", "alias.set v2 @champion", "done in"} {
+	if res.ServedVersion != 2 || res.ServedAUC < res.TestAUC-1e-9 || res.ServedAUC > res.TestAUC+1e-9 {
+		t.Errorf("endpoint served v%d with AUC %.6f; want v2 scoring the offline test AUC %.6f", res.ServedVersion, res.ServedAUC, res.TestAUC)
+	}
+	for _, want := range []string{"endpoint income serves v2", "version 1 (22792 rows)", "quarantined whole", "age: below min 17 (50)", "baseline  run", "search    best trial", "champion moved v1 -> v2", "alias.set v2 @champion", "done in"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("narration lacks %q:\n%s", want, out.String())
 		}
