@@ -193,6 +193,16 @@ func TestGBTBench(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.Rounds, p.MaxDepth = 200, 6
+	case "flights":
+		// Written by the script: the same rows XGBoost reads.
+		cats := []string{"carrier", "origin", "dest"}
+		if trainT, err = readCSVGz(filepath.Join(dir, "flights_train.csv.gz"), "late", "1", cats); err != nil {
+			t.Fatal(err)
+		}
+		if testT, err = readCSVGz(filepath.Join(dir, "flights_test.csv.gz"), "late", "1", cats); err != nil {
+			t.Fatal(err)
+		}
+		p.Rounds, p.MaxDepth = 200, 6
 	default:
 		t.Fatalf("unknown task %q", task)
 	}
