@@ -29,6 +29,7 @@ func runModels(ctx context.Context, e *Env, args []string) error {
 	intended := f.String("intended-use", "", "intended use (card)")
 	limits := f.String("limitations", "", "known limitations (card)")
 	limit := f.Int("limit", 50, "at most this many events (audit)")
+	fsvc := f.String("feature-service", "", "feature service NAME@VERSION the model was trained on (register)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -103,6 +104,14 @@ func runModels(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		req := registry.NewVersion{Format: *format, RunID: *run, RunArtifact: *artifact, Description: *desc}
+		if *fsvc != "" {
+			name, ver, ok := strings.Cut(*fsvc, "@")
+			n, err := strconv.Atoi(ver)
+			if !ok || err != nil || n <= 0 {
+				return usagef("--feature-service %q: want NAME@VERSION, e.g. delays@3", *fsvc)
+			}
+			req.FeatureService, req.FeatureServiceVersion = name, n
+		}
 		if *sigFile != "" {
 			raw, err := os.ReadFile(*sigFile)
 			if err != nil {

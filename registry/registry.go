@@ -35,18 +35,22 @@ type Card struct {
 // Version is an immutable model version. Only its approval changes, and
 // each change is audited.
 type Version struct {
-	Model       string             `json:"model"`
-	Version     int                `json:"version"`
-	Format      string             `json:"format"`
-	Artifacts   []Artifact         `json:"artifacts"`
-	Signature   Signature          `json:"signature"`
-	Metrics     map[string]float64 `json:"metrics,omitempty"`
-	RunID       string             `json:"run_id,omitempty"`
-	Datasets    []DatasetRef       `json:"datasets,omitempty"`
-	Description string             `json:"description,omitempty"`
-	Approval    Approval           `json:"approval"`
-	CreatedAt   time.Time          `json:"created_at"`
-	CreatedBy   string             `json:"created_by"`
+	Model     string             `json:"model"`
+	Version   int                `json:"version"`
+	Format    string             `json:"format"`
+	Artifacts []Artifact         `json:"artifacts"`
+	Signature Signature          `json:"signature"`
+	Metrics   map[string]float64 `json:"metrics,omitempty"`
+	RunID     string             `json:"run_id,omitempty"`
+	Datasets  []DatasetRef       `json:"datasets,omitempty"`
+	// FeatureService names the feature service (and its version) the
+	// version was trained on, if any.
+	FeatureService        string    `json:"feature_service,omitempty"`
+	FeatureServiceVersion int       `json:"feature_service_version,omitempty"`
+	Description           string    `json:"description,omitempty"`
+	Approval              Approval  `json:"approval"`
+	CreatedAt             time.Time `json:"created_at"`
+	CreatedBy             string    `json:"created_by"`
 }
 
 // Artifact is a file of a model version, stored as a blob.
@@ -220,6 +224,9 @@ func ValidateVersion(v *Version) error {
 	}
 	if err := validateFields("signature.outputs", v.Signature.Outputs); err != nil {
 		return err
+	}
+	if v.FeatureServiceVersion < 0 || v.FeatureServiceVersion > 0 && v.FeatureService == "" {
+		return plinth.Invalid("feature_service_version", "needs feature_service and must not be negative")
 	}
 	for i, d := range v.Datasets {
 		if d.Name == "" {

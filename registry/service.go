@@ -38,7 +38,11 @@ type NewVersion struct {
 	Signature   Signature          `json:"signature"`
 	Metrics     map[string]float64 `json:"metrics,omitempty"` // default: the run's final metrics
 	Datasets    []DatasetRef       `json:"datasets,omitempty"`
-	Description string             `json:"description,omitempty"`
+	// FeatureService and FeatureServiceVersion record the features the
+	// version was trained on.
+	FeatureService        string `json:"feature_service,omitempty"`
+	FeatureServiceVersion int    `json:"feature_service_version,omitempty"`
+	Description           string `json:"description,omitempty"`
 }
 
 func event(ctx context.Context, reason string) AuditEvent {
@@ -73,6 +77,7 @@ func (r *Registry) CreateVersion(ctx context.Context, model string, req NewVersi
 	v := &Version{
 		Model: model, Format: req.Format, Artifacts: req.Artifacts, RunID: req.RunID, Signature: req.Signature,
 		Metrics: req.Metrics, Datasets: req.Datasets, Description: req.Description, CreatedBy: plinth.PrincipalFrom(ctx),
+		FeatureService: req.FeatureService, FeatureServiceVersion: req.FeatureServiceVersion,
 	}
 	if req.RunArtifact != "" && req.RunID == "" {
 		return nil, plinth.Invalid("run_artifact", "needs run_id")

@@ -173,9 +173,9 @@ func (s *Store) CreateVersion(ctx context.Context, v *registry.Version, ev regis
 			datasets = []byte("[]")
 		}
 		_, err := s.exec(ctx, tx, `INSERT INTO model_versions (model, version, format, artifacts, signature, metrics, run_id, datasets, description,
-			approval_state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			approval_state, created_at, created_by, feature_service, feature_service_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.Model, v.Version, v.Format, string(artifacts), string(signature), string(metrics), v.RunID, string(datasets), v.Description,
-			string(v.Approval.State), micros(now), v.CreatedBy)
+			string(v.Approval.State), micros(now), v.CreatedBy, v.FeatureService, v.FeatureServiceVersion)
 		if err != nil {
 			return fmt.Errorf("create version: %w", err)
 		}
@@ -185,7 +185,7 @@ func (s *Store) CreateVersion(ctx context.Context, v *registry.Version, ev regis
 }
 
 const versionColumns = `model, version, format, artifacts, signature, metrics, run_id, datasets, description,
-	approval_state, approval_by, approval_at, approval_reason, created_at, created_by`
+	approval_state, approval_by, approval_at, approval_reason, created_at, created_by, feature_service, feature_service_version`
 
 func scanVersion(sc interface{ Scan(...any) error }) (registry.Version, error) {
 	var v registry.Version
@@ -193,7 +193,7 @@ func scanVersion(sc interface{ Scan(...any) error }) (registry.Version, error) {
 	var approvalAt sql.NullInt64
 	var created int64
 	if err := sc.Scan(&v.Model, &v.Version, &v.Format, &artifacts, &signature, &metrics, &v.RunID, &datasets, &v.Description,
-		&state, &v.Approval.By, &approvalAt, &v.Approval.Reason, &created, &v.CreatedBy); err != nil {
+		&state, &v.Approval.By, &approvalAt, &v.Approval.Reason, &created, &v.CreatedBy, &v.FeatureService, &v.FeatureServiceVersion); err != nil {
 		return v, err
 	}
 	v.Approval.State = registry.ApprovalState(state)

@@ -155,11 +155,15 @@ func testLineage(t *testing.T, f *fixture) {
 	if _, err := f.tr.PutArtifact(ctx, run.ID, "model.json", strings.NewReader("trained")); err != nil {
 		t.Fatal(err)
 	}
-	v, err := f.reg.CreateVersion(ctx, "delays", registry.NewVersion{Format: "plinth", RunID: run.ID, RunArtifact: "model.json", Signature: signature})
+	v, err := f.reg.CreateVersion(ctx, "delays", registry.NewVersion{Format: "plinth", RunID: run.ID, RunArtifact: "model.json", Signature: signature,
+		FeatureService: "delay_features", FeatureServiceVersion: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := f.reg.Version(ctx, "delays", v.Version)
+	if got.FeatureService != "delay_features" || got.FeatureServiceVersion != 3 {
+		t.Fatalf("feature service lineage = %q v%d", got.FeatureService, got.FeatureServiceVersion)
+	}
 	if got.RunID != run.ID || got.Metrics["auc"] != 0.8 || len(got.Datasets) != 1 || got.Datasets[0].Name != "flights" ||
 		len(got.Artifacts) != 1 || got.Artifacts[0].Size != int64(len("trained")) {
 		t.Fatalf("lineage = %+v", got)
