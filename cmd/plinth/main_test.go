@@ -316,3 +316,75 @@ func TestKillDuringWrites(t *testing.T) {
 	t.Logf("after SIGKILL: %d acknowledged batches and %d acknowledged versions all intact; %d series, %d versions visible",
 		len(ackedBatches), len(ackedVersions), len(got.Metrics), len(vs))
 }
+
+// TestKillDuringMaterialization kills `plinth features materialize` with
+// SIGKILL while it writes to the online store, runs it again, and checks
+// every entity's online values are the newest in the offline data.
+func TestKillDuringMaterialization(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append(args, "--data", data)...)
+		cmd.Env = append(os.Environ(), "PLINTH_URL=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("plinth %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	const entities = 300_000
+	var csv strings.Builder
+	csv.WriteString("id,ts,a,b,c\n")
+	for i := 0; i < entities; i++ {
+		// Two rows per entity in the file: the later event must win.
+		fmt.Fprintf(&csv, "e%d,2026-11-01T00:00:00Z,%d,0,0\n", i, i)
+		fmt.Fprintf(&csv, "e%d,2026-11-01T01:00:00Z,%d,%d,%d\n", i, i, i*2, i*3)
+	}
+	batch := filepath.Join(dir, "batch.csv")
+	os.WriteFile(batch, []byte(csv.String()), 0o644)
+	proj := filepath.Join(dir, "plinth.yaml")
+	os.WriteFile(proj, []byte(`
+datasets:
+  - {name: stats, event_time: ts}
+entities:
+  - {name: thing, join_keys: [id]}
+feature_views:
+  - {name: stats, entities: [thing], source: stats, timestamp: ts, features: [a, b, c]}
+feature_services:
+  - {name: svc, features: [stats]}
+`), 0o644)
+	cli("apply", "-f", proj)
+	cli("datasets", "ingest", "stats", batch)
+
+	cmd := exec.Command(binary, "features", "materialize", "--data", data)
+	cmd.Env = append(os.Environ(), "PLINTH_URL=")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGKILL)
+	err := cmd.Wait()
+	t.Logf("first run: %v (killed: %v)", err, err != nil)
+
+	out := cli("features", "materialize")
+	if !strings.Contains(out, "stats  300000") {
+		t.Fatalf("resumed materialization:\n%s", out)
+	}
+	var got struct {
+		Rows []map[string]struct {
+			Value  any    `json:"value"`
+			Status string `json:"status"`
+		} `json:"rows"`
+	}
+	res := cli("features", "get", "svc", "--entity", "id=e0;id=e123456;id=e299999", "--output", "json")
+	if err := json.Unmarshal([]byte(res), &got); err != nil {
+		t.Fatalf("get: %v\n%s", err, res)
+	}
+	for i, n := range []float64{0, 123456, 299999} {
+		r := got.Rows[i]
+		if r["stats__a"].Value != n || r["stats__b"].Value != 2*n || r["stats__c"].Value != 3*n {
+			t.Errorf("entity e%v after kill and resume: %v", n, r)
+		}
+	}
+}
