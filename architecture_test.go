@@ -35,7 +35,7 @@ var layers = map[string][]string{
 	// The offline engine implements the domains' interfaces and serves nothing.
 	"duckdb": {"api", "cli", "client", "server", "demo", "sqlstore", "project"},
 	// The inference path never reaches into training or pipelines.
-	"serve":  {"train", "pipeline", "api", "cli", "demo", "client", "server", "sqlstore", "duckdb", "eval"},
+	"serve":  {"train", "pipeline", "api", "cli", "demo", "client", "server", "sqlstore", "duckdb", "eval", "deploy"},
 	"deploy": {"train", "pipeline", "api", "cli", "demo", "client", "server", "sqlstore", "duckdb"},
 	// Storage implements the domains' interfaces and serves nothing.
 	"sqlstore": {"api", "cli", "client", "server", "demo"},

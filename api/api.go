@@ -119,6 +119,8 @@ var routes = []route{
 	{"GET", "/api/v1/endpoints", (*Server).listEndpoints},
 	{"POST", "/api/v1/endpoints/{endpoint}/deploy", (*Server).deployEndpoint},
 	{"POST", "/api/v1/endpoints/{endpoint}/rollback", (*Server).rollbackEndpoint},
+	{"POST", "/api/v1/endpoints/{endpoint}/promote", (*Server).promoteEndpoint},
+	{"GET", "/api/v1/endpoints/{endpoint}/shadow", (*Server).shadowStats},
 	{"GET", "/api/v1/endpoints/{endpoint}/history", (*Server).endpointHistory},
 	{"POST", "/api/v1/endpoints/{endpoint}/predict", (*Server).predict},
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -282,7 +283,8 @@ func TestServing(t *testing.T) {
 		}
 	}
 	call(t, srv, "PUT", "/api/v1/models/income/aliases/champion", `{"version": 1}`)
-	if r := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@champion", "reason": "first deploy"}`); r.status != 200 || r.body["version"] != 1.0 {
+	stableVersion := func(r response) any { st, _ := r.body["stable"].(map[string]any); return st["version"] }
+	if r := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@champion", "reason": "first deploy"}`); r.status != 200 || stableVersion(r) != 1.0 {
 		t.Fatalf("deploy: %d %s", r.status, r.raw)
 	}
 
@@ -354,7 +356,7 @@ func TestServing(t *testing.T) {
 	if got := call(t, srv, "POST", "/api/v1/endpoints/income/predict", string(body)); got.body["version"] != 2.0 {
 		t.Fatalf("after deploying v2: %s", got.raw)
 	}
-	if got := call(t, srv, "POST", "/api/v1/endpoints/income/rollback", `{}`); got.status != 200 || got.body["version"] != 1.0 || got.body["action"] != "rollback" {
+	if got := call(t, srv, "POST", "/api/v1/endpoints/income/rollback", `{}`); got.status != 200 || stableVersion(got) != 1.0 || got.body["action"] != "rollback" {
 		t.Fatalf("rollback: %d %s", got.status, got.raw)
 	}
 	hist := call(t, srv, "GET", "/api/v1/endpoints/income/history", "")
@@ -363,5 +365,68 @@ func TestServing(t *testing.T) {
 	}
 	if got := call(t, srv, "POST", "/api/v1/endpoints/nope/predict", string(body)); got.status != 404 {
 		t.Fatalf("unknown endpoint: %d", got.status)
+	}
+
+	// A canary: both versions answer, each about half the requests.
+	one := `{"instances": [{"age": 39}]}`
+	if got := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@1", "strategy": "canary", "candidate": "income@2", "weight": 0.5}`); got.status != 200 {
+		t.Fatalf("canary: %s", got.raw)
+	}
+	seen := map[any]int{}
+	for i := 0; i < 200; i++ {
+		seen[call(t, srv, "POST", "/api/v1/endpoints/income/predict", one).body["variant"]]++
+	}
+	if seen["stable"] < 60 || seen["candidate"] < 60 {
+		t.Fatalf("canary split %v", seen)
+	}
+	// A/B: the same key always gets the same version.
+	call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@1", "strategy": "ab", "candidate": "income@2", "weight": 0.5, "sticky_key": "user"}`)
+	variants := map[string]map[any]bool{}
+	for i := 0; i < 100; i++ {
+		user := fmt.Sprint("u", i%10)
+		v := call(t, srv, "POST", "/api/v1/endpoints/income/predict", `{"instances": [{"user": "`+user+`", "age": 39}]}`)
+		if v.status != 200 {
+			t.Fatalf("ab predict: %s", v.raw)
+		}
+		if variants[user] == nil {
+			variants[user] = map[any]bool{}
+		}
+		variants[user][v.body["variant"]] = true
+	}
+	for user, vs := range variants {
+		if len(vs) != 1 {
+			t.Fatalf("user %s got both versions: %v", user, vs)
+		}
+	}
+	// A shadow: the stable version answers, the candidate is compared.
+	call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@1", "strategy": "shadow", "candidate": "income@2"}`)
+	for i := 0; i < 20; i++ {
+		if v := call(t, srv, "POST", "/api/v1/endpoints/income/predict", string(body)); v.body["variant"] != "stable" || v.body["version"] != 1.0 {
+			t.Fatalf("shadow answered: %s", v.raw)
+		}
+	}
+	var st response
+	for i := 0; i < 100; i++ {
+		if st = call(t, srv, "GET", "/api/v1/endpoints/income/shadow", ""); st.body["compared"] == 400.0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Versions 1 and 2 are the same file: the shadow agrees exactly.
+	if st.body["compared"] != 400.0 || st.body["max_abs_diff"] != 0.0 || st.body["shadow_version"] != 2.0 {
+		t.Fatalf("shadow stats: %s", st.raw)
+	}
+	if got := call(t, srv, "POST", "/api/v1/endpoints/income/promote", `{"reason": "shadow agrees"}`); got.status != 200 || stableVersion(got) != 2.0 || got.body["strategy"] != "single" {
+		t.Fatalf("promote: %s", got.raw)
+	}
+	for _, bad := range []string{
+		`{"model": "income@1", "strategy": "canary", "candidate": "income@2", "weight": 1.5}`,
+		`{"model": "income@1", "strategy": "ab", "candidate": "income@2", "weight": 0.5}`,
+		`{"model": "income@1", "strategy": "blue"}`,
+		`{"model": "income@1", "candidate": "income@2"}`,
+	} {
+		if got := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", bad); got.status != 400 {
+			t.Errorf("deploy %s: %d %s", bad, got.status, got.raw)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/serve"
 )
@@ -20,21 +21,12 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// DeployRequest is the body of POST /api/v1/endpoints/{endpoint}/deploy.
-type DeployRequest struct {
-	Model  string `json:"model"` // "model@alias", "model@3" or "model"
-	Reason string `json:"reason,omitempty"`
-}
-
 func (s *Server) deployEndpoint(w http.ResponseWriter, r *http.Request) error {
-	var req DeployRequest
+	var req deploy.Spec
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if req.Model == "" {
-		return plinth.Invalid("model", "must name a model version, e.g. delays@champion")
-	}
-	e, err := s.Deployer.Deploy(r.Context(), r.PathValue("endpoint"), req.Model, req.Reason)
+	e, err := s.Deployer.Deploy(r.Context(), r.PathValue("endpoint"), req)
 	if err != nil {
 		return err
 	}
@@ -42,7 +34,30 @@ func (s *Server) deployEndpoint(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// RollbackRequest is the body of POST /api/v1/endpoints/{endpoint}/rollback.
+func (s *Server) promoteEndpoint(w http.ResponseWriter, r *http.Request) error {
+	var req RollbackRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	e, err := s.Deployer.Promote(r.Context(), r.PathValue("endpoint"), req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (s *Server) shadowStats(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.Runtime.Shadow(r.PathValue("endpoint"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// RollbackRequest is the body of POST /api/v1/endpoints/{endpoint}/rollback
+// and /promote.
 type RollbackRequest struct {
 	Reason string `json:"reason,omitempty"`
 }

@@ -43,7 +43,7 @@ func commands() []command {
 		{"models", "[list | show | versions | register | alias | unalias | approve | reject | delete-version | card | audit]", "the model registry", runModels},
 		{"model", "[train | predict | evaluate | explain | import | info]", "work with model files directly, no server needed", runModel},
 		{"datasets", "[list | spec | ingest | push | versions | quarantines | inspect | replay]", "ingest and version data, with validation and quarantine", runDatasets},
-		{"endpoints", "[list | deploy | rollback | history | predict]", "serve model versions behind named endpoints", runEndpoints},
+		{"endpoints", "[list | deploy | promote | rollback | history | shadow | predict]", "serve model versions behind named endpoints", runEndpoints},
 		{"plan", "[-f plinth.yaml] [--prune]", "show how the project file differs from the registry", runPlan(false)},
 		{"apply", "[-f plinth.yaml] [--prune]", "register the project file", runPlan(true)},
 		{"features", "[list | training-set | range | materialize | get]", "feature definitions and point-in-time training sets", runFeatures},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/plinthml/plinth/deploy"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,10 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 	sub, args := subcommand(args, "list")
 	f := newFlags(e, "endpoints "+sub)
 	reason := f.String("reason", "", "why: recorded in the endpoint's history")
+	strategy := f.String("strategy", "single", "single, canary, ab or shadow (deploy)")
+	candidate := f.String("candidate", "", "the candidate version, e.g. income@3 (deploy with canary, ab, shadow)")
+	weight := f.Float64("weight", 0, "the candidate's share of traffic, 0 to 1 (canary, ab)")
+	sticky := f.String("sticky-key", "", "request field that keeps A/B assignments stable (ab)")
 	explain := f.Int("explain", 0, "show this many top feature contributions per prediction (predict)")
 	var inputs listFlag
 	f.Var(&inputs, "input", "feature=value of the instance; repeatable (predict)")
@@ -40,21 +45,44 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, eps, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "ENDPOINT\tMODEL\tVERSION\tREF\tREVISION\tUPDATED\tBY\tREASON")
+			fmt.Fprintln(w, "ENDPOINT\tSTRATEGY\tSTABLE\tCANDIDATE\tREVISION\tUPDATED\tBY\tREASON")
 			for _, ep := range eps {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", ep.Name, ep.Model, ep.Version, ep.Ref, ep.Revision, ep.UpdatedAt.Local().Format(time.DateTime), ep.UpdatedBy, dash(ep.Reason))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", ep.Name, ep.Strategy, target(ep.Stable), candidateText(ep), ep.Revision, ep.UpdatedAt.Local().Format(time.DateTime), ep.UpdatedBy, dash(ep.Reason))
 			}
 		})
 	case "deploy":
 		if err := need(2, "deploy ENDPOINT MODEL[@ALIAS|@VERSION] [--reason TEXT]"); err != nil {
 			return err
 		}
-		ep, err := c.Deploy(ctx, pos[0], pos[1], *reason)
+		ep, err := c.Deploy(ctx, pos[0], deploy.Spec{Model: pos[1], Strategy: *strategy, Candidate: *candidate, Weight: *weight, StickyKey: *sticky, Reason: *reason})
 		if err != nil {
 			return err
 		}
 		return f.emit(e, ep, func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "endpoint %s serves %s version %d (revision %d)\n", ep.Name, ep.Model, ep.Version, ep.Revision)
+			fmt.Fprintf(w, "endpoint %s serves %s (%s, candidate %s; revision %d)\n", ep.Name, target(ep.Stable), ep.Strategy, candidateText(*ep), ep.Revision)
+		})
+	case "promote":
+		if err := need(1, "promote ENDPOINT [--reason TEXT]"); err != nil {
+			return err
+		}
+		ep, err := c.Promote(ctx, pos[0], *reason)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, ep, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "endpoint %s now serves %s alone (revision %d)\n", ep.Name, target(ep.Stable), ep.Revision)
+		})
+	case "shadow":
+		if err := need(1, "shadow ENDPOINT"); err != nil {
+			return err
+		}
+		st, err := c.Shadow(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return f.emit(e, st, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "shadow v%d vs stable v%d: %d requests compared, mean |diff| %s, max |diff| %s, %d errors, %d dropped\n",
+				st.ShadowVersion, st.StableVersion, st.Compared, fmtFloat(st.MeanAbsDiff), fmtFloat(st.MaxAbsDiff), st.Errors, st.Dropped)
 		})
 	case "rollback":
 		if err := need(1, "rollback ENDPOINT [--reason TEXT]"); err != nil {
@@ -65,7 +93,7 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, ep, func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "endpoint %s rolled back to %s version %d (revision %d)\n", ep.Name, ep.Model, ep.Version, ep.Revision)
+			fmt.Fprintf(w, "endpoint %s rolled back to %s (%s; revision %d)\n", ep.Name, target(ep.Stable), ep.Strategy, ep.Revision)
 		})
 	case "history":
 		if err := need(1, "history ENDPOINT"); err != nil {
@@ -76,9 +104,9 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, h, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "REVISION\tACTION\tMODEL\tVERSION\tREF\tWHEN\tBY\tREASON")
+			fmt.Fprintln(w, "REVISION\tACTION\tSTRATEGY\tSTABLE\tCANDIDATE\tWHEN\tBY\tREASON")
 			for _, ep := range h {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", ep.Revision, ep.Action, ep.Model, ep.Version, ep.Ref, ep.UpdatedAt.Local().Format(time.DateTime), ep.UpdatedBy, dash(ep.Reason))
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ep.Revision, ep.Action, ep.Strategy, target(ep.Stable), candidateText(ep), ep.UpdatedAt.Local().Format(time.DateTime), ep.UpdatedBy, dash(ep.Reason))
 			}
 		})
 	case "predict":
@@ -113,7 +141,7 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, res, func(w *tabwriter.Writer) {
-			fmt.Fprintf(w, "%s version %d (request %s)\n", res.Model, res.Version, res.RequestID)
+			fmt.Fprintf(w, "%s version %d, %s (request %s)\n", res.Model, res.Version, res.Variant, res.RequestID)
 			for i, p := range res.Predictions {
 				out := make([]string, len(p.Outputs))
 				for j, v := range p.Outputs {
@@ -126,5 +154,18 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 			}
 		})
 	}
-	return usagef("unknown subcommand %q (have list, deploy, rollback, history, predict)", sub)
+	return usagef("unknown subcommand %q (have list, deploy, promote, rollback, history, shadow, predict)", sub)
+}
+
+func target(t deploy.Target) string { return fmt.Sprintf("%s@%d (%s)", t.Model, t.Version, t.Ref) }
+
+func candidateText(e deploy.Endpoint) string {
+	if e.Candidate == nil {
+		return "-"
+	}
+	s := target(*e.Candidate)
+	if e.Weight > 0 {
+		s += fmt.Sprintf(" %g%%", e.Weight*100)
+	}
+	return s
 }

@@ -17,7 +17,7 @@ func TestEndpointCommands(t *testing.T) {
 		run(t, "models", "register", "income", "--file", m, "--data", data)
 	}
 	run(t, "models", "alias", "income", "champion", "1", "--data", data)
-	if out := run(t, "endpoints", "deploy", "income", "income@champion", "--reason", "launch", "--data", data); !strings.Contains(out, "serves income version 1") {
+	if out := run(t, "endpoints", "deploy", "income", "income@champion", "--reason", "launch", "--data", data); !strings.Contains(out, "serves income@1 (champion)") {
 		t.Fatalf("deploy: %s", out)
 	}
 	out := run(t, "endpoints", "predict", "income", "--input", "age=39", "--input", "workclass=State-gov", "--input", "education_num=13", "--explain", "2", "--data", data)
@@ -25,13 +25,13 @@ func TestEndpointCommands(t *testing.T) {
 		t.Fatalf("predict:\n%s", out)
 	}
 	run(t, "endpoints", "deploy", "income", "income@2", "--data", data)
-	if out := run(t, "endpoints", "rollback", "income", "--data", data); !strings.Contains(out, "rolled back to income version 1") {
+	if out := run(t, "endpoints", "rollback", "income", "--data", data); !strings.Contains(out, "rolled back to income@1") {
 		t.Fatalf("rollback: %s", out)
 	}
 	if out := run(t, "endpoints", "history", "income", "--data", data); strings.Count(out, "\n") != 4 || !strings.Contains(out, "launch") {
 		t.Fatalf("history:\n%s", out)
 	}
-	if out := run(t, "endpoints", "--data", data); !strings.Contains(out, "income    income  1") {
+	if out := run(t, "endpoints", "--data", data); !strings.Contains(out, "income    single    income@1") {
 		t.Fatalf("list:\n%s", out)
 	}
 }

@@ -567,10 +567,25 @@ func (c *Client) Endpoints(ctx context.Context) ([]deploy.Endpoint, error) {
 	return out.Endpoints, err
 }
 
-// Deploy points an endpoint at a model reference (model@alias, model@3).
-func (c *Client) Deploy(ctx context.Context, endpoint, ref, reason string) (*deploy.Endpoint, error) {
+// Deploy configures an endpoint: a model reference (model@alias, model@3)
+// and, for canary, A/B or shadow, a candidate.
+func (c *Client) Deploy(ctx context.Context, endpoint string, spec deploy.Spec) (*deploy.Endpoint, error) {
 	var out deploy.Endpoint
-	err := c.do(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/deploy", map[string]any{"model": ref, "reason": reason}, &out)
+	err := c.do(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/deploy", spec, &out)
+	return &out, err
+}
+
+// Promote makes an endpoint's candidate its only version.
+func (c *Client) Promote(ctx context.Context, endpoint, reason string) (*deploy.Endpoint, error) {
+	var out deploy.Endpoint
+	err := c.do(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/promote", map[string]any{"reason": reason}, &out)
+	return &out, err
+}
+
+// Shadow returns how an endpoint's shadow compares with its stable version.
+func (c *Client) Shadow(ctx context.Context, endpoint string) (*serve.ShadowStats, error) {
+	var out serve.ShadowStats
+	err := c.do(ctx, "GET", "/api/v1/endpoints/"+esc(endpoint)+"/shadow", nil, &out)
 	return &out, err
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/plinthml/plinth/client"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/eval"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/progress"
@@ -415,7 +416,7 @@ func corruptBatch() string {
 // request, and checks the served predictions score what the offline
 // evaluation did.
 func serveStage(ctx context.Context, c *client.Client, say func(stage, format string, args ...any), res *Result) error {
-	ep, err := c.Deploy(ctx, "income", modelName+"@champion", "demo launch")
+	ep, err := c.Deploy(ctx, "income", deploy.Spec{Model: modelName + "@champion", Reason: "demo launch"})
 	if err != nil {
 		return err
 	}
@@ -447,7 +448,7 @@ func serveStage(ctx context.Context, c *client.Client, say func(stage, format st
 	res.ServedVersion, res.ServedAUC = all.Version, auc
 	res.LatencyP99 = lat[len(lat)*99/100]
 	say("serve", "endpoint income serves v%d; 500 single-row requests over HTTP: p50 %s, p99 %s; served AUC on %d test rows %.4f",
-		ep.Version, lat[len(lat)/2].Round(time.Microsecond), res.LatencyP99.Round(time.Microsecond), len(instances), auc)
+		ep.Stable.Version, lat[len(lat)/2].Round(time.Microsecond), res.LatencyP99.Round(time.Microsecond), len(instances), auc)
 	return nil
 }
 

@@ -1,9 +1,10 @@
-// Package deploy is endpoints and their changes: which model version each
-// endpoint serves, every change recorded with who and why, and rollback to
-// the previous configuration in one step.
+// Package deploy is endpoints and their changes: which model versions each
+// endpoint serves and how traffic is split between them (single, canary,
+// A/B, shadow), every change recorded with who and why, and rollback to the
+// previous configuration in one step.
 //
-// Strategies beyond a single version (canary, A/B, shadow, blue-green) and
-// the gates that promote or roll back a canary are not here yet.
+// The gates that promote or roll back a canary automatically are not here
+// yet.
 package deploy
 
 import (
@@ -15,15 +16,36 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
 )
 
+// Strategies, as the runtime carries them out.
+const (
+	Single = serve.Single
+	Canary = serve.Canary
+	AB     = serve.AB
+	Shadow = serve.Shadow
+)
+
+// Target is one model version an endpoint serves.
+type Target struct {
+	Model   string `json:"model"`
+	Ref     string `json:"ref"`     // what was asked for: an alias, a version number or "latest"
+	Version int    `json:"version"` // what it resolved to
+}
+
 // Endpoint is the configuration of one endpoint. Each change makes a new
-// revision; the served version is resolved when the change is made.
+// revision; versions are resolved when the change is made.
 type Endpoint struct {
-	Name      string    `json:"name"`
-	Model     string    `json:"model"`
-	Ref       string    `json:"ref"`     // what was asked for: an alias or a version number
-	Version   int       `json:"version"` // what it resolved to
+	Name      string  `json:"name"`
+	Strategy  string  `json:"strategy"`
+	Stable    Target  `json:"stable"`
+	Candidate *Target `json:"candidate,omitempty"`
+	// Weight is the candidate's share of traffic (canary, A/B), 0 to 1.
+	Weight float64 `json:"weight,omitempty"`
+	// StickyKey is the request field whose value decides an A/B
+	// assignment.
+	StickyKey string    `json:"sticky_key,omitempty"`
 	Revision  int       `json:"revision"`
 	UpdatedAt time.Time `json:"updated_at"`
 	UpdatedBy string    `json:"updated_by"`
@@ -43,34 +65,101 @@ type Store interface {
 	Save(ctx context.Context, e *Endpoint) error
 }
 
-// Runtime is what serves endpoints. Load reads and checks a version and
-// returns the function that swaps it into the endpoint: a bad version fails
-// before anything changes, and the swap itself cannot fail.
+// Runtime is what serves endpoints. Load reads and checks the versions of
+// a route and returns the function that swaps them into the endpoint: a
+// bad version fails before anything changes, and the swap itself cannot
+// fail.
 type Runtime interface {
-	Load(ctx context.Context, endpoint, model string, version int) (activate func(), err error)
+	Load(ctx context.Context, endpoint string, route serve.Route) (activate func(), err error)
 }
 
-// Deployer changes endpoints: resolve, load, swap, record.
+// Route is what the runtime needs of an endpoint's configuration.
+func (e *Endpoint) Route() serve.Route {
+	r := serve.Route{Strategy: e.Strategy, Stable: serve.Target{Model: e.Stable.Model, Version: e.Stable.Version}, Weight: e.Weight, StickyKey: e.StickyKey}
+	if e.Candidate != nil {
+		r.Candidate = &serve.Target{Model: e.Candidate.Model, Version: e.Candidate.Version}
+	}
+	return r
+}
+
+// Deployer changes endpoints: resolve, load, record, swap.
 type Deployer struct {
 	Store    Store
 	Registry *registry.Registry
 	Runtime  Runtime
 }
 
+// Spec asks for an endpoint configuration: Model (and, for a strategy
+// other than single, Candidate) are references such as "model@alias",
+// "model@3" or "model" for the newest version.
+type Spec struct {
+	Model     string  `json:"model"`
+	Strategy  string  `json:"strategy,omitempty"` // default single
+	Candidate string  `json:"candidate,omitempty"`
+	Weight    float64 `json:"weight,omitempty"`
+	StickyKey string  `json:"sticky_key,omitempty"`
+	Reason    string  `json:"reason,omitempty"`
+}
+
 var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// Deploy points endpoint at ref ("model@alias", "model@3" or "model" for
-// the newest version). The version is loaded and checked before any
-// request sees it; the change is recorded with the principal and reason.
-func (d *Deployer) Deploy(ctx context.Context, endpoint, ref, reason string) (*Endpoint, error) {
+// Deploy configures an endpoint. The versions are loaded and checked before
+// any request sees them; the change is recorded with the principal and the
+// reason.
+func (d *Deployer) Deploy(ctx context.Context, endpoint string, s Spec) (*Endpoint, error) {
 	if !endpointName.MatchString(endpoint) {
 		return nil, plinth.Invalid("endpoint", "%q must be 1-63 lowercase letters, digits, '-' or '_'", endpoint)
+	}
+	if s.Strategy == "" {
+		s.Strategy = Single
+	}
+	e := &Endpoint{Name: endpoint, Strategy: s.Strategy, Weight: s.Weight, StickyKey: s.StickyKey, Reason: s.Reason, Action: "deploy"}
+	switch s.Strategy {
+	case Single:
+		if s.Candidate != "" || s.Weight != 0 || s.StickyKey != "" {
+			return nil, plinth.Invalid("strategy", "single serves one version: candidate, weight and sticky_key do not apply")
+		}
+	case Canary, AB, Shadow:
+		if s.Candidate == "" {
+			return nil, plinth.Invalid("candidate", "strategy %s needs a candidate version", s.Strategy)
+		}
+		if s.Strategy != Shadow && (s.Weight <= 0 || s.Weight >= 1) {
+			return nil, plinth.Invalid("weight", "the candidate's share must be between 0 and 1 (exclusive), have %v", s.Weight)
+		}
+		if s.Strategy == Shadow && s.Weight != 0 {
+			return nil, plinth.Invalid("weight", "a shadow answers no traffic; weight does not apply")
+		}
+		if s.Strategy == AB && s.StickyKey == "" {
+			return nil, plinth.Invalid("sticky_key", "A/B needs the request field that keeps assignments stable")
+		}
+	default:
+		return nil, plinth.Invalid("strategy", "%q is not one of single, canary, ab, shadow", s.Strategy)
+	}
+	stable, err := d.resolve(ctx, "model", s.Model)
+	if err != nil {
+		return nil, err
+	}
+	e.Stable = *stable
+	if s.Candidate != "" {
+		if e.Candidate, err = d.resolve(ctx, "candidate", s.Candidate); err != nil {
+			return nil, err
+		}
+	}
+	return d.apply(ctx, e)
+}
+
+func (d *Deployer) resolve(ctx context.Context, field, ref string) (*Target, error) {
+	if ref == "" {
+		return nil, plinth.Invalid(field, "must name a model version, e.g. delays@champion")
+	}
+	model, alias, version, err := registry.ParseRef(ref)
+	if err != nil {
+		return nil, plinth.Invalid(field, "%s", plinth.ErrorMessage(err))
 	}
 	v, err := d.Registry.Resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	model, alias, version, _ := registry.ParseRef(ref)
 	asked := alias
 	if alias == "" {
 		asked = strconv.Itoa(version)
@@ -78,7 +167,22 @@ func (d *Deployer) Deploy(ctx context.Context, endpoint, ref, reason string) (*E
 			asked = "latest"
 		}
 	}
-	return d.apply(ctx, &Endpoint{Name: endpoint, Model: model, Ref: asked, Version: v.Version, Reason: reason, Action: "deploy"})
+	return &Target{Model: model, Ref: asked, Version: v.Version}, nil
+}
+
+// Promote makes an endpoint's candidate its stable version, alone.
+func (d *Deployer) Promote(ctx context.Context, endpoint, reason string) (*Endpoint, error) {
+	cur, err := d.Store.Endpoint(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Candidate == nil {
+		return nil, plinth.Errorf(plinth.ECONFLICT, "endpoint %s has no candidate to promote", endpoint)
+	}
+	if reason == "" {
+		reason = fmt.Sprintf("promote %s@%d", cur.Candidate.Model, cur.Candidate.Version)
+	}
+	return d.apply(ctx, &Endpoint{Name: endpoint, Strategy: Single, Stable: *cur.Candidate, Reason: reason, Action: "promote"})
 }
 
 // Rollback restores the endpoint's previous configuration.
@@ -94,14 +198,15 @@ func (d *Deployer) Rollback(ctx context.Context, endpoint, reason string) (*Endp
 	if reason == "" {
 		reason = fmt.Sprintf("rollback from revision %d to revision %d", hist[0].Revision, prev.Revision)
 	}
-	return d.apply(ctx, &Endpoint{Name: endpoint, Model: prev.Model, Ref: prev.Ref, Version: prev.Version, Reason: reason, Action: "rollback"})
+	return d.apply(ctx, &Endpoint{Name: endpoint, Strategy: prev.Strategy, Stable: prev.Stable, Candidate: prev.Candidate,
+		Weight: prev.Weight, StickyKey: prev.StickyKey, Reason: reason, Action: "rollback"})
 }
 
-// apply loads the version, records the change, then swaps: requests see
-// either the old version or the new one, and what is served is always what
-// the store says.
+// apply loads the versions, records the change, then swaps: requests see
+// either the old configuration or the new one, and what is served is always
+// what the store says.
 func (d *Deployer) apply(ctx context.Context, e *Endpoint) (*Endpoint, error) {
-	activate, err := d.Runtime.Load(ctx, e.Name, e.Model, e.Version)
+	activate, err := d.Runtime.Load(ctx, e.Name, e.Route())
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +226,7 @@ func (d *Deployer) InUse(ctx context.Context, model string, version int) ([]stri
 	}
 	var users []string
 	for _, e := range eps {
-		if e.Model == model && e.Version == version {
+		if e.Stable.Model == model && e.Stable.Version == version || e.Candidate != nil && e.Candidate.Model == model && e.Candidate.Version == version {
 			users = append(users, "endpoint "+e.Name)
 		}
 	}

@@ -9,7 +9,9 @@ package serve
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -29,30 +31,123 @@ type Loaded struct {
 	Predictor *model.Predictor
 }
 
-// Runtime holds the endpoints and the versions they serve. A version is
+// Strategies of a route.
+const (
+	Single = "single" // one version answers
+	Canary = "canary" // the candidate answers a random Weight of requests
+	AB     = "ab"     // the candidate answers a Weight of keys, the same keys every time
+	Shadow = "shadow" // the stable version answers; the candidate scores a copy off the response path
+)
+
+// Target names a model version.
+type Target struct {
+	Model   string
+	Version int
+}
+
+// Route says which versions answer an endpoint's requests.
+type Route struct {
+	Strategy  string
+	Stable    Target
+	Candidate *Target
+	Weight    float64 // the candidate's share (canary, A/B)
+	StickyKey string  // A/B: the request field that decides the assignment
+}
+
+// routing is a loaded route: what a request reads with one atomic load.
+type routing struct {
+	route             Route
+	stable, candidate *Loaded
+	shadow            *ShadowStats
+}
+
+// ShadowStats compares a shadow candidate with the stable version on the
+// same requests.
+type ShadowStats struct {
+	mu            sync.Mutex
+	Compared      int64   `json:"compared"`
+	Errors        int64   `json:"errors"`
+	Dropped       int64   `json:"dropped"` // requests not mirrored because the shadow queue was full
+	MeanAbsDiff   float64 `json:"mean_abs_diff"`
+	MaxAbsDiff    float64 `json:"max_abs_diff"`
+	StableVersion int     `json:"stable_version"`
+	ShadowVersion int     `json:"shadow_version"`
+	sumAbsDiff    float64
+	queue         chan shadowJob
+	closed        bool
+}
+
+type shadowJob struct {
+	rows   [][]float64
+	stable [][]float64
+}
+
+// Runtime holds the endpoints and the versions they serve. A route is
 // loaded and compiled before it is swapped in with one atomic store, so a
-// request sees the old version or the new one, never a half-applied change.
+// request sees the old route or the new one, never a half-applied change.
 type Runtime struct {
 	Registry *registry.Registry
 	Blobs    blob.Store
 
 	mu        sync.Mutex
-	endpoints map[string]*atomic.Pointer[Loaded]
+	endpoints map[string]*atomic.Pointer[routing]
 }
 
-// Load reads a registered version from the blob store, parses and compiles
-// it, and returns the function that puts it behind endpoint.
-func (r *Runtime) Load(ctx context.Context, endpoint, modelName string, version int) (func(), error) {
-	v, err := r.Registry.Version(ctx, modelName, version)
+// Load reads the route's versions from the blob store, parses and compiles
+// them, and returns the function that puts them behind endpoint.
+func (r *Runtime) Load(ctx context.Context, endpoint string, route Route) (func(), error) {
+	rt := &routing{route: route}
+	var err error
+	if rt.stable, err = r.load(ctx, route.Stable); err != nil {
+		return nil, err
+	}
+	if route.Candidate != nil {
+		if rt.candidate, err = r.load(ctx, *route.Candidate); err != nil {
+			return nil, err
+		}
+		if route.Strategy != Shadow && !sameSignature(rt.stable, rt.candidate) {
+			return nil, plinth.Invalid("candidate", "%s@%d reads other features than %s@%d; requests could not go to both",
+				rt.candidate.Model, rt.candidate.Version, rt.stable.Model, rt.stable.Version)
+		}
+	}
+	if route.Strategy == Shadow && rt.candidate != nil {
+		rt.shadow = &ShadowStats{queue: make(chan shadowJob, 256), StableVersion: rt.stable.Version, ShadowVersion: rt.candidate.Version}
+	}
+	return func() {
+		old := r.slot(endpoint).Swap(rt)
+		if old != nil && old.shadow != nil {
+			old.shadow.stop()
+		}
+		if rt.shadow != nil {
+			go rt.shadow.run(rt.candidate)
+		}
+	}, nil
+}
+
+func sameSignature(a, b *Loaded) bool {
+	fa, fb := a.Predictor.Model().Signature.Features, b.Predictor.Model().Signature.Features
+	if len(fa) != len(fb) {
+		return false
+	}
+	for i := range fa {
+		if fa[i].Name != fb[i].Name || fa[i].Type != fb[i].Type {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
+	v, err := r.Registry.Version(ctx, t.Model, t.Version)
 	if err != nil {
 		return nil, err
 	}
 	format := v.Format
 	if format == "other" || format == "onnx" {
-		return nil, plinth.Invalid("format", "%s@%d is %q; plinth serves plinth, xgboost-json and lightgbm-text models", modelName, version, format)
+		return nil, plinth.Invalid("format", "%s@%d is %q; plinth serves plinth, xgboost-json and lightgbm-text models", t.Model, t.Version, format)
 	}
 	if len(v.Artifacts) == 0 {
-		return nil, plinth.Invalid("artifacts", "%s@%d has no artifact", modelName, version)
+		return nil, plinth.Invalid("artifacts", "%s@%d has no artifact", t.Model, t.Version)
 	}
 	d, err := blob.ParseDigest(v.Artifacts[0].Digest)
 	if err != nil {
@@ -60,37 +155,35 @@ func (r *Runtime) Load(ctx context.Context, endpoint, modelName string, version 
 	}
 	rc, err := r.Blobs.Open(ctx, d)
 	if err != nil {
-		return nil, fmt.Errorf("load %s@%d: %w", modelName, version, err)
+		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
 	}
 	defer rc.Close()
 	m, _, err := formats.Read(rc, format)
 	if err != nil {
-		return nil, fmt.Errorf("load %s@%d: %w", modelName, version, err)
+		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
 	}
 	p, err := model.Compile(m)
 	if err != nil {
-		return nil, fmt.Errorf("load %s@%d: %w", modelName, version, err)
+		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
 	}
-	loaded := &Loaded{Model: modelName, Version: version, Format: format, Predictor: p}
-	return func() { r.slot(endpoint).Store(loaded) }, nil
+	return &Loaded{Model: t.Model, Version: t.Version, Format: format, Predictor: p}, nil
 }
 
-func (r *Runtime) slot(endpoint string) *atomic.Pointer[Loaded] {
+func (r *Runtime) slot(endpoint string) *atomic.Pointer[routing] {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.endpoints == nil {
-		r.endpoints = map[string]*atomic.Pointer[Loaded]{}
+		r.endpoints = map[string]*atomic.Pointer[routing]{}
 	}
 	s := r.endpoints[endpoint]
 	if s == nil {
-		s = &atomic.Pointer[Loaded]{}
+		s = &atomic.Pointer[routing]{}
 		r.endpoints[endpoint] = s
 	}
 	return s
 }
 
-// Serving returns what an endpoint serves, or ENOTFOUND.
-func (r *Runtime) Serving(endpoint string) (*Loaded, error) {
+func (r *Runtime) routing(endpoint string) (*routing, error) {
 	r.mu.Lock()
 	s := r.endpoints[endpoint]
 	r.mu.Unlock()
@@ -98,6 +191,106 @@ func (r *Runtime) Serving(endpoint string) (*Loaded, error) {
 		return nil, plinth.NotFound("endpoint", endpoint)
 	}
 	return s.Load(), nil
+}
+
+// Serving returns the stable version of an endpoint, or ENOTFOUND.
+func (r *Runtime) Serving(endpoint string) (*Loaded, error) {
+	rt, err := r.routing(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return rt.stable, nil
+}
+
+// Shadow returns the comparison of an endpoint's shadow, or ENOTFOUND.
+func (r *Runtime) Shadow(endpoint string) (*ShadowStats, error) {
+	rt, err := r.routing(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if rt.shadow == nil {
+		return nil, plinth.Errorf(plinth.ENOTFOUND, "endpoint %s has no shadow", endpoint)
+	}
+	s := rt.shadow
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &ShadowStats{Compared: s.Compared, Errors: s.Errors, Dropped: s.Dropped, MeanAbsDiff: s.MeanAbsDiff, MaxAbsDiff: s.MaxAbsDiff,
+		StableVersion: s.StableVersion, ShadowVersion: s.ShadowVersion}, nil
+}
+
+// stop ends the shadow's worker once it has drained its queue; requests
+// still holding the old route are then counted as dropped.
+func (s *ShadowStats) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.queue)
+	}
+}
+
+// mirror hands a request to the shadow without ever blocking the caller.
+func (s *ShadowStats) mirror(job shadowJob) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.Dropped++
+		return
+	}
+	select {
+	case s.queue <- job:
+	default:
+		s.Dropped++
+	}
+}
+
+// run scores mirrored requests with the shadow and records how far its
+// outputs are from the stable version's.
+func (s *ShadowStats) run(l *Loaded) {
+	out := make([]float64, l.Predictor.NumOutputs())
+	for job := range s.queue {
+		for i, row := range job.rows {
+			err := l.Predictor.PredictRow(row, out)
+			s.mu.Lock()
+			if err != nil {
+				s.Errors++
+				s.mu.Unlock()
+				continue
+			}
+			var d float64
+			for c := range out {
+				if c < len(job.stable[i]) {
+					d = max(d, math.Abs(out[c]-job.stable[i][c]))
+				}
+			}
+			s.Compared++
+			s.sumAbsDiff += d
+			s.MeanAbsDiff = s.sumAbsDiff / float64(s.Compared)
+			s.MaxAbsDiff = max(s.MaxAbsDiff, d)
+			s.mu.Unlock()
+		}
+	}
+}
+
+// pick chooses the version that answers a request.
+func (rt *routing) pick(instances []map[string]any) (*Loaded, string) {
+	switch rt.route.Strategy {
+	case Canary:
+		if rand.Float64() < rt.route.Weight {
+			return rt.candidate, "candidate"
+		}
+	case AB:
+		if len(instances) > 0 {
+			if v, ok := instances[0][rt.route.StickyKey]; ok {
+				h := fnv.New64a()
+				fmt.Fprint(h, v)
+				if float64(h.Sum64()%10000)/10000 < rt.route.Weight {
+					return rt.candidate, "candidate"
+				}
+			}
+		}
+	}
+	return rt.stable, "stable"
 }
 
 // Contribution is one feature's share of a prediction's margin.
@@ -118,6 +311,7 @@ type Response struct {
 	Endpoint    string       `json:"endpoint"`
 	Model       string       `json:"model"`
 	Version     int          `json:"version"`
+	Variant     string       `json:"variant"` // stable or candidate
 	Outputs     int          `json:"outputs_per_instance"`
 	Predictions []Prediction `json:"predictions"`
 }
@@ -131,23 +325,40 @@ const MaxInstances = 10000
 // prediction carries its explain largest feature contributions (TreeSHAP
 // or linear) for its first (or, multiclass, most likely) output.
 func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, error) {
-	l, err := r.Serving(endpoint)
+	rt, err := r.routing(endpoint)
 	if err != nil {
 		return nil, err
 	}
+	l, variant := rt.pick(instances)
 	if len(instances) == 0 || len(instances) > MaxInstances {
 		return nil, plinth.Invalid("instances", "want 1 to %d instances, have %d", MaxInstances, len(instances))
 	}
 	p := l.Predictor
 	sig := p.Model().Signature
 	nf, k := p.NumFeatures(), p.NumOutputs()
-	res := &Response{Endpoint: endpoint, Model: l.Model, Version: l.Version, Outputs: k, Predictions: make([]Prediction, len(instances))}
+	res := &Response{Endpoint: endpoint, Model: l.Model, Version: l.Version, Variant: variant, Outputs: k, Predictions: make([]Prediction, len(instances))}
+	var shadowRows [][]float64
+	var shadowOut [][]float64
 	row := make([]float64, nf)
 	var contrib []float64
 	if explain > 0 {
 		contrib = make([]float64, k*(nf+1))
 	}
+	// The A/B key routes the request; unless the model reads it too, it is
+	// not a feature.
+	dropKey := rt.route.StickyKey != "" && sig.Index(rt.route.StickyKey) < 0
 	for i, inst := range instances {
+		if dropKey {
+			if _, ok := inst[rt.route.StickyKey]; ok {
+				trimmed := make(map[string]any, len(inst))
+				for k, v := range inst {
+					if k != rt.route.StickyKey {
+						trimmed[k] = v
+					}
+				}
+				inst = trimmed
+			}
+		}
 		if err := sig.EncodeRow(inst, row); err != nil {
 			return nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
 		}
@@ -156,6 +367,10 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 			return nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
 		}
 		pred := Prediction{Outputs: out}
+		if rt.shadow != nil {
+			shadowRows = append(shadowRows, append([]float64(nil), row...))
+			shadowOut = append(shadowOut, out)
+		}
 		if explain > 0 {
 			if err := p.Explain(row, contrib); err != nil {
 				return nil, err
@@ -180,6 +395,9 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 			}
 		}
 		res.Predictions[i] = pred
+	}
+	if rt.shadow != nil {
+		rt.shadow.mirror(shadowJob{rows: shadowRows, stable: shadowOut})
 	}
 	return res, nil
 }

@@ -161,7 +161,7 @@ func (n *Node) loadEndpoints(ctx context.Context) error {
 		return err
 	}
 	for _, e := range eps {
-		activate, err := n.Runtime.Load(ctx, e.Name, e.Model, e.Version)
+		activate, err := n.Runtime.Load(ctx, e.Name, e.Route())
 		if err != nil {
 			return fmt.Errorf("endpoint %s: %w", e.Name, err)
 		}

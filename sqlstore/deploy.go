@@ -11,7 +11,8 @@ import (
 
 var _ deploy.Store = (*Store)(nil)
 
-const endpointColumns = `name, revision, model, ref, version, action, reason, updated_by, updated_at`
+const endpointColumns = `name, revision, strategy, stable_model, stable_ref, stable_version,
+	candidate_model, candidate_ref, candidate_version, weight, sticky_key, action, reason, updated_by, updated_at`
 
 func (s *Store) endpoints(ctx context.Context, where string, args ...any) ([]deploy.Endpoint, error) {
 	rows, err := s.query(ctx, s.db, `SELECT `+endpointColumns+` FROM endpoint_revisions `+where, args...)
@@ -22,9 +23,14 @@ func (s *Store) endpoints(ctx context.Context, where string, args ...any) ([]dep
 	out := []deploy.Endpoint{}
 	for rows.Next() {
 		var e deploy.Endpoint
+		var c deploy.Target
 		var at int64
-		if err := rows.Scan(&e.Name, &e.Revision, &e.Model, &e.Ref, &e.Version, &e.Action, &e.Reason, &e.UpdatedBy, &at); err != nil {
+		if err := rows.Scan(&e.Name, &e.Revision, &e.Strategy, &e.Stable.Model, &e.Stable.Ref, &e.Stable.Version,
+			&c.Model, &c.Ref, &c.Version, &e.Weight, &e.StickyKey, &e.Action, &e.Reason, &e.UpdatedBy, &at); err != nil {
 			return nil, fmt.Errorf("endpoints: %w", err)
+		}
+		if c.Model != "" {
+			e.Candidate = &c
 		}
 		e.UpdatedAt = fromMicros(at)
 		out = append(out, e)
@@ -68,8 +74,13 @@ func (s *Store) Save(ctx context.Context, e *deploy.Endpoint) error {
 		if err := s.queryRow(ctx, tx, `SELECT COALESCE(MAX(revision), 0) + 1 FROM endpoint_revisions WHERE name = ?`, e.Name).Scan(&e.Revision); err != nil {
 			return fmt.Errorf("save endpoint: %w", err)
 		}
-		_, err := s.exec(ctx, tx, `INSERT INTO endpoint_revisions (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Name, e.Revision, e.Model, e.Ref, e.Version, e.Action, e.Reason, e.UpdatedBy, micros(e.UpdatedAt))
+		var c deploy.Target
+		if e.Candidate != nil {
+			c = *e.Candidate
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO endpoint_revisions (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Name, e.Revision, e.Strategy, e.Stable.Model, e.Stable.Ref, e.Stable.Version, c.Model, c.Ref, c.Version,
+			e.Weight, e.StickyKey, e.Action, e.Reason, e.UpdatedBy, micros(e.UpdatedAt))
 		if err != nil {
 			return fmt.Errorf("save endpoint %s: %w", e.Name, err)
 		}
