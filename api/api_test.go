@@ -31,6 +31,13 @@ import (
 )
 
 func newServer(t testing.TB) *httptest.Server {
+	srv, _ := newAPI(t)
+	return srv
+}
+
+// newAPI is newServer that also hands back the API server, for tests that
+// drive its services directly.
+func newAPI(t testing.TB) (*httptest.Server, *api.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	meta, err := sqlstore.Open(context.Background(), filepath.Join(dir, "plinth.db"))
@@ -67,7 +74,7 @@ func newServer(t testing.TB) *httptest.Server {
 	s.Registry.InUse = append(s.Registry.InUse, s.Deployer.InUse)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, s
 }
 
 type response struct {
@@ -262,7 +269,7 @@ func TestPushServesAtOnce(t *testing.T) {
 // and the Open Inference Protocol v2 with XGBoost's own numbers, refuses
 // bad input and the deletion of a served version, and rolls back.
 func TestServing(t *testing.T) {
-	srv := newServer(t)
+	srv, apiServer := newAPI(t)
 	raw, err := os.ReadFile("../model/testdata/xgboost/adult_binary.model.json")
 	if err != nil {
 		t.Fatal(err)
@@ -365,6 +372,21 @@ func TestServing(t *testing.T) {
 	}
 	if got := call(t, srv, "POST", "/api/v1/endpoints/nope/predict", string(body)); got.status != 404 {
 		t.Fatalf("unknown endpoint: %d", got.status)
+	}
+
+	// An endpoint that serves an alias follows it when it moves.
+	call(t, srv, "PUT", "/api/v1/models/income/aliases/champion", `{"version": 1}`)
+	call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@champion"}`)
+	call(t, srv, "PUT", "/api/v1/models/income/aliases/champion", `{"version": 2}`)
+	changed, err := apiServer.Deployer.Follow(context.Background())
+	if err != nil || len(changed) != 1 || changed[0].Stable.Version != 2 || changed[0].UpdatedBy != "plinth" {
+		t.Fatalf("follow = %+v, %v", changed, err)
+	}
+	if got := call(t, srv, "POST", "/api/v1/endpoints/income/predict", string(body)); got.body["version"] != 2.0 {
+		t.Fatalf("after the alias moved: %s", got.raw)
+	}
+	if again, _ := apiServer.Deployer.Follow(context.Background()); len(again) != 0 {
+		t.Fatalf("a second follow changed %+v", again)
 	}
 
 	// A canary: both versions answer, each about half the requests.

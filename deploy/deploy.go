@@ -232,3 +232,53 @@ func (d *Deployer) InUse(ctx context.Context, model string, version int) ([]stri
 	}
 	return users, nil
 }
+
+// Follow re-resolves every endpoint whose versions were asked for by alias
+// (or "latest") and redeploys the endpoints whose alias has moved, recording
+// the change under principal "plinth". A node calls it on a timer, so moving
+// an alias in the registry reaches serving without a restart.
+func (d *Deployer) Follow(ctx context.Context) ([]Endpoint, error) {
+	eps, err := d.Store.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var changed []Endpoint
+	for _, e := range eps {
+		next := e
+		moved := false
+		for _, t := range []*Target{&next.Stable, next.Candidate} {
+			if t == nil {
+				continue
+			}
+			if _, err := strconv.Atoi(t.Ref); err == nil {
+				continue // a pinned version never moves
+			}
+			ref := t.Model + "@" + t.Ref
+			if t.Ref == "latest" {
+				ref = t.Model
+			}
+			v, err := d.Registry.Resolve(ctx, ref)
+			if err != nil {
+				continue // the alias is gone: keep serving what we have
+			}
+			if v.Version != t.Version {
+				moved = true
+				t.Version = v.Version
+			}
+		}
+		if !moved {
+			continue
+		}
+		if next.Candidate != nil {
+			c := *next.Candidate
+			next.Candidate = &c
+		}
+		next.Action, next.Reason = "follow", "alias moved"
+		updated, err := d.apply(plinth.WithPrincipal(ctx, "plinth"), &next)
+		if err != nil {
+			return changed, fmt.Errorf("follow %s: %w", e.Name, err)
+		}
+		changed = append(changed, *updated)
+	}
+	return changed, nil
+}

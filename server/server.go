@@ -170,6 +170,27 @@ func (n *Node) loadEndpoints(ctx context.Context) error {
 	return nil
 }
 
+// follow keeps endpoints that serve an alias on the version the alias
+// points at, checking every interval.
+func (n *Node) follow(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed, err := n.Deployer.Follow(ctx)
+		if err != nil {
+			n.Logger.Warn("following aliases", "error", err)
+		}
+		for _, e := range changed {
+			n.Logger.Info("endpoint follows its alias", "endpoint", e.Name, "model", e.Stable.Model, "version", e.Stable.Version)
+		}
+	}
+}
+
 func openOnline(ctx context.Context, cfg Config) (online.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Online, "redis://"), strings.HasPrefix(cfg.Online, "rediss://"):
@@ -210,6 +231,9 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) 
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	go n.follow(followCtx, 2*time.Second)
 	select {
 	case err := <-errc:
 		return err
