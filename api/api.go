@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
@@ -52,8 +55,13 @@ type Server struct {
 	// answer); /readyz calls it.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
+	// Metrics is where /metrics gathers from, and where the API registers
+	// its request series; nil turns metrics off.
+	Metrics *prometheus.Registry
 
 	requestSeq atomic.Uint64
+	httpReqs   *prometheus.CounterVec
+	httpTime   *prometheus.HistogramVec
 }
 
 // route is one endpoint. The table is the single list of endpoints: the
@@ -67,6 +75,7 @@ var routes = []route{
 	{"GET", "/healthz", (*Server).healthz},
 	{"GET", "/readyz", (*Server).readyz},
 	{"GET", "/openapi.json", (*Server).openapi},
+	{"GET", "/metrics", (*Server).metrics},
 
 	{"GET", "/api/v1/experiments", (*Server).listExperiments},
 	{"POST", "/api/v1/experiments", (*Server).createExperiment},
@@ -148,6 +157,16 @@ func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	if s.Metrics != nil && s.httpReqs == nil {
+		s.httpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plinth_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"})
+		s.httpTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "plinth_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50 µs to about 1.6 s
+		}, []string{"route"})
+		s.Metrics.MustRegister(s.httpReqs, s.httpTime)
+	}
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -189,7 +208,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
 				}
 			}
-			s.Logger.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+			elapsed := time.Since(start)
+			s.Logger.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", elapsed)
+			if s.httpReqs != nil {
+				route := r.Pattern // set by the mux: the route, not the raw path, keeps the series few
+				if route == "" || route == "/" {
+					route = "unmatched"
+				}
+				s.httpReqs.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
+				s.httpTime.WithLabelValues(route).Observe(elapsed.Seconds())
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -347,6 +375,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	if s.Metrics == nil {
+		return plinth.Errorf(plinth.ENOTFOUND, "metrics are off")
+	}
+	promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	return nil
 }
 

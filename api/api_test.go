@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"math"
 	"net/http"
@@ -69,7 +70,8 @@ func newAPI(t testing.TB) (*httptest.Server, *api.Server) {
 	t.Cleanup(func() { onlineStore.Close() })
 	s.Materializer = &feature.Materializer{Catalog: project.Catalog{Store: meta}, Snapshots: s.Features.Snapshots, Engine: engine, Online: onlineStore, Watermarks: meta}
 	s.FeatureServer = &feature.Server{Catalog: project.Catalog{Store: meta}, Online: onlineStore}
-	s.Runtime = &serve.Runtime{Registry: s.Registry, Blobs: blobs}
+	s.Metrics = prometheus.NewRegistry()
+	s.Runtime = &serve.Runtime{Registry: s.Registry, Blobs: blobs, Metrics: serve.NewMetrics(s.Metrics)}
 	s.Deployer = &deploy.Deployer{Store: meta, Registry: s.Registry, Runtime: s.Runtime}
 	s.Registry.InUse = append(s.Registry.InUse, s.Deployer.InUse)
 	srv := httptest.NewServer(s.Handler())
@@ -372,6 +374,11 @@ func TestServing(t *testing.T) {
 	}
 	if got := call(t, srv, "POST", "/api/v1/endpoints/nope/predict", string(body)); got.status != 404 {
 		t.Fatalf("unknown endpoint: %d", got.status)
+	}
+	// Predictions show in /metrics by endpoint, version and variant.
+	if m := call(t, srv, "GET", "/metrics", ""); !strings.Contains(m.raw, `plinth_predictions_total{endpoint="income",model="income",variant="stable",version="2"}`) ||
+		!strings.Contains(m.raw, `plinth_prediction_errors_total{endpoint="income"} 2`) {
+		t.Fatalf("/metrics:\n%s", m.raw)
 	}
 
 	// An endpoint that serves an alias follows it when it moves.

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
@@ -88,6 +89,7 @@ type shadowJob struct {
 type Runtime struct {
 	Registry *registry.Registry
 	Blobs    blob.Store
+	Metrics  *Metrics // nil: no metrics
 
 	mu        sync.Mutex
 	endpoints map[string]*atomic.Pointer[routing]
@@ -325,13 +327,26 @@ const MaxInstances = 10000
 // prediction carries its explain largest feature contributions (TreeSHAP
 // or linear) for its first (or, multiclass, most likely) output.
 func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, error) {
+	start := time.Now()
+	res, l, err := r.predict(ctx, endpoint, instances, explain)
+	if err != nil {
+		if !plinth.IsCode(err, plinth.ENOTFOUND) {
+			r.Metrics.failed(endpoint)
+		}
+		return nil, err
+	}
+	r.Metrics.observe(endpoint, l, res.Variant, start, res.Predictions)
+	return res, nil
+}
+
+func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, *Loaded, error) {
 	rt, err := r.routing(endpoint)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l, variant := rt.pick(instances)
 	if len(instances) == 0 || len(instances) > MaxInstances {
-		return nil, plinth.Invalid("instances", "want 1 to %d instances, have %d", MaxInstances, len(instances))
+		return nil, nil, plinth.Invalid("instances", "want 1 to %d instances, have %d", MaxInstances, len(instances))
 	}
 	p := l.Predictor
 	sig := p.Model().Signature
@@ -360,11 +375,11 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 			}
 		}
 		if err := sig.EncodeRow(inst, row); err != nil {
-			return nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+			return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
 		}
 		out := make([]float64, k)
 		if err := p.PredictRow(row, out); err != nil {
-			return nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+			return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
 		}
 		pred := Prediction{Outputs: out}
 		if rt.shadow != nil {
@@ -373,7 +388,7 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 		}
 		if explain > 0 {
 			if err := p.Explain(row, contrib); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			best := 0
 			for c := range out {
@@ -399,7 +414,7 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 	if rt.shadow != nil {
 		rt.shadow.mirror(shadowJob{rows: shadowRows, stable: shadowOut})
 	}
-	return res, nil
+	return res, l, nil
 }
 
 func prefixField(prefix string, err error) error {

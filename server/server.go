@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/plinthml/plinth/api"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/blob/fsblob"
@@ -125,7 +128,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Offline:   offline,
 	}
 	catalog := project.Catalog{Store: meta}
-	n.Runtime = &serve.Runtime{Registry: n.Registry, Blobs: blobs}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.Runtime = &serve.Runtime{Registry: n.Registry, Blobs: blobs, Metrics: serve.NewMetrics(metrics)}
 	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}
 	n.Registry.InUse = append(n.Registry.InUse, n.Deployer.InUse)
 	if err := n.loadEndpoints(ctx); err != nil {
@@ -137,7 +142,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Materializer:  &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta},
 		FeatureServer: &feature.Server{Catalog: catalog, Online: onlineStore},
 		Deployer:      n.Deployer, Runtime: n.Runtime,
-		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger,
+		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger, Metrics: metrics,
 	}
 	return n, nil
 }

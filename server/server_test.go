@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -129,5 +131,28 @@ func flow(t *testing.T, c *client.Client) {
 	names, rows, err := c.OnlineFeatures(ctx, "delays", []map[string]any{{"origin": "JFK"}, {"origin": "LGA"}})
 	if err != nil || rows[0][names[0]].Value != 41.0 || rows[1][names[0]].Status != feature.Missing {
 		t.Fatalf("online = %v %+v, %v", names, rows, err)
+	}
+}
+
+// TestMetrics: /metrics reports requests by route and predictions by
+// endpoint and version in the Prometheus text format.
+func TestMetrics(t *testing.T) {
+	n, err := server.Open(context.Background(), server.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h := n.Handler()
+	c := client.Local(h)
+	ctx := context.Background()
+	c.Experiments(ctx)
+	req, _ := http.NewRequest("GET", "/metrics", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	body := rec.Body.String()
+	for _, want := range []string{`plinth_http_requests_total{code="200",method="GET",route="GET /api/v1/experiments"} 1`, "go_goroutines", "plinth_http_request_duration_seconds_bucket"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
