@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -153,6 +155,39 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{`plinth_http_requests_total{code="200",method="GET",route="GET /api/v1/experiments"} 1`, "go_goroutines", "plinth_http_request_duration_seconds_bucket"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestDashboard keeps the Grafana dashboard in step with the metrics: every
+// plinth series it queries exists.
+func TestDashboard(t *testing.T) {
+	raw, err := os.ReadFile("../ops/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil || len(d.Panels) == 0 {
+		t.Fatalf("dashboard: %v", err)
+	}
+	known := map[string]bool{}
+	for _, name := range []string{"plinth_predictions_total", "plinth_prediction_errors_total", "plinth_prediction_duration_seconds",
+		"plinth_prediction_output", "plinth_http_requests_total", "plinth_http_request_duration_seconds"} {
+		known[name] = true
+	}
+	series := regexp.MustCompile(`plinth_[a-z_]+`)
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, s := range series.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(s, "_bucket"), "_sum"), "_count")
+				if !known[base] {
+					t.Errorf("dashboard queries %s, which plinth does not export", s)
+				}
+			}
 		}
 	}
 }
