@@ -207,6 +207,17 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
+// arity returns a check that a subcommand of command got exactly n
+// positional arguments, failing with its usage line.
+func arity(pos []string, command string) func(n int, usage string) error {
+	return func(n int, usage string) error {
+		if len(pos) != n {
+			return usagef("usage: plinth %s %s", command, usage)
+		}
+		return nil
+	}
+}
+
 // subcommand splits off the subcommand, defaulting to def when the first
 // argument is absent or a flag.
 func subcommand(args []string, def string) (string, []string) {

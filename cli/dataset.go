@@ -26,12 +26,7 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	need := func(n int, usage string) error {
-		if len(pos) != n {
-			return usagef("usage: plinth datasets %s", usage)
-		}
-		return nil
-	}
+	need := arity(pos, "datasets")
 	c, done, err := f.connect(ctx)
 	if err != nil {
 		return err

@@ -39,12 +39,7 @@ func runModels(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer done()
-	need := func(n int, usage string) error {
-		if len(pos) != n {
-			return usagef("usage: plinth models %s", usage)
-		}
-		return nil
-	}
+	need := arity(pos, "models")
 	version := func(i int) (int, error) {
 		n, err := strconv.Atoi(pos[i])
 		if err != nil || n <= 0 {

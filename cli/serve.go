@@ -32,12 +32,7 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer done()
-	need := func(n int, usage string) error {
-		if len(pos) != n {
-			return usagef("usage: plinth endpoints %s", usage)
-		}
-		return nil
-	}
+	need := arity(pos, "endpoints")
 	switch sub {
 	case "list":
 		eps, err := c.Endpoints(ctx)

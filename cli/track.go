@@ -77,12 +77,7 @@ func runRuns(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	need := func(n int, usage string) error {
-		if len(pos) != n {
-			return usagef("usage: plinth runs %s", usage)
-		}
-		return nil
-	}
+	need := arity(pos, "runs")
 	c, done, err := f.connect(ctx)
 	if err != nil {
 		return err
