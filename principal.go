@@ -21,3 +21,17 @@ func PrincipalFrom(ctx context.Context) string {
 	}
 	return Anonymous
 }
+
+type requestIDKey struct{}
+
+// WithRequestID returns a context carrying the id of the request being
+// served, so work done for it (a prediction log record) can name it.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom returns the request id in ctx, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}

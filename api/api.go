@@ -195,7 +195,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = strconv.FormatUint(s.requestSeq.Add(1), 36) + "-" + strconv.FormatInt(time.Now().UnixMilli()%1e6, 36)
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		r = r.WithContext(plinth.WithRequestID(context.WithValue(r.Context(), requestIDKey, id), id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		defer func() {

@@ -89,7 +89,8 @@ type shadowJob struct {
 type Runtime struct {
 	Registry *registry.Registry
 	Blobs    blob.Store
-	Metrics  *Metrics // nil: no metrics
+	Metrics  *Metrics       // nil: no metrics
+	Log      *PredictionLog // nil: predictions are not logged
 
 	mu        sync.Mutex
 	endpoints map[string]*atomic.Pointer[routing]
@@ -336,6 +337,15 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 		return nil, err
 	}
 	r.Metrics.observe(endpoint, l, res.Variant, start, res.Predictions)
+	if r.Log != nil {
+		now, id, us := time.Now().UTC(), plinth.RequestIDFrom(ctx), time.Since(start).Microseconds()
+		records := make([]LogRecord, len(instances))
+		for i, inst := range instances {
+			records[i] = LogRecord{RequestID: id, Time: now, Endpoint: endpoint, Model: l.Model, Version: l.Version,
+				Variant: res.Variant, Inputs: inst, Outputs: res.Predictions[i].Outputs, LatencyUS: us}
+		}
+		r.Log.Log(records)
+	}
 	return res, nil
 }
 

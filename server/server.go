@@ -53,7 +53,9 @@ type Config struct {
 	Online string
 	// WorkDir holds temporary files of ingestion; default DataDir/work.
 	WorkDir string
-	Logger  *slog.Logger
+	// LogSampleRate is the share of prediction requests logged; 0 logs all.
+	LogSampleRate float64
+	Logger        *slog.Logger
 }
 
 // Node is an assembled plinth: stores, services and the API handler.
@@ -69,6 +71,8 @@ type Node struct {
 	Deployer *deploy.Deployer
 	API      *api.Server
 	Logger   *slog.Logger
+
+	stopLog func()
 }
 
 // Open opens the stores named by cfg, migrating the metadata schema.
@@ -131,6 +135,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.Runtime = &serve.Runtime{Registry: n.Registry, Blobs: blobs, Metrics: serve.NewMetrics(metrics)}
+	// The prediction log runs until Close, which flushes it.
+	logCtx, stopLog := context.WithCancel(context.Background())
+	n.stopLog = stopLog
+	n.Runtime.Log = &serve.PredictionLog{Sink: logSink{n.Ingester}, SampleRate: cfg.LogSampleRate}
+	n.Runtime.Log.Start(logCtx, 100_000, metrics)
 	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}
 	n.Registry.InUse = append(n.Registry.InUse, n.Deployer.InUse)
 	if err := n.loadEndpoints(ctx); err != nil {
@@ -218,8 +227,12 @@ func (n *Node) ready(ctx context.Context) error {
 // Handler is the node's HTTP handler.
 func (n *Node) Handler() http.Handler { return n.API.Handler() }
 
-// Close closes the stores.
+// Close flushes the prediction log and closes the stores.
 func (n *Node) Close() error {
+	if n.stopLog != nil {
+		n.stopLog()
+		n.Runtime.Log.Wait()
+	}
 	n.Offline.Close()
 	n.Online.Close()
 	return n.Meta.Close()

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/blob/s3blob/s3test"
 	"github.com/plinthml/plinth/client"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/online/redis/redistest"
 	"github.com/plinthml/plinth/project"
@@ -189,5 +193,57 @@ func TestDashboard(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPredictionLog: predictions are logged asynchronously and, when the
+// node closes, stored as a dataset the offline engine can query.
+func TestPredictionLog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	n, err := server.Open(ctx, server.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("../model/testdata/xgboost/adult_binary.model.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := n.Blobs.Put(ctx, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Registry.CreateVersion(ctx, "income", registry.NewVersion{Format: "xgboost-json", Artifacts: []registry.Artifact{{Path: "m.json", Digest: info.Digest.String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Deployer.Deploy(ctx, "income", deploy.Spec{Model: "income@1"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		rctx := plinth.WithRequestID(ctx, fmt.Sprint("req-", i))
+		if _, err := n.Runtime.Predict(rctx, "income", []map[string]any{{"age": 30.0 + float64(i)}, {"age": 50.0}}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Close() // flushes the log
+
+	n, err = server.Open(ctx, server.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	vs, err := n.Meta.DatasetVersions(ctx, server.PredictionDataset("income"))
+	if err != nil || len(vs) != 1 || vs[0].Rows != 6 {
+		t.Fatalf("prediction log versions = %+v, %v", vs, err)
+	}
+	var ids, ages string
+	row := n.Offline.DB().QueryRow(`SELECT string_agg(DISTINCT request_id, ',' ORDER BY request_id), string_agg(json_extract(inputs, '$.age')::VARCHAR, ',' ORDER BY request_id, json_extract(inputs, '$.age')::DOUBLE)
+		FROM read_parquet(?)`, n.Blobs.(interface{ Path(blob.Digest) string }).Path(blob.Digest(vs[0].Digest)))
+	if err := row.Scan(&ids, &ages); err != nil {
+		t.Fatal(err)
+	}
+	if ids != "req-0,req-1,req-2" || ages != "30,50,31,50,32,50" {
+		t.Fatalf("logged request ids %q, ages %q", ids, ages)
 	}
 }

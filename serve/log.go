@@ -1,0 +1,136 @@
+package serve
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// LogRecord is one scored instance as the prediction log keeps it: enough
+// to monitor inputs and outputs and, once labels arrive, to join them.
+type LogRecord struct {
+	RequestID string         `json:"request_id"`
+	Time      time.Time      `json:"time"`
+	Endpoint  string         `json:"endpoint"`
+	Model     string         `json:"model"`
+	Version   int            `json:"version"`
+	Variant   string         `json:"variant"`
+	Inputs    map[string]any `json:"inputs"`
+	Outputs   []float64      `json:"outputs"`
+	LatencyUS int64          `json:"latency_us"`
+}
+
+// Sink stores batches of log records, e.g. as dataset versions.
+type Sink interface {
+	WriteLog(ctx context.Context, records []LogRecord) error
+}
+
+// PredictionLog records predictions asynchronously. Log never blocks and
+// never allocates more than the buffer: under overload records are dropped
+// and counted. A writer flushes batches to the sink every FlushEvery or when
+// BatchSize records wait.
+type PredictionLog struct {
+	Sink       Sink
+	SampleRate float64 // share of requests logged, 0 to 1; 0 means 1
+	BatchSize  int     // default 1000
+	FlushEvery time.Duration
+
+	once    sync.Once
+	queue   chan LogRecord
+	done    chan struct{}
+	dropped prometheus.Counter
+	written prometheus.Counter
+	failed  prometheus.Counter
+}
+
+// Start runs the writer until ctx ends, then flushes what is queued. The
+// buffer holds capacity records.
+func (l *PredictionLog) Start(ctx context.Context, capacity int, reg prometheus.Registerer) {
+	l.once.Do(func() {
+		if l.BatchSize <= 0 {
+			l.BatchSize = 1000
+		}
+		if l.FlushEvery <= 0 {
+			l.FlushEvery = 5 * time.Second
+		}
+		l.queue = make(chan LogRecord, capacity)
+		l.done = make(chan struct{})
+		l.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "plinth_prediction_log_dropped_total", Help: "Prediction log records dropped because the buffer was full."})
+		l.written = prometheus.NewCounter(prometheus.CounterOpts{Name: "plinth_prediction_log_written_total", Help: "Prediction log records stored."})
+		l.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: "plinth_prediction_log_failed_total", Help: "Prediction log records lost to sink errors."})
+		if reg != nil {
+			reg.MustRegister(l.dropped, l.written, l.failed)
+		}
+		go l.run(ctx)
+	})
+}
+
+// Wait blocks until the writer has flushed and stopped (after its context
+// ended).
+func (l *PredictionLog) Wait() {
+	if l.done != nil {
+		<-l.done
+	}
+}
+
+// Log queues records of one request, sampled; it never blocks.
+func (l *PredictionLog) Log(records []LogRecord) {
+	if l == nil || l.queue == nil {
+		return
+	}
+	if l.SampleRate > 0 && l.SampleRate < 1 && rand.Float64() >= l.SampleRate {
+		return
+	}
+	for _, r := range records {
+		select {
+		case l.queue <- r:
+		default:
+			l.dropped.Inc()
+		}
+	}
+}
+
+func (l *PredictionLog) run(ctx context.Context) {
+	defer close(l.done)
+	batch := make([]LogRecord, 0, l.BatchSize)
+	tick := time.NewTicker(l.FlushEvery)
+	defer tick.Stop()
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		// The sink gets its own deadline: a flush at shutdown must finish.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if err := l.Sink.WriteLog(fctx, batch); err != nil {
+			l.failed.Add(float64(len(batch)))
+		} else {
+			l.written.Add(float64(len(batch)))
+		}
+		cancel()
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case r := <-l.queue:
+			batch = append(batch, r)
+			if len(batch) >= l.BatchSize {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case <-ctx.Done():
+			for {
+				select {
+				case r := <-l.queue:
+					batch = append(batch, r)
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
