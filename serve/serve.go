@@ -19,6 +19,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/model/formats"
 	"github.com/plinthml/plinth/registry"
@@ -30,6 +31,15 @@ type Loaded struct {
 	Version   int
 	Format    string
 	Predictor *model.Predictor
+	// FeatureService is the feature service the version was trained on;
+	// requests to it may carry entity keys instead of features.
+	FeatureService string
+}
+
+// Fetcher gets a feature service's features for entity rows from the
+// online store (feature.Server does).
+type Fetcher interface {
+	Get(ctx context.Context, service string, rows []map[string]any) ([]string, []feature.OnlineRow, error)
 }
 
 // Strategies of a route.
@@ -91,6 +101,7 @@ type Runtime struct {
 	Blobs    blob.Store
 	Metrics  *Metrics       // nil: no metrics
 	Log      *PredictionLog // nil: predictions are not logged
+	Features Fetcher        // nil: requests must carry every feature
 
 	mu        sync.Mutex
 	endpoints map[string]*atomic.Pointer[routing]
@@ -169,7 +180,7 @@ func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
 	}
-	return &Loaded{Model: t.Model, Version: t.Version, Format: format, Predictor: p}, nil
+	return &Loaded{Model: t.Model, Version: t.Version, Format: format, Predictor: p, FeatureService: v.FeatureService}, nil
 }
 
 func (r *Runtime) slot(endpoint string) *atomic.Pointer[routing] {
@@ -329,7 +340,7 @@ const MaxInstances = 10000
 // or linear) for its first (or, multiclass, most likely) output.
 func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, error) {
 	start := time.Now()
-	res, l, err := r.predict(ctx, endpoint, instances, explain)
+	res, l, inputs, err := r.predict(ctx, endpoint, instances, explain)
 	if err != nil {
 		if !plinth.IsCode(err, plinth.ENOTFOUND) {
 			r.Metrics.failed(endpoint)
@@ -340,26 +351,31 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 	if r.Log != nil {
 		now, id, us := time.Now().UTC(), plinth.RequestIDFrom(ctx), time.Since(start).Microseconds()
 		records := make([]LogRecord, len(instances))
-		for i, inst := range instances {
+		for i := range instances {
 			records[i] = LogRecord{RequestID: id, Time: now, Endpoint: endpoint, Model: l.Model, Version: l.Version,
-				Variant: res.Variant, Inputs: inst, Outputs: res.Predictions[i].Outputs, LatencyUS: us}
+				Variant: res.Variant, Inputs: inputs[i], Outputs: res.Predictions[i].Outputs, LatencyUS: us}
 		}
 		r.Log.Log(records)
 	}
 	return res, nil
 }
 
-func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, *Loaded, error) {
+func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, *Loaded, []map[string]any, error) {
 	rt, err := r.routing(endpoint)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	l, variant := rt.pick(instances)
 	if len(instances) == 0 || len(instances) > MaxInstances {
-		return nil, nil, plinth.Invalid("instances", "want 1 to %d instances, have %d", MaxInstances, len(instances))
+		return nil, nil, nil, plinth.Invalid("instances", "want 1 to %d instances, have %d", MaxInstances, len(instances))
 	}
 	p := l.Predictor
 	sig := p.Model().Signature
+	if l.FeatureService != "" && r.Features != nil {
+		if instances, err = r.withFeatures(ctx, l, sig, instances); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	nf, k := p.NumFeatures(), p.NumOutputs()
 	res := &Response{Endpoint: endpoint, Model: l.Model, Version: l.Version, Variant: variant, Outputs: k, Predictions: make([]Prediction, len(instances))}
 	var shadowRows [][]float64
@@ -385,11 +401,11 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 			}
 		}
 		if err := sig.EncodeRow(inst, row); err != nil {
-			return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+			return nil, nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
 		}
 		out := make([]float64, k)
 		if err := p.PredictRow(row, out); err != nil {
-			return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+			return nil, nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
 		}
 		pred := Prediction{Outputs: out}
 		if rt.shadow != nil {
@@ -398,7 +414,7 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 		}
 		if explain > 0 {
 			if err := p.Explain(row, contrib); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			best := 0
 			for c := range out {
@@ -424,7 +440,35 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 	if rt.shadow != nil {
 		rt.shadow.mirror(shadowJob{rows: shadowRows, stable: shadowOut})
 	}
-	return res, l, nil
+	return res, l, instances, nil
+}
+
+// withFeatures builds each instance from the online features of its entity
+// keys, then from the request's own fields for features the service does
+// not provide (request data, on-demand inputs). Fields the model does not
+// read, such as the entity keys, are left out.
+func (r *Runtime) withFeatures(ctx context.Context, l *Loaded, sig model.Signature, instances []map[string]any) ([]map[string]any, error) {
+	names, rows, err := r.Features.Get(ctx, l.FeatureService, instances)
+	if err != nil {
+		return nil, prefixField("entities", err)
+	}
+	served := map[string]bool{}
+	for _, n := range names {
+		served[n] = true
+	}
+	out := make([]map[string]any, len(instances))
+	for i, inst := range instances {
+		m := make(map[string]any, len(sig.Features))
+		for _, f := range sig.Features {
+			if served[f.Name] {
+				m[f.Name] = rows[i][f.Name].Value // nil when missing or stale
+			} else if v, ok := inst[f.Name]; ok {
+				m[f.Name] = v
+			}
+		}
+		out[i] = m
+	}
+	return out, nil
 }
 
 func prefixField(prefix string, err error) error {

@@ -126,18 +126,20 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.Registry = &registry.Registry{Store: meta, Blobs: blobs, Runs: n.Tracker}
 	n.Ingester = &dataset.Ingester{Store: meta, Blobs: blobs, Checker: offline, WorkDir: work}
 	// A local blob store hands DuckDB its files; others are cached in work.
+	catalog := project.Catalog{Store: meta}
 	features := &feature.Builder{
-		Catalog:   project.Catalog{Store: meta},
+		Catalog:   catalog,
 		Snapshots: &dataset.Snapshots{Store: meta, Blobs: blobs, CacheDir: work},
 		Offline:   offline,
 	}
-	catalog := project.Catalog{Store: meta}
+	featureServer := &feature.Server{Catalog: catalog, Online: onlineStore}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.Runtime = &serve.Runtime{Registry: n.Registry, Blobs: blobs, Metrics: serve.NewMetrics(metrics)}
 	// The prediction log runs until Close, which flushes it.
 	logCtx, stopLog := context.WithCancel(context.Background())
 	n.stopLog = stopLog
+	n.Runtime.Features = featureServer
 	n.Runtime.Log = &serve.PredictionLog{Sink: logSink{n.Ingester}, SampleRate: cfg.LogSampleRate}
 	n.Runtime.Log.Start(logCtx, 100_000, metrics)
 	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}
@@ -149,7 +151,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.API = &api.Server{
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta},
-		FeatureServer: &feature.Server{Catalog: catalog, Online: onlineStore},
+		FeatureServer: featureServer,
 		Deployer:      n.Deployer, Runtime: n.Runtime,
 		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger, Metrics: metrics,
 	}

@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/online/redis/redistest"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
@@ -78,8 +81,8 @@ func flow(t *testing.T, c *client.Client) {
 	if err := c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{{Key: "auc", Value: 0.91, Step: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	model := strings.Repeat("tree ", 300000) // larger than one S3 part
-	if _, err := c.PutArtifact(ctx, run.ID, "model.json", strings.NewReader(model)); err != nil {
+	artifact := strings.Repeat("tree ", 300000) // larger than one S3 part
+	if _, err := c.PutArtifact(ctx, run.ID, "model.json", strings.NewReader(artifact)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.EndRun(ctx, run.ID, track.Finished); err != nil {
@@ -97,7 +100,7 @@ func flow(t *testing.T, c *client.Client) {
 		t.Fatal(err)
 	}
 	got, err := c.Version(ctx, "m", "champion")
-	if err != nil || got.Metrics["auc"] != 0.91 || got.Artifacts[0].Size != int64(len(model)) {
+	if err != nil || got.Metrics["auc"] != 0.91 || got.Artifacts[0].Size != int64(len(artifact)) {
 		t.Fatalf("champion = %+v, %v", got, err)
 	}
 	rc, err := c.OpenBlob(ctx, got.Artifacts[0].Digest)
@@ -106,7 +109,7 @@ func flow(t *testing.T, c *client.Client) {
 	}
 	defer rc.Close()
 	back, err := io.ReadAll(rc)
-	if err != nil || string(back) != model {
+	if err != nil || string(back) != artifact {
 		t.Fatalf("model read back: %d bytes, %v", len(back), err)
 	}
 
@@ -137,6 +140,37 @@ func flow(t *testing.T, c *client.Client) {
 	names, rows, err := c.OnlineFeatures(ctx, "delays", []map[string]any{{"origin": "JFK"}, {"origin": "LGA"}})
 	if err != nil || rows[0][names[0]].Value != 41.0 || rows[1][names[0]].Status != feature.Missing {
 		t.Fatalf("online = %v %+v, %v", names, rows, err)
+	}
+
+	// A model trained on the service answers requests by entity key: the
+	// serving path fetches its features from the online store.
+	m := &model.Model{
+		FormatVersion: model.FormatVersion,
+		Signature:     model.Signature{Features: []model.Feature{{Name: "weather__temp", Type: model.Float, Nullable: true}}},
+		Objective:     model.Objective{Name: model.BinaryLogistic},
+		BaseScore:     []float64{0},
+		Linear:        &model.Linear{Intercept: []float64{0}, Terms: []model.Term{{Feature: 0, Scale: 1, Weights: []float64{0.1}}}},
+	}
+	var buf bytes.Buffer
+	m.Encode(&buf)
+	mb, err := c.PutBlob(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateVersion(ctx, "delays_model", registry.NewVersion{Format: "plinth", FeatureService: "delays", FeatureServiceVersion: 1,
+		Artifacts: []registry.Artifact{{Path: "model.json", Digest: mb.Digest.String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, "delays", deploy.Spec{Model: "delays_model"}); err != nil {
+		t.Fatal(err)
+	}
+	pred, err := c.Predict(ctx, "delays", []map[string]any{{"origin": "JFK"}, {"origin": "LGA"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jfk, lga := pred.Predictions[0].Outputs[0], pred.Predictions[1].Outputs[0]
+	if math.Abs(jfk-1/(1+math.Exp(-4.1))) > 1e-12 || lga != 0.5 {
+		t.Fatalf("by-entity predictions JFK %v (want sigmoid(0.1*41)), LGA %v (want 0.5: temperature missing)", jfk, lga)
 	}
 }
 
