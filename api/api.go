@@ -130,6 +130,7 @@ var routes = []route{
 	{"POST", "/api/v1/endpoints/{endpoint}/rollback", (*Server).rollbackEndpoint},
 	{"POST", "/api/v1/endpoints/{endpoint}/promote", (*Server).promoteEndpoint},
 	{"GET", "/api/v1/endpoints/{endpoint}/shadow", (*Server).shadowStats},
+	{"GET", "/api/v1/endpoints/{endpoint}/stats", (*Server).routeStats},
 	{"GET", "/api/v1/endpoints/{endpoint}/history", (*Server).endpointHistory},
 	{"POST", "/api/v1/endpoints/{endpoint}/predict", (*Server).predict},
 

@@ -23,6 +23,7 @@ import (
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/online/pebble"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
@@ -448,7 +449,50 @@ func TestServing(t *testing.T) {
 	if got := call(t, srv, "POST", "/api/v1/endpoints/income/promote", `{"reason": "shadow agrees"}`); got.status != 200 || stableVersion(got) != 2.0 || got.body["strategy"] != "single" {
 		t.Fatalf("promote: %s", got.raw)
 	}
+	// Canary gates: a broken candidate (constant predictions) is rolled
+	// back automatically with the reason; a sound one is promoted.
+	constant := &model.Model{FormatVersion: model.FormatVersion, Objective: model.Objective{Name: model.BinaryLogistic}, BaseScore: []float64{0},
+		Linear: &model.Linear{Intercept: []float64{0}}}
+	for j, name := range expected.Names {
+		constant.Signature.Features = append(constant.Signature.Features, model.Feature{Name: name, Type: model.Float, Nullable: true})
+		constant.Linear.Terms = append(constant.Linear.Terms, model.Term{Feature: j, Scale: 1, Weights: []float64{0}})
+	}
+	var cb strings.Builder
+	constant.Encode(&cb)
+	cput := call(t, srv, "PUT", "/api/v1/blobs", cb.String())
+	if r := call(t, srv, "POST", "/api/v1/models/income/versions", `{"format": "plinth", "artifacts": [{"path": "m.json", "digest": "`+cput.body["digest"].(string)+`"}]}`); r.status != 201 || r.body["version"] != 3.0 {
+		t.Fatalf("register the broken version: %s", r.raw)
+	}
+	traffic := func() {
+		for i := 0; i < 120; i++ {
+			if r := call(t, srv, "POST", "/api/v1/endpoints/income/predict", fmt.Sprintf(`{"instances": [{"age": %d, "education_num": %d}]}`, 20+i%50, 5+i%10)); r.status != 200 {
+				t.Fatalf("predict under canary: %s", r.raw)
+			}
+		}
+	}
+	if r := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@2", "strategy": "canary", "candidate": "income@3", "weight": 0.5, "gate": {"min_requests": 20, "window": "1h"}}`); r.status != 200 {
+		t.Fatalf("canary with a gate: %s", r.raw)
+	}
+	traffic()
+	judged, err := apiServer.Deployer.Judge(context.Background(), time.Now())
+	if err != nil || len(judged) != 1 || judged[0].Action != "rollback" || !strings.Contains(judged[0].Reason, "constant") || judged[0].Candidate != nil {
+		t.Fatalf("gate on a broken candidate = %+v, %v", judged, err)
+	}
+	if r := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@2", "strategy": "canary", "candidate": "income@1", "weight": 0.5, "gate": {"min_requests": 20, "window": "1ms"}}`); r.status != 200 {
+		t.Fatalf("canary with a gate: %s", r.raw)
+	}
+	traffic()
+	judged, err = apiServer.Deployer.Judge(context.Background(), time.Now())
+	if err != nil || len(judged) != 1 || judged[0].Action != "promote" || judged[0].Stable.Version != 1 || judged[0].UpdatedBy != "plinth" {
+		t.Fatalf("gate on a sound candidate = %+v, %v", judged, err)
+	}
+	if st := call(t, srv, "GET", "/api/v1/endpoints/income/stats", ""); st.status != 200 || st.body["strategy"] != "single" {
+		t.Fatalf("stats: %s", st.raw)
+	}
+
 	for _, bad := range []string{
+		`{"model": "income@1", "strategy": "single", "gate": {"min_requests": 5}}`,
+		`{"model": "income@1", "strategy": "canary", "candidate": "income@2", "weight": 0.5, "gate": {"max_latency_ratio": 0.5}}`,
 		`{"model": "income@1", "strategy": "canary", "candidate": "income@2", "weight": 1.5}`,
 		`{"model": "income@1", "strategy": "ab", "candidate": "income@2", "weight": 0.5}`,
 		`{"model": "income@1", "strategy": "blue"}`,

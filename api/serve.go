@@ -47,6 +47,15 @@ func (s *Server) promoteEndpoint(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *Server) routeStats(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.Runtime.Stats(r.PathValue("endpoint"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
 func (s *Server) shadowStats(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.Runtime.Shadow(r.PathValue("endpoint"))
 	if err != nil {

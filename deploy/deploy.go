@@ -10,6 +10,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"time"
@@ -45,7 +46,10 @@ type Endpoint struct {
 	Weight float64 `json:"weight,omitempty"`
 	// StickyKey is the request field whose value decides an A/B
 	// assignment.
-	StickyKey string    `json:"sticky_key,omitempty"`
+	StickyKey string `json:"sticky_key,omitempty"`
+	// Gate, on a canary or A/B route, promotes the candidate after a clean
+	// window or rolls it back at the first sign of trouble.
+	Gate      *Gate     `json:"gate,omitempty"`
 	Revision  int       `json:"revision"`
 	UpdatedAt time.Time `json:"updated_at"`
 	UpdatedBy string    `json:"updated_by"`
@@ -71,6 +75,7 @@ type Store interface {
 // fail.
 type Runtime interface {
 	Load(ctx context.Context, endpoint string, route serve.Route) (activate func(), err error)
+	Stats(endpoint string) (*serve.RouteStats, error)
 }
 
 // Route is what the runtime needs of an endpoint's configuration.
@@ -98,6 +103,7 @@ type Spec struct {
 	Candidate string  `json:"candidate,omitempty"`
 	Weight    float64 `json:"weight,omitempty"`
 	StickyKey string  `json:"sticky_key,omitempty"`
+	Gate      *Gate   `json:"gate,omitempty"`
 	Reason    string  `json:"reason,omitempty"`
 }
 
@@ -114,6 +120,16 @@ func (d *Deployer) Deploy(ctx context.Context, endpoint string, s Spec) (*Endpoi
 		s.Strategy = Single
 	}
 	e := &Endpoint{Name: endpoint, Strategy: s.Strategy, Weight: s.Weight, StickyKey: s.StickyKey, Reason: s.Reason, Action: "deploy"}
+	if s.Gate != nil {
+		if s.Strategy != Canary && s.Strategy != AB {
+			return nil, plinth.Invalid("gate", "gates judge a canary or an A/B candidate, not a %s route", s.Strategy)
+		}
+		g := s.Gate.withDefaults()
+		if err := g.validate(); err != nil {
+			return nil, err
+		}
+		e.Gate = &g
+	}
 	switch s.Strategy {
 	case Single:
 		if s.Candidate != "" || s.Weight != 0 || s.StickyKey != "" {
@@ -199,7 +215,7 @@ func (d *Deployer) Rollback(ctx context.Context, endpoint, reason string) (*Endp
 		reason = fmt.Sprintf("rollback from revision %d to revision %d", hist[0].Revision, prev.Revision)
 	}
 	return d.apply(ctx, &Endpoint{Name: endpoint, Strategy: prev.Strategy, Stable: prev.Stable, Candidate: prev.Candidate,
-		Weight: prev.Weight, StickyKey: prev.StickyKey, Reason: reason, Action: "rollback"})
+		Weight: prev.Weight, StickyKey: prev.StickyKey, Gate: prev.Gate, Reason: reason, Action: "rollback"})
 }
 
 // apply loads the versions, records the change, then swaps: requests see
@@ -279,6 +295,131 @@ func (d *Deployer) Follow(ctx context.Context) ([]Endpoint, error) {
 			return changed, fmt.Errorf("follow %s: %w", e.Name, err)
 		}
 		changed = append(changed, *updated)
+	}
+	return changed, nil
+}
+
+// Gate decides a canary's fate from its traffic compared with the stable
+// version's, on the same route at the same time.
+type Gate struct {
+	// Window is how long the candidate must answer cleanly before it is
+	// promoted; default 10m.
+	Window plinth.Duration `json:"window,omitempty"`
+	// MinRequests is how many requests the candidate must have answered
+	// before any decision; default 100.
+	MinRequests int64 `json:"min_requests,omitempty"`
+	// MaxErrorRate is how much higher than the stable version's the
+	// candidate's error rate may be; default 0.01.
+	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
+	// MaxMeanShift is how far the candidate's mean prediction may be from
+	// the stable version's; default 0.1.
+	MaxMeanShift float64 `json:"max_mean_shift,omitempty"`
+	// MaxLatencyRatio is how many times slower than the stable version the
+	// candidate may be on average; default 3.
+	MaxLatencyRatio float64 `json:"max_latency_ratio,omitempty"`
+}
+
+func (g Gate) withDefaults() Gate {
+	if g.Window == 0 {
+		g.Window = plinth.Duration(10 * time.Minute)
+	}
+	if g.MinRequests == 0 {
+		g.MinRequests = 100
+	}
+	if g.MaxErrorRate == 0 {
+		g.MaxErrorRate = 0.01
+	}
+	if g.MaxMeanShift == 0 {
+		g.MaxMeanShift = 0.1
+	}
+	if g.MaxLatencyRatio == 0 {
+		g.MaxLatencyRatio = 3
+	}
+	return g
+}
+
+func (g Gate) validate() error {
+	switch {
+	case g.Window < 0:
+		return plinth.Invalid("gate.window", "must not be negative")
+	case g.MinRequests < 1:
+		return plinth.Invalid("gate.min_requests", "must be at least 1")
+	case g.MaxErrorRate < 0 || g.MaxMeanShift < 0 || g.MaxLatencyRatio < 1:
+		return plinth.Invalid("gate", "thresholds must not be negative, and max_latency_ratio at least 1")
+	}
+	return nil
+}
+
+// Decisions of a gate.
+const (
+	Wait    = "wait"
+	Promote = "promote"
+	Reject  = "rollback"
+)
+
+// Judge applies a gate to a route's traffic at time now.
+func (g Gate) Judge(st serve.RouteStats, now time.Time) (decision, reason string) {
+	c, s := st.Candidate, st.Stable
+	if c.Requests < g.MinRequests {
+		return Wait, fmt.Sprintf("candidate has answered %d of the %d requests a decision needs", c.Requests, g.MinRequests)
+	}
+	rate := func(v serve.VariantStats) float64 {
+		if v.Requests == 0 {
+			return 0
+		}
+		return float64(v.Errors) / float64(v.Requests)
+	}
+	if rc, rs := rate(c), rate(s); rc-rs > g.MaxErrorRate {
+		return Reject, fmt.Sprintf("candidate error rate %.3f against the stable version's %.3f", rc, rs)
+	}
+	if c.Outputs > 1 && c.StdOutput < 1e-9 && s.Outputs > 1 && s.StdOutput > 1e-9 {
+		return Reject, fmt.Sprintf("candidate predictions are constant (%g) while the stable version's vary", c.MeanOutput)
+	}
+	if s.Outputs > 0 && math.Abs(c.MeanOutput-s.MeanOutput) > g.MaxMeanShift {
+		return Reject, fmt.Sprintf("candidate mean prediction %.4f is %.4f from the stable version's %.4f", c.MeanOutput, math.Abs(c.MeanOutput-s.MeanOutput), s.MeanOutput)
+	}
+	if s.MeanMicros > 0 && c.MeanMicros/s.MeanMicros > g.MaxLatencyRatio {
+		return Reject, fmt.Sprintf("candidate is %.1f times slower than the stable version", c.MeanMicros/s.MeanMicros)
+	}
+	if now.Sub(st.Since) < g.Window.Std() {
+		return Wait, "clean so far; the window is not over"
+	}
+	return Promote, fmt.Sprintf("clean for %s over %d requests (error rate %.3f, mean prediction %.4f vs %.4f)",
+		g.Window.Std(), c.Requests, rate(c), c.MeanOutput, s.MeanOutput)
+}
+
+// Judge applies every gated endpoint's gate and promotes or rolls back the
+// candidates it has decided on, recording the reason under principal
+// "plinth". A node calls it on a timer.
+func (d *Deployer) Judge(ctx context.Context, now time.Time) ([]Endpoint, error) {
+	eps, err := d.Store.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx = plinth.WithPrincipal(ctx, "plinth")
+	var changed []Endpoint
+	for _, e := range eps {
+		if e.Gate == nil || e.Candidate == nil {
+			continue
+		}
+		st, err := d.Runtime.Stats(e.Name)
+		if err != nil {
+			continue
+		}
+		decision, reason := e.Gate.Judge(*st, now)
+		var out *Endpoint
+		switch decision {
+		case Promote:
+			out, err = d.Promote(ctx, e.Name, "gate: "+reason)
+		case Reject:
+			out, err = d.Rollback(ctx, e.Name, "gate: "+reason)
+		default:
+			continue
+		}
+		if err != nil {
+			return changed, fmt.Errorf("gate of %s: %w", e.Name, err)
+		}
+		changed = append(changed, *out)
 	}
 	return changed, nil
 }

@@ -70,6 +70,78 @@ type routing struct {
 	route             Route
 	stable, candidate *Loaded
 	shadow            *ShadowStats
+	// since and stats describe this route's traffic: what a canary gate
+	// compares.
+	since time.Time
+	stats [2]variantCounter // stable, candidate
+}
+
+// VariantStats is the traffic one version of a route has answered.
+type VariantStats struct {
+	Requests   int64   `json:"requests"`
+	Errors     int64   `json:"errors"`
+	Outputs    int64   `json:"outputs"`
+	MeanOutput float64 `json:"mean_output"` // of each prediction's first output
+	StdOutput  float64 `json:"std_output"`
+	MeanMicros float64 `json:"mean_latency_us"`
+}
+
+// variantCounter accumulates VariantStats.
+type variantCounter struct {
+	mu sync.Mutex
+	VariantStats
+	sum, sumSq float64
+	latencyUS  float64
+}
+
+func (v *variantCounter) record(res *Response, err error, took time.Duration) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.Requests++
+	v.latencyUS += float64(took.Microseconds())
+	v.MeanMicros = v.latencyUS / float64(v.Requests)
+	if err != nil {
+		if !plinth.IsCode(err, plinth.ENOTFOUND) {
+			v.Errors++
+		}
+		return
+	}
+	for _, p := range res.Predictions {
+		if len(p.Outputs) > 0 {
+			v.Outputs++
+			v.sum += p.Outputs[0]
+			v.sumSq += p.Outputs[0] * p.Outputs[0]
+		}
+	}
+	if v.Outputs > 0 {
+		n := float64(v.Outputs)
+		v.MeanOutput = v.sum / n
+		v.StdOutput = math.Sqrt(max(v.sumSq/n-v.MeanOutput*v.MeanOutput, 0))
+	}
+}
+
+func (v *variantCounter) snapshot() VariantStats {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.VariantStats
+}
+
+// RouteStats is the traffic of an endpoint's current route since it was
+// swapped in.
+type RouteStats struct {
+	Since     time.Time    `json:"since"`
+	Strategy  string       `json:"strategy"`
+	Stable    VariantStats `json:"stable"`
+	Candidate VariantStats `json:"candidate"`
+}
+
+// Stats returns the traffic of an endpoint's current route.
+func (r *Runtime) Stats(endpoint string) (*RouteStats, error) {
+	rt, err := r.routing(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &RouteStats{Since: rt.since, Strategy: rt.route.Strategy, Stable: rt.stats[0].snapshot(), Candidate: rt.stats[1].snapshot()}, nil
 }
 
 // ShadowStats compares a shadow candidate with the stable version on the
@@ -110,7 +182,7 @@ type Runtime struct {
 // Load reads the route's versions from the blob store, parses and compiles
 // them, and returns the function that puts them behind endpoint.
 func (r *Runtime) Load(ctx context.Context, endpoint string, route Route) (func(), error) {
-	rt := &routing{route: route}
+	rt := &routing{route: route, since: time.Now()}
 	var err error
 	if rt.stable, err = r.load(ctx, route.Stable); err != nil {
 		return nil, err
@@ -366,14 +438,27 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 		return nil, nil, nil, err
 	}
 	l, variant := rt.pick(instances)
+	start := time.Now()
+	res, inputs, err := r.score(ctx, rt, l, variant, endpoint, instances, explain)
+	st := &rt.stats[0]
+	if variant == "candidate" {
+		st = &rt.stats[1]
+	}
+	st.record(res, err, time.Since(start))
+	return res, l, inputs, err
+}
+
+// score answers a request with the chosen version.
+func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, endpoint string, instances []map[string]any, explain int) (*Response, []map[string]any, error) {
+	var err error
 	if len(instances) == 0 || len(instances) > MaxInstances {
-		return nil, nil, nil, plinth.Invalid("instances", "want 1 to %d instances, have %d", MaxInstances, len(instances))
+		return nil, nil, plinth.Invalid("instances", "want 1 to %d instances, have %d", MaxInstances, len(instances))
 	}
 	p := l.Predictor
 	sig := p.Model().Signature
 	if l.FeatureService != "" && r.Features != nil {
 		if instances, err = r.withFeatures(ctx, l, sig, instances); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	}
 	nf, k := p.NumFeatures(), p.NumOutputs()
@@ -401,11 +486,11 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 			}
 		}
 		if err := sig.EncodeRow(inst, row); err != nil {
-			return nil, nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+			return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
 		}
 		out := make([]float64, k)
 		if err := p.PredictRow(row, out); err != nil {
-			return nil, nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+			return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
 		}
 		pred := Prediction{Outputs: out}
 		if rt.shadow != nil {
@@ -414,7 +499,7 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 		}
 		if explain > 0 {
 			if err := p.Explain(row, contrib); err != nil {
-				return nil, nil, nil, err
+				return nil, nil, err
 			}
 			best := 0
 			for c := range out {
@@ -440,7 +525,7 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 	if rt.shadow != nil {
 		rt.shadow.mirror(shadowJob{rows: shadowRows, stable: shadowOut})
 	}
-	return res, l, instances, nil
+	return res, instances, nil
 }
 
 // withFeatures builds each instance from the online features of its entity

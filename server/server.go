@@ -187,7 +187,7 @@ func (n *Node) loadEndpoints(ctx context.Context) error {
 }
 
 // follow keeps endpoints that serve an alias on the version the alias
-// points at, checking every interval.
+// points at, and applies canary gates, checking every interval.
 func (n *Node) follow(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -203,6 +203,13 @@ func (n *Node) follow(ctx context.Context, interval time.Duration) {
 		}
 		for _, e := range changed {
 			n.Logger.Info("endpoint follows its alias", "endpoint", e.Name, "model", e.Stable.Model, "version", e.Stable.Version)
+		}
+		judged, err := n.Deployer.Judge(ctx, time.Now())
+		if err != nil {
+			n.Logger.Warn("canary gates", "error", err)
+		}
+		for _, e := range judged {
+			n.Logger.Info("canary gate decided", "endpoint", e.Name, "action", e.Action, "reason", e.Reason)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 
 	"github.com/plinthml/plinth"
@@ -12,7 +13,7 @@ import (
 var _ deploy.Store = (*Store)(nil)
 
 const endpointColumns = `name, revision, strategy, stable_model, stable_ref, stable_version,
-	candidate_model, candidate_ref, candidate_version, weight, sticky_key, action, reason, updated_by, updated_at`
+	candidate_model, candidate_ref, candidate_version, weight, sticky_key, gate, action, reason, updated_by, updated_at`
 
 func (s *Store) endpoints(ctx context.Context, where string, args ...any) ([]deploy.Endpoint, error) {
 	rows, err := s.query(ctx, s.db, `SELECT `+endpointColumns+` FROM endpoint_revisions `+where, args...)
@@ -25,9 +26,16 @@ func (s *Store) endpoints(ctx context.Context, where string, args ...any) ([]dep
 		var e deploy.Endpoint
 		var c deploy.Target
 		var at int64
+		var gate string
 		if err := rows.Scan(&e.Name, &e.Revision, &e.Strategy, &e.Stable.Model, &e.Stable.Ref, &e.Stable.Version,
-			&c.Model, &c.Ref, &c.Version, &e.Weight, &e.StickyKey, &e.Action, &e.Reason, &e.UpdatedBy, &at); err != nil {
+			&c.Model, &c.Ref, &c.Version, &e.Weight, &e.StickyKey, &gate, &e.Action, &e.Reason, &e.UpdatedBy, &at); err != nil {
 			return nil, fmt.Errorf("endpoints: %w", err)
+		}
+		if gate != "" {
+			e.Gate = &deploy.Gate{}
+			if err := json.Unmarshal([]byte(gate), e.Gate); err != nil {
+				return nil, fmt.Errorf("endpoint %s: gate: %w", e.Name, err)
+			}
 		}
 		if c.Model != "" {
 			e.Candidate = &c
@@ -78,9 +86,13 @@ func (s *Store) Save(ctx context.Context, e *deploy.Endpoint) error {
 		if e.Candidate != nil {
 			c = *e.Candidate
 		}
-		_, err := s.exec(ctx, tx, `INSERT INTO endpoint_revisions (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		var gate []byte
+		if e.Gate != nil {
+			gate, _ = json.Marshal(e.Gate)
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO endpoint_revisions (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.Name, e.Revision, e.Strategy, e.Stable.Model, e.Stable.Ref, e.Stable.Version, c.Model, c.Ref, c.Version,
-			e.Weight, e.StickyKey, e.Action, e.Reason, e.UpdatedBy, micros(e.UpdatedAt))
+			e.Weight, e.StickyKey, string(gate), e.Action, e.Reason, e.UpdatedBy, micros(e.UpdatedAt))
 		if err != nil {
 			return fmt.Errorf("save endpoint %s: %w", e.Name, err)
 		}

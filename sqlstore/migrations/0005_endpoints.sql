@@ -13,6 +13,7 @@ CREATE TABLE endpoint_revisions (
     candidate_version BIGINT NOT NULL DEFAULT 0,
     weight            DOUBLE PRECISION NOT NULL DEFAULT 0,
     sticky_key        TEXT NOT NULL DEFAULT '',
+    gate              TEXT NOT NULL DEFAULT '',
     action            TEXT NOT NULL,
     reason            TEXT NOT NULL DEFAULT '',
     updated_by        TEXT NOT NULL,
