@@ -19,6 +19,8 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 	candidate := f.String("candidate", "", "the candidate version, e.g. income@3 (deploy with canary, ab, shadow)")
 	weight := f.Float64("weight", 0, "the candidate's share of traffic, 0 to 1 (canary, ab)")
 	sticky := f.String("sticky-key", "", "request field that keeps A/B assignments stable (ab)")
+	gateWindow := f.Duration("gate-window", 0, "promote the candidate after this long clean; setting it (or --gate-min-requests) turns on the gate (canary, ab)")
+	gateMin := f.Int64("gate-min-requests", 0, "candidate requests before the gate decides (default 100)")
 	explain := f.Int("explain", 0, "show this many top feature contributions per prediction (predict)")
 	var inputs listFlag
 	f.Var(&inputs, "input", "feature=value of the instance; repeatable (predict)")
@@ -49,7 +51,11 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 		if err := need(2, "deploy ENDPOINT MODEL[@ALIAS|@VERSION] [--reason TEXT]"); err != nil {
 			return err
 		}
-		ep, err := c.Deploy(ctx, pos[0], deploy.Spec{Model: pos[1], Strategy: *strategy, Candidate: *candidate, Weight: *weight, StickyKey: *sticky, Reason: *reason})
+		spec := deploy.Spec{Model: pos[1], Strategy: *strategy, Candidate: *candidate, Weight: *weight, StickyKey: *sticky, Reason: *reason}
+		if *gateWindow > 0 || *gateMin > 0 {
+			spec.Gate = &deploy.Gate{Window: plinth.Duration(*gateWindow), MinRequests: *gateMin}
+		}
+		ep, err := c.Deploy(ctx, pos[0], spec)
 		if err != nil {
 			return err
 		}
