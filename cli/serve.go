@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/plinthml/plinth/deploy"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/deploy"
 )
 
 func runEndpoints(ctx context.Context, e *Env, args []string) error {

@@ -34,4 +34,9 @@ func TestEndpointCommands(t *testing.T) {
 	if out := run(t, "endpoints", "--data", data); !strings.Contains(out, "income    single    income@1") {
 		t.Fatalf("list:\n%s", out)
 	}
+	out = run(t, "endpoints", "deploy", "income", "income@1", "--strategy", "canary", "--candidate", "income@2", "--weight", "0.1",
+		"--gate-window", "30m", "--gate-min-requests", "50", "--output", "json", "--data", data)
+	if !strings.Contains(out, `"window": "30m0s"`) || !strings.Contains(out, `"min_requests": 50`) {
+		t.Fatalf("canary with gate: %s", out)
+	}
 }
