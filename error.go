@@ -18,6 +18,8 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no or bad credentials
 	EFORBIDDEN    = "forbidden"    // credentials lack the permission
 	EUNAVAILABLE  = "unavailable"  // not ready yet; try again
+	EOVERLOADED   = "overloaded"   // too much work queued; back off and retry
+	ETIMEOUT      = "timeout"      // the request ran out of its time budget
 	EINTERNAL     = "internal"     // a bug or a broken dependency; details are logged, not shown
 )
 

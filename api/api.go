@@ -55,6 +55,9 @@ type Server struct {
 	// answer); /readyz calls it.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
+	// Admission bounds the prediction requests in flight and their time;
+	// nil means the defaults.
+	Admission *Admission
 	// Metrics is where /metrics gathers from, and where the API registers
 	// its request series; nil turns metrics off.
 	Metrics *prometheus.Registry
@@ -68,7 +71,28 @@ type Server struct {
 // mux is built from it and a test checks it against openapi.json.
 type route struct {
 	method, pattern string
-	handle          func(s *Server, w http.ResponseWriter, r *http.Request) error
+	handle          handler
+}
+
+type handler func(s *Server, w http.ResponseWriter, r *http.Request) error
+
+// admitted runs h under the server's admission control: prediction routes
+// shed load with 429 and run under a deadline.
+func admitted(h handler) handler {
+	return func(s *Server, w http.ResponseWriter, r *http.Request) error {
+		ctx, done, err := s.Admission.admit(r.Context())
+		if err != nil {
+			return err
+		}
+		defer done()
+		if err := h(s, w, r.WithContext(ctx)); err != nil {
+			if ctx.Err() != nil && r.Context().Err() == nil {
+				return deadlineError(ctx.Err(), "while predicting")
+			}
+			return err
+		}
+		return nil
+	}
 }
 
 var routes = []route{
@@ -132,16 +156,16 @@ var routes = []route{
 	{"GET", "/api/v1/endpoints/{endpoint}/shadow", (*Server).shadowStats},
 	{"GET", "/api/v1/endpoints/{endpoint}/stats", (*Server).routeStats},
 	{"GET", "/api/v1/endpoints/{endpoint}/history", (*Server).endpointHistory},
-	{"POST", "/api/v1/endpoints/{endpoint}/predict", (*Server).predict},
+	{"POST", "/api/v1/endpoints/{endpoint}/predict", admitted((*Server).predict)},
 
 	{"GET", "/v2/health/live", (*Server).v2Live},
 	{"GET", "/v2/health/ready", (*Server).v2Ready},
 	{"GET", "/v2/models/{name}", (*Server).v2Metadata},
 	{"GET", "/v2/models/{name}/ready", (*Server).v2ModelReady},
-	{"POST", "/v2/models/{name}/infer", (*Server).v2Infer},
+	{"POST", "/v2/models/{name}/infer", admitted((*Server).v2Infer)},
 	{"GET", "/v2/models/{name}/versions/{version}", (*Server).v2Metadata},
 	{"GET", "/v2/models/{name}/versions/{version}/ready", (*Server).v2ModelReady},
-	{"POST", "/v2/models/{name}/versions/{version}/infer", (*Server).v2Infer},
+	{"POST", "/v2/models/{name}/versions/{version}/infer", admitted((*Server).v2Infer)},
 }
 
 // Routes lists the endpoints as "METHOD /pattern".
@@ -167,6 +191,12 @@ func (s *Server) Handler() http.Handler {
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50 µs to about 1.6 s
 		}, []string{"route"})
 		s.Metrics.MustRegister(s.httpReqs, s.httpTime)
+	}
+	if s.Admission == nil {
+		s.Admission = &Admission{}
+	}
+	if s.Admission.slots == nil {
+		s.Admission.init()
 	}
 	mux := http.NewServeMux()
 	for _, rt := range routes {
@@ -252,6 +282,8 @@ var statusOf = map[string]int{
 	plinth.EUNAUTHORIZED: http.StatusUnauthorized,
 	plinth.EFORBIDDEN:    http.StatusForbidden,
 	plinth.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	plinth.EOVERLOADED:   http.StatusTooManyRequests,
+	plinth.ETIMEOUT:      http.StatusGatewayTimeout,
 	plinth.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -270,6 +302,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *plinth.Error
 	if errors.As(err, &pe) {
 		body.Error.Field = pe.Field
+	}
+	if code == plinth.EOVERLOADED {
+		w.Header().Set("Retry-After", "1")
 	}
 	if code == plinth.EINTERNAL {
 		id, _ := r.Context().Value(requestIDKey).(string)

@@ -21,6 +21,9 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	onlineStore := fs.String("online", e.Getenv("PLINTH_ONLINE"), "online feature store: redis://host:port/db (default: Pebble in the data directory)")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long requests in flight may finish after SIGTERM")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	maxInFlight := fs.Int("max-in-flight", 0, "prediction requests run at once (default 4 × CPUs)")
+	maxQueued := fs.Int("max-queued", 0, "prediction requests waiting for a slot before new ones get 429 (default 64 × max-in-flight)")
+	timeout := fs.Duration("request-timeout", 10*time.Second, "time budget of a prediction request, queueing included; 504 after it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,7 +37,8 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 
 	start := time.Now()
-	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Online: *onlineStore, Logger: logger})
+	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Online: *onlineStore, Logger: logger,
+		MaxInFlight: *maxInFlight, MaxQueued: *maxQueued, RequestTimeout: *timeout})
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,12 @@ type Config struct {
 	WorkDir string
 	// LogSampleRate is the share of prediction requests logged; 0 logs all.
 	LogSampleRate float64
-	Logger        *slog.Logger
+	// MaxInFlight, MaxQueued and RequestTimeout bound the prediction
+	// requests running, waiting, and their time (see api.Admission; zero
+	// values mean its defaults).
+	MaxInFlight, MaxQueued int
+	RequestTimeout         time.Duration
+	Logger                 *slog.Logger
 }
 
 // Node is an assembled plinth: stores, services and the API handler.
@@ -154,6 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		FeatureServer: featureServer,
 		Deployer:      n.Deployer, Runtime: n.Runtime,
 		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger, Metrics: metrics,
+		Admission: &api.Admission{MaxInFlight: cfg.MaxInFlight, MaxQueued: cfg.MaxQueued, Timeout: cfg.RequestTimeout},
 	}
 	return n, nil
 }
