@@ -177,6 +177,53 @@ type Runtime struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*atomic.Pointer[routing]
+	compiled  predictorCache
+}
+
+// predictorCache keeps the last few compiled models by format and artifact
+// digest. Artifacts are content-addressed and never change, so a rollback or
+// a swap back to a recent version reuses its predictor instead of parsing a
+// large model file again on the serving machine's CPUs.
+type predictorCache struct {
+	mu      sync.Mutex
+	entries map[string]*model.Predictor
+	order   []string // least recently used first
+}
+
+const predictorCacheSize = 16
+
+func (c *predictorCache) get(key string) *model.Predictor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.entries[key]
+	if p != nil {
+		c.touch(key)
+	}
+	return p
+}
+
+func (c *predictorCache) put(key string, p *model.Predictor) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[string]*model.Predictor{}
+	}
+	if _, ok := c.entries[key]; !ok && len(c.order) >= predictorCacheSize {
+		delete(c.entries, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.entries[key] = p
+	c.touch(key)
+}
+
+func (c *predictorCache) touch(key string) {
+	for i, k := range c.order {
+		if k == key {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+	c.order = append(c.order, key)
 }
 
 // Load reads the route's versions from the blob store, parses and compiles
@@ -239,6 +286,10 @@ func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	key := format + " " + d.String()
+	if p := r.compiled.get(key); p != nil {
+		return &Loaded{Model: t.Model, Version: t.Version, Format: format, Predictor: p, FeatureService: v.FeatureService}, nil
+	}
 	rc, err := r.Blobs.Open(ctx, d)
 	if err != nil {
 		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
@@ -252,6 +303,7 @@ func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
 	}
+	r.compiled.put(key, p)
 	return &Loaded{Model: t.Model, Version: t.Version, Format: format, Predictor: p, FeatureService: v.FeatureService}, nil
 }
 

@@ -23,9 +23,9 @@ const (
 	benchFeatures = 50
 )
 
-// featureNode is a node holding one dataset of 200,000 entities x 50
-// float features, registered as a view and a service.
-func featureNode(b *testing.B) (*server.Node, string) {
+// featureNode is a node holding one dataset of 200,000 entities x
+// features random floats, registered as view "stats" and service "svc".
+func featureNode(b *testing.B, features int) (*server.Node, string) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	n, err := server.Open(ctx, server.Config{DataDir: dir})
@@ -34,7 +34,7 @@ func featureNode(b *testing.B) (*server.Node, string) {
 	}
 	b.Cleanup(func() { n.Close() })
 	var cols, names []string
-	for i := 0; i < benchFeatures; i++ {
+	for i := 0; i < features; i++ {
 		cols = append(cols, fmt.Sprintf("random() AS f%02d", i))
 		names = append(names, fmt.Sprintf("f%02d", i))
 	}
@@ -65,7 +65,7 @@ func featureNode(b *testing.B) (*server.Node, string) {
 // from their Parquet snapshot into the embedded online store (Pebble).
 // Target: at least 1M values/s.
 func BenchmarkMaterialize(b *testing.B) {
-	n, _ := featureNode(b)
+	n, _ := featureNode(b, benchFeatures)
 	m := n.API.Materializer
 	ctx := context.Background()
 	var values int64
@@ -93,7 +93,7 @@ func BenchmarkMaterialize(b *testing.B) {
 // reports latency percentiles. Targets: p99 at most 100 µs in process and
 // 1 ms over HTTP.
 func BenchmarkOnlineGet(b *testing.B) {
-	n, _ := featureNode(b)
+	n, _ := featureNode(b, benchFeatures)
 	ctx := context.Background()
 	if _, err := n.API.Materializer.Materialize(ctx, nil, nil); err != nil {
 		b.Fatal(err)
