@@ -35,7 +35,7 @@ type Sink interface {
 type PredictionLog struct {
 	Sink       Sink
 	SampleRate float64 // share of requests logged, 0 to 1; 0 means 1
-	BatchSize  int     // default 1000
+	BatchSize  int     // default 20,000: fewer, larger dataset versions cost the serving cores less
 	FlushEvery time.Duration
 
 	once    sync.Once
@@ -51,7 +51,7 @@ type PredictionLog struct {
 func (l *PredictionLog) Start(ctx context.Context, capacity int, reg prometheus.Registerer) {
 	l.once.Do(func() {
 		if l.BatchSize <= 0 {
-			l.BatchSize = 1000
+			l.BatchSize = 20_000
 		}
 		if l.FlushEvery <= 0 {
 			l.FlushEvery = 5 * time.Second
