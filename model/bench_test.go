@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"bytes"
 	"compress/gzip"
 	"math"
 	"os"
@@ -146,3 +147,33 @@ func benchBatch(b *testing.B, colMajor bool) {
 
 func BenchmarkPredictBatch(b *testing.B)         { benchBatch(b, false) }
 func BenchmarkPredictBatchColMajor(b *testing.B) { benchBatch(b, true) }
+
+// BenchmarkParse reads the benchmark model (200 trees) in the native format:
+// the cost a deploy pays on the serving machine for a version it has not
+// loaded before.
+func BenchmarkParse(b *testing.B) {
+	f, err := os.Open(benchDir + "higgs200.model.json.gz")
+	if err != nil {
+		b.Skipf("benchmark model absent: %v", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := xgboost.Decode(zr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := m.Encode(&buf); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := model.Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

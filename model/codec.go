@@ -60,25 +60,32 @@ func Parse(data []byte) (*Model, error) {
 	if err := CheckJSONShape(data, MaxJSONObjects, MaxJSONValues); err != nil {
 		return nil, err
 	}
-	// Peek at the version first so that a future file gets a version error
-	// instead of an unknown-field error.
-	var head struct {
-		FormatVersion *int `json:"format_version"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, JSONError(err)
-	}
-	if head.FormatVersion == nil {
-		return nil, plinth.Invalid("format_version", "missing: not a plinth model file")
-	}
-	if *head.FormatVersion != FormatVersion {
-		return nil, plinth.Invalid("format_version", "version %d is not supported (this build reads %d)", *head.FormatVersion, FormatVersion)
-	}
 	m := new(Model)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(m); err != nil {
-		return nil, JSONError(err)
+	err := dec.Decode(m)
+	if err == nil {
+		if _, tail := dec.Token(); tail != io.EOF {
+			return nil, plinth.Errorf(plinth.EINVALID, "model file has data after its JSON document (at byte %d)", dec.InputOffset())
+		}
+	}
+	if err != nil || m.FormatVersion != FormatVersion {
+		// A future file must get a version error, not an unknown-field
+		// error; only a failed parse pays for this second look.
+		var head struct {
+			FormatVersion *int `json:"format_version"`
+		}
+		if json.Unmarshal(data, &head) == nil {
+			if head.FormatVersion == nil {
+				return nil, plinth.Invalid("format_version", "missing: not a plinth model file")
+			}
+			if *head.FormatVersion != FormatVersion {
+				return nil, plinth.Invalid("format_version", "version %d is not supported (this build reads %d)", *head.FormatVersion, FormatVersion)
+			}
+		}
+		if err != nil {
+			return nil, JSONError(err)
+		}
 	}
 	p, err := Compile(m)
 	if err != nil {

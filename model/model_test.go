@@ -224,7 +224,7 @@ func TestParse(t *testing.T) {
 		{"unknown field", strings.Replace(good, `"format_version":1`, `"format_version":1,"surprise":true`, 1), "unknown field"},
 		{"wrong type", strings.Replace(good, `"left":1`, `"left":"one"`, 1), "trees.trees.nodes.left"},
 		{"fractional index", strings.Replace(good, `"left":1`, `"left":1.5`, 1), "trees.trees.nodes.left"},
-		{"trailing data", good + "{}", "after top-level value"},
+		{"trailing data", good + "{}", "after its JSON document"},
 		{"too many objects", `{"format_version":1,"x":[` + strings.Repeat("{},", MaxJSONObjects) + `{}]}`, "more than"},
 		{"deep", strings.Repeat("[", 1000), "deeper"},
 		{"bad child", strings.Replace(good, `"left":1`, `"left":7`, 1), "trees.trees[0].nodes[0].left: child index 7 out of range"},

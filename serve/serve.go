@@ -299,7 +299,7 @@ func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
 	}
-	p, err := model.Compile(m)
+	p, err := m.Predictor() // compiled once, by the parser when it could
 	if err != nil {
 		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
 	}
