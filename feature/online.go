@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plinthml/plinth"
@@ -232,10 +233,11 @@ type Server struct {
 
 // servicePlan is a resolved feature service.
 type servicePlan struct {
-	loaded   time.Time
-	names    []string
-	views    []planView
-	onDemand *Program // nil without on-demand features
+	loaded     time.Time
+	refreshing atomic.Bool // a background reload is under way
+	names      []string
+	views      []planView
+	onDemand   *Program // nil without on-demand features
 }
 
 type planView struct {
@@ -253,6 +255,10 @@ func (s *Server) Invalidate() {
 	s.mu.Unlock()
 }
 
+// plan returns the service's resolved plan. A plan older than CacheFor is
+// still served while one goroutine reloads it in the background: under load,
+// every request arriving at expiry would otherwise read the catalog at once
+// and wait for it, which showed up as a latency spike every CacheFor.
 func (s *Server) plan(ctx context.Context, service string) (*servicePlan, error) {
 	ttl := s.CacheFor
 	if ttl == 0 {
@@ -261,9 +267,36 @@ func (s *Server) plan(ctx context.Context, service string) (*servicePlan, error)
 	s.mu.Lock()
 	p := s.plans[service]
 	s.mu.Unlock()
-	if p != nil && time.Since(p.loaded) < ttl {
-		return p, nil
+	if p == nil {
+		return s.loadPlan(ctx, service)
 	}
+	if time.Since(p.loaded) >= ttl && p.refreshing.CompareAndSwap(false, true) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if _, err := s.loadPlan(ctx, service); err != nil {
+				if plinth.IsCode(err, plinth.ENOTFOUND) || plinth.IsCode(err, plinth.EINVALID) {
+					s.forget(service, p) // the next request gets the error
+					return
+				}
+				p.refreshing.Store(false) // a store hiccup: retry on a later request
+			}
+		}()
+	}
+	return p, nil
+}
+
+// forget drops the service's plan if it is still p.
+func (s *Server) forget(service string, p *servicePlan) {
+	s.mu.Lock()
+	if s.plans[service] == p {
+		delete(s.plans, service)
+	}
+	s.mu.Unlock()
+}
+
+// loadPlan resolves the service from the catalog and caches the plan.
+func (s *Server) loadPlan(ctx context.Context, service string) (*servicePlan, error) {
 	svc, _, err := s.Catalog.Service(ctx, service)
 	if err != nil {
 		return nil, err
@@ -276,7 +309,7 @@ func (s *Server) plan(ctx context.Context, service string) (*servicePlan, error)
 	if err != nil {
 		return nil, err
 	}
-	p = &servicePlan{loaded: time.Now()}
+	p := &servicePlan{loaded: time.Now()}
 	spec := TrainingSetSpec{Entities: entities}
 	for _, sel := range selected {
 		var full View
