@@ -6,6 +6,7 @@
 package plinth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -53,8 +54,8 @@ func NotFound(kind, name string) *Error {
 	return &Error{Code: ENOTFOUND, Message: fmt.Sprintf("%s %q not found", kind, name)}
 }
 
-// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
-// any other non-nil error, and "" for nil.
+// ErrorCode returns the code of the first *Error in err's chain, ETIMEOUT for
+// a context deadline, EINTERNAL for any other non-nil error, and "" for nil.
 func ErrorCode(err error) string {
 	if err == nil {
 		return ""
@@ -62,6 +63,9 @@ func ErrorCode(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ETIMEOUT
 	}
 	return EINTERNAL
 }
@@ -72,6 +76,9 @@ func ErrorMessage(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Message
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "the request ran out of time"
 	}
 	return "internal error"
 }

@@ -82,3 +82,29 @@ func TestAdmission(t *testing.T) {
 		t.Fatalf("slots leaked: %d waiting, %d held", s.Admission.waiting.Load(), len(s.Admission.slots))
 	}
 }
+
+// TestAdmissionV2 sheds Open Inference Protocol requests with the
+// protocol's own error body.
+func TestAdmissionV2(t *testing.T) {
+	s := &Server{Admission: &Admission{MaxInFlight: 1, MaxQueued: 1}}
+	s.Admission.init()
+	_, done, err := s.Admission.admit(t.Context()) // the only slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	s.Admission.waiting.Store(1) // and a full queue
+	h := admittedV2(func(*Server, http.ResponseWriter, *http.Request) error {
+		t.Error("handler ran past a full queue")
+		return nil
+	})
+	w := httptest.NewRecorder()
+	if err := h(s, w, httptest.NewRequest("POST", "/v2/models/m/infer", nil)); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	json.NewDecoder(w.Body).Decode(&body)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || body["error"] == "" {
+		t.Fatalf("v2 request past a full queue: %d %v; want 429 with {\"error\": ...}", w.Code, body)
+	}
+}

@@ -77,12 +77,17 @@ type route struct {
 type handler func(s *Server, w http.ResponseWriter, r *http.Request) error
 
 // admitted runs h under the server's admission control: prediction routes
-// shed load with 429 and run under a deadline.
-func admitted(h handler) handler {
+// shed load with 429 and run under a deadline. admittedV2 does the same for
+// the Open Inference Protocol routes, whose errors have their own body.
+func admitted(h handler) handler   { return admit(h, (*Server).writeError) }
+func admittedV2(h handler) handler { return admit(h, (*Server).v2Error) }
+
+func admit(h handler, fail func(*Server, http.ResponseWriter, *http.Request, error)) handler {
 	return func(s *Server, w http.ResponseWriter, r *http.Request) error {
 		ctx, done, err := s.Admission.admit(r.Context())
 		if err != nil {
-			return err
+			fail(s, w, r, err)
+			return nil
 		}
 		defer done()
 		if err := h(s, w, r.WithContext(ctx)); err != nil {
@@ -162,10 +167,10 @@ var routes = []route{
 	{"GET", "/v2/health/ready", (*Server).v2Ready},
 	{"GET", "/v2/models/{name}", (*Server).v2Metadata},
 	{"GET", "/v2/models/{name}/ready", (*Server).v2ModelReady},
-	{"POST", "/v2/models/{name}/infer", admitted((*Server).v2Infer)},
+	{"POST", "/v2/models/{name}/infer", admittedV2((*Server).v2Infer)},
 	{"GET", "/v2/models/{name}/versions/{version}", (*Server).v2Metadata},
 	{"GET", "/v2/models/{name}/versions/{version}/ready", (*Server).v2ModelReady},
-	{"POST", "/v2/models/{name}/versions/{version}/infer", admitted((*Server).v2Infer)},
+	{"POST", "/v2/models/{name}/versions/{version}/infer", admittedV2((*Server).v2Infer)},
 }
 
 // Routes lists the endpoints as "METHOD /pattern".

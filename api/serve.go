@@ -132,6 +132,9 @@ func (s *Server) v2Error(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	if code == plinth.EOVERLOADED {
+		w.Header().Set("Retry-After", "1")
+	}
 	msg := plinth.ErrorMessage(err)
 	var pe *plinth.Error
 	if errors.As(err, &pe) && pe.Field != "" {
