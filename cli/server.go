@@ -23,12 +23,16 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	maxInFlight := fs.Int("max-in-flight", 0, "prediction requests run at once (default 4 × CPUs)")
 	maxQueued := fs.Int("max-queued", 0, "prediction requests waiting for a slot before new ones get 429 (default 64 × max-in-flight)")
+	logSample := fs.Float64("log-sample-rate", 1, "share of prediction requests recorded in the prediction log, above 0 and at most 1 (logging all costs throughput: see BENCHMARKS.md)")
 	timeout := fs.Duration("request-timeout", 10*time.Second, "time budget of a prediction request, queueing included; 504 after it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if !(*logSample > 0 && *logSample <= 1) {
+		return usagef("--log-sample-rate: %v is not in (0, 1]", *logSample)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -38,7 +42,7 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 
 	start := time.Now()
 	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Online: *onlineStore, Logger: logger,
-		MaxInFlight: *maxInFlight, MaxQueued: *maxQueued, RequestTimeout: *timeout})
+		MaxInFlight: *maxInFlight, MaxQueued: *maxQueued, RequestTimeout: *timeout, LogSampleRate: *logSample})
 	if err != nil {
 		return err
 	}
