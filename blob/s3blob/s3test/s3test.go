@@ -7,7 +7,6 @@ package s3test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/plinthml/plinth/internal/testproc"
 )
 
 // Fixed test credentials and bucket.
@@ -138,7 +139,7 @@ func startVersitygw(bin string) (*Server, error) {
 }
 
 func launch(bin, dir, data, meta string) (*Server, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +178,16 @@ func launch(bin, dir, data, meta string) (*Server, error) {
 		return nil, fmt.Errorf("versitygw on %s: %w\nits output:\n%s", endpoint, err, log)
 	}
 
-	if err := waitReady(endpoint, srv.exited); err != nil {
+	// Any HTTP answer will do: an anonymous request gets 403.
+	httpc := &http.Client{Timeout: time.Second}
+	probe := func() error {
+		resp, err := httpc.Get("http://" + endpoint + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := testproc.WaitReady(probe, srv.exited, startTimeout); err != nil {
 		return fail(err)
 	}
 	srv.Admin, err = minio.New(endpoint, &minio.Options{
@@ -192,38 +202,6 @@ func launch(bin, dir, data, meta string) (*Server, error) {
 		return fail(fmt.Errorf("create bucket %s: %w", Bucket, err))
 	}
 	return srv, nil
-}
-
-// waitReady polls until the server answers HTTP at all (an anonymous request
-// gets 403), the process exits, or startTimeout passes.
-func waitReady(endpoint string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get("http://" + endpoint + "/")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not answering after %v: %w", startTimeout, err)
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before answering")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	return port, err
 }
 
 func (s *Server) kill() {

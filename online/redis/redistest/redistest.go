@@ -7,7 +7,6 @@ package redistest
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -20,6 +19,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/plinthml/plinth/internal/testproc"
 )
 
 const startTimeout = 20 * time.Second
@@ -122,7 +123,7 @@ func start(bin string) (*Server, error) {
 }
 
 func launch(bin, dir string) (*Server, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,12 @@ func launch(bin, dir string) (*Server, error) {
 		Addr:                     addr,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
-	if err := waitReady(s.Admin, s.exited); err != nil {
+	ping := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return s.Admin.Ping(ctx).Err()
+	}
+	if err := testproc.WaitReady(ping, s.exited, startTimeout); err != nil {
 		s.Admin.Close()
 		return fail(err)
 	}
@@ -177,38 +183,6 @@ func launch(bin, dir string) (*Server, error) {
 		}
 	}
 	return s, nil
-}
-
-// waitReady polls until the server answers PING, the process exits, or
-// startTimeout passes.
-func waitReady(c *goredis.Client, exited <-chan struct{}) error {
-	deadline := time.Now().Add(startTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not answering after %v: %w", startTimeout, err)
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before answering")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	return port, err
 }
 
 func (s *Server) kill() {
