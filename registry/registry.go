@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/model"
 )
 
 // Model is a registered model: a named line of versions.
@@ -275,4 +276,21 @@ func ParseRef(ref string) (model, alias string, version int, err error) {
 		return "", "", 0, err
 	}
 	return model, sel, 0, nil
+}
+
+// SignatureOf is the signature a model file declares: its features as
+// inputs, and one output per class of a multiclass model, else one.
+func SignatureOf(m *model.Model) Signature {
+	var sig Signature
+	for _, f := range m.Signature.Features {
+		sig.Inputs = append(sig.Inputs, Field{Name: f.Name, Type: string(f.Type), Nullable: f.Nullable})
+	}
+	if k := m.NumOutputs(); k > 1 {
+		for c := range k {
+			sig.Outputs = append(sig.Outputs, Field{Name: fmt.Sprintf("class_%d", c), Type: "float"})
+		}
+	} else {
+		sig.Outputs = []Field{{Name: "prediction", Type: "float"}}
+	}
+	return sig
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/dataset/datasettest"
+	"github.com/plinthml/plinth/pipeline"
+	"github.com/plinthml/plinth/pipeline/pipelinetest"
 	"github.com/plinthml/plinth/registry/registrytest"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/sqlstore/pgtest"
@@ -93,5 +95,13 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 	defer s.Close()
 	if _, err := s.Experiment(ctx, "kept"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPipelineContract(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			pipelinetest.Run(t, func(t *testing.T) pipeline.Store { return open(t) })
+		})
 	}
 }

@@ -1,0 +1,486 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/deploy"
+	"github.com/plinthml/plinth/eval"
+	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/model/formats"
+	"github.com/plinthml/plinth/track"
+	"github.com/plinthml/plinth/train"
+	"github.com/plinthml/plinth/train/tune"
+)
+
+func formatsRead(r io.Reader) (*model.Model, string, error) { return formats.Read(r, "") }
+
+func decodeGate(m map[string]any) (*deploy.Gate, error) {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var g deploy.Gate
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// fit is what training needs from a step's parameters.
+type fit struct {
+	algo, label, positive string
+	drop                  []string
+	params                map[string]any
+}
+
+func fitOf(sc *StepContext) (*fit, error) {
+	f := &fit{}
+	var err error
+	if f.algo, err = sc.String("algo", "gbt"); err != nil {
+		return nil, err
+	}
+	if f.algo != "gbt" && f.algo != "linear" {
+		return nil, plinth.Invalid(sc.field("algo"), "%q is not gbt or linear", f.algo)
+	}
+	if f.label, err = sc.required("label"); err != nil {
+		return nil, err
+	}
+	if f.positive, err = sc.String("positive", ""); err != nil {
+		return nil, err
+	}
+	if f.drop, err = sc.strings("drop"); err != nil {
+		return nil, err
+	}
+	if f.params, err = sc.Map("params"); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// train fits a model, reporting the validation metric per round to
+// report (which may stop the fit by returning true — only GBT listens).
+func (f *fit) train(trainT, valid *train.Table, params map[string]any, report func(step int, v float64) bool) (*model.Model, map[string]float64, error) {
+	metrics := map[string]float64{}
+	switch f.algo {
+	case "gbt":
+		p := train.DefaultGBTParams()
+		if err := tune.ApplyGBT(&p, params); err != nil {
+			return nil, nil, plinth.Invalid("with.params", "%v", err)
+		}
+		stopped := false
+		var last train.GBTProgress
+		m, err := train.GBT(trainT, valid, p, func(pr train.GBTProgress) {
+			last = pr
+			if report != nil && !stopped && report(pr.Round, pr.Valid) {
+				stopped = true
+			}
+		})
+		if err != nil {
+			return nil, nil, plinth.Invalid("with.params", "%v", err)
+		}
+		metrics["valid_"+last.Metric] = last.Valid
+		metrics["rounds"] = float64(last.Round)
+		return m, metrics, nil
+	default:
+		var p train.LinearParams
+		if err := tune.ApplyLinear(&p, params); err != nil {
+			return nil, nil, plinth.Invalid("with.params", "%v", err)
+		}
+		var last train.Progress
+		m, err := train.Linear(trainT, valid, p, func(pr train.Progress) {
+			last = pr
+			if report != nil {
+				report(pr.Epoch, pr.ValidLoss)
+			}
+		})
+		if err != nil {
+			return nil, nil, plinth.Invalid("with.params", "%v", err)
+		}
+		metrics["valid_loss"] = last.ValidLoss
+		return m, metrics, nil
+	}
+}
+
+// tables reads the train and (optional) valid inputs; without a valid
+// input, the last fifth of train validates.
+func (f *fit) tables(sc *StepContext, t tables) (*train.Table, *train.Table, error) {
+	path, err := sc.File("train")
+	if err != nil {
+		return nil, nil, err
+	}
+	all, err := t.read(sc, sc.Dir, path, f.label, f.positive, f.drop, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, ok := sc.Inputs["valid"]; !ok {
+		a, b := all.Split(0.8)
+		return a, b, nil
+	}
+	vpath, err := sc.File("valid")
+	if err != nil {
+		return nil, nil, err
+	}
+	// The validation table is read with the model's view of the columns
+	// so its categories line up with training's.
+	sig := all.Signature()
+	valid, err := t.read(sc, sc.Dir, vpath, f.label, f.positive, f.drop, &model.Model{Signature: sig})
+	if err != nil {
+		return nil, nil, err
+	}
+	return all, valid, nil
+}
+
+// trainKind trains a built-in model and tracks it as a run of the
+// experiment named after the pipeline, with its parameters, its
+// validation curve and the model file.
+type trainKind struct {
+	s *Services
+	t tables
+}
+
+func (*trainKind) Inputs() map[string]Type { return map[string]Type{"train": Table, "valid": Table} }
+func (*trainKind) Optional(in string) bool { return in == "valid" }
+func (*trainKind) Outputs() map[string]Type {
+	return map[string]Type{"model": Model, "metrics": Metrics}
+}
+func (*trainKind) Deterministic() bool { return true }
+
+func (k *trainKind) Run(sc *StepContext) (map[string]Value, error) {
+	f, err := fitOf(sc)
+	if err != nil {
+		return nil, err
+	}
+	trainT, valid, err := f.tables(sc, k.t)
+	if err != nil {
+		return nil, err
+	}
+	run, err := k.s.startRun(sc, sc.Step.Name, "", f.params)
+	if err != nil {
+		return nil, err
+	}
+	var curve []track.Metric
+	m, metrics, err := f.train(trainT, valid, f.params, func(step int, v float64) bool {
+		curve = append(curve, track.Metric{Key: "valid", Value: v, Step: int64(step), Time: time.Now()})
+		return false
+	})
+	if err != nil {
+		k.s.endRun(sc, run, track.Failed, nil, nil)
+		return nil, err
+	}
+	sc.Logf("trained %s on %d rows (validated on %d): %v", f.algo, trainT.Len(), valid.Len(), metrics)
+	return k.s.finishModel(sc, run, m, metrics, curve)
+}
+
+// startRun opens a tracked run in the pipeline's experiment.
+func (s *Services) startRun(sc *StepContext, name, parent string, params map[string]any) (*track.Run, error) {
+	if s.Tracker == nil {
+		return nil, nil
+	}
+	exp := sc.Run.Pipeline
+	if _, err := s.Tracker.Experiment(sc, exp); plinth.ErrorCode(err) == plinth.ENOTFOUND {
+		if err := s.Tracker.CreateExperiment(sc, &track.Experiment{Name: exp}); err != nil && plinth.ErrorCode(err) != plinth.ECONFLICT {
+			return nil, err
+		}
+	}
+	e, err := s.Tracker.Experiment(sc, exp)
+	if err != nil {
+		return nil, err
+	}
+	r := &track.Run{ExperimentID: e.ID, Name: name, ParentID: parent,
+		Tags: map[string]string{"pipeline": sc.Run.Pipeline, "pipeline_run": sc.Run.ID, "step": sc.Step.Name}}
+	if err := s.Tracker.CreateRun(sc, r); err != nil {
+		return nil, err
+	}
+	var kv []track.KV
+	for n, v := range params {
+		kv = append(kv, track.KV{Key: n, Value: fmt.Sprint(v)})
+	}
+	if len(kv) > 0 {
+		if err := s.Tracker.LogBatch(sc, r.ID, track.Batch{Params: kv}); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (s *Services) endRun(sc *StepContext, r *track.Run, status track.Status, metrics map[string]float64, curve []track.Metric) error {
+	if r == nil {
+		return nil
+	}
+	now := time.Now()
+	b := track.Batch{Metrics: curve}
+	for n, v := range metrics {
+		b.Metrics = append(b.Metrics, track.Metric{Key: n, Value: v, Time: now})
+	}
+	if len(b.Metrics) > 0 {
+		if err := s.Tracker.LogBatch(sc, r.ID, b); err != nil {
+			return err
+		}
+	}
+	_, err := s.Tracker.UpdateRun(sc, r.ID, track.RunUpdate{Status: &status, EndTime: &now})
+	return err
+}
+
+// finishModel stores the model file, attaches it to the tracked run, ends
+// the run and returns the step's outputs.
+func (s *Services) finishModel(sc *StepContext, run *track.Run, m *model.Model, metrics map[string]float64, curve []track.Metric) (map[string]Value, error) {
+	path := filepath.Join(sc.Dir, "model.json")
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Encode(out); err != nil {
+		out.Close()
+		return nil, err
+	}
+	if err := out.Close(); err != nil {
+		return nil, err
+	}
+	return s.finishModelFile(sc, run, path, "plinth", metrics, curve)
+}
+
+// finishModelFile is finishModel for a file already written, in format.
+func (s *Services) finishModelFile(sc *StepContext, run *track.Run, path, format string, metrics map[string]float64, curve []track.Metric) (map[string]Value, error) {
+	mv, err := sc.Put(path, Model, format)
+	if err != nil {
+		return nil, err
+	}
+	mv.Attrs = copyAttrs(sc.Inputs["train"])
+	if run != nil {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.Tracker.PutArtifact(sc, run.ID, filepath.Base(path), f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		if err := s.endRun(sc, run, track.Finished, metrics, curve); err != nil {
+			return nil, err
+		}
+		mv.Attrs["run"] = run.ID
+		mv.Ref = "run " + run.ID
+	}
+	return map[string]Value{"model": mv, "metrics": {Type: Metrics, Metrics: metrics}}, nil
+}
+
+// evaluateKind scores a model on a table — and, when given, a reference
+// model (the champion) on the same rows, so the two are compared on the
+// same holdout.
+type evaluateKind struct {
+	s *Services
+	t tables
+}
+
+func (*evaluateKind) Inputs() map[string]Type {
+	return map[string]Type{"model": Model, "data": Table, "reference": Any}
+}
+func (*evaluateKind) Optional(in string) bool  { return in == "reference" }
+func (*evaluateKind) Outputs() map[string]Type { return map[string]Type{"metrics": Metrics} }
+func (*evaluateKind) Deterministic() bool      { return true }
+
+func (k *evaluateKind) Run(sc *StepContext) (map[string]Value, error) {
+	label, err := sc.required("label")
+	if err != nil {
+		return nil, err
+	}
+	positive, err := sc.String("positive", "")
+	if err != nil {
+		return nil, err
+	}
+	data, err := sc.File("data")
+	if err != nil {
+		return nil, err
+	}
+	score := func(input string) (map[string]float64, error) {
+		path, err := sc.File(input)
+		if err != nil {
+			return nil, err
+		}
+		m, _, err := readModelFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", input, err)
+		}
+		t, err := k.t.read(sc, sc.Dir, data, label, positive, nil, m)
+		if err != nil {
+			return nil, err
+		}
+		metrics, err := scoreModel(m, t)
+		if err != nil {
+			return nil, plinth.Invalid("steps."+sc.Step.Name+".inputs."+input, "%v", err)
+		}
+		return metrics, nil
+	}
+	metrics, err := score("model")
+	if err != nil {
+		return nil, err
+	}
+	sc.Logf("model: %s", formatMetrics(metrics))
+	if _, ok := sc.Inputs["reference"]; ok {
+		ref, err := score("reference")
+		if err != nil {
+			return nil, err
+		}
+		sc.Logf("reference %s: %s", sc.Inputs["reference"].Ref, formatMetrics(ref))
+		for n, v := range ref {
+			if n == "rows" {
+				continue
+			}
+			metrics["reference_"+n] = v
+			metrics["delta_"+n] = metrics[n] - v
+		}
+	}
+	return map[string]Value{"metrics": {Type: Metrics, Metrics: metrics}}, nil
+}
+
+func formatMetrics(m map[string]float64) string {
+	var parts []string
+	for _, n := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s=%.4g", n, m[n]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// scoreKind scores a table with a model in batch, writing the table with
+// a prediction column (one per class for a multiclass model).
+type scoreKind struct{ t tables }
+
+func (*scoreKind) Inputs() map[string]Type  { return map[string]Type{"model": Any, "data": Table} }
+func (*scoreKind) Outputs() map[string]Type { return map[string]Type{"scores": Table} }
+func (*scoreKind) Deterministic() bool      { return true }
+
+func (k *scoreKind) Run(sc *StepContext) (map[string]Value, error) {
+	mpath, err := sc.File("model")
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := readModelFile(mpath)
+	if err != nil {
+		return nil, err
+	}
+	data, err := sc.File("data")
+	if err != nil {
+		return nil, err
+	}
+	t, err := k.t.read(sc, sc.Dir, data, "", "", nil, m)
+	if err != nil {
+		return nil, err
+	}
+	p, err := model.Compile(m)
+	if err != nil {
+		return nil, err
+	}
+	x, err := t.Matrix(m.Signature)
+	if err != nil {
+		return nil, plinth.Invalid("steps."+sc.Step.Name+".inputs.data", "%v", err)
+	}
+	kOut := p.NumOutputs()
+	preds := make([]float64, x.Rows*kOut)
+	if err := p.Predict(x, preds); err != nil {
+		return nil, err
+	}
+	predPath := filepath.Join(sc.Dir, "predictions.csv")
+	f, err := os.Create(predPath)
+	if err != nil {
+		return nil, err
+	}
+	w := csv.NewWriter(f)
+	header := []string{"prediction"}
+	if kOut > 1 {
+		header = header[:0]
+		for c := range kOut {
+			header = append(header, "prediction_"+strconv.Itoa(c))
+		}
+	}
+	w.Write(header)
+	row := make([]string, kOut)
+	for r := range x.Rows {
+		for c := range kOut {
+			row[c] = strconv.FormatFloat(preds[r*kOut+c], 'g', -1, 64)
+		}
+		w.Write(row)
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	out := filepath.Join(sc.Dir, "scores.parquet")
+	sel := fmt.Sprintf("SELECT * FROM input POSITIONAL JOIN read_csv(%s, header = true)", quote(predPath))
+	if err := k.t.query(sc, out, sel, data); err != nil {
+		return nil, err
+	}
+	sc.Logf("scored %d rows", x.Rows)
+	v, err := sc.Put(out, Table, fmt.Sprintf("scores (%d rows)", x.Rows))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]Value{"scores": v}, nil
+}
+
+// scoreModel evaluates m on t with the metrics that fit its objective:
+// AUC, log loss, accuracy, precision, recall, F1 and calibration error for
+// a binary classifier; accuracy and log loss for a multiclass one; RMSE,
+// MAE and R² otherwise.
+func scoreModel(m *model.Model, t *train.Table) (map[string]float64, error) {
+	p, err := model.Compile(m)
+	if err != nil {
+		return nil, err
+	}
+	x, err := t.Matrix(m.Signature)
+	if err != nil {
+		return nil, err
+	}
+	k := p.NumOutputs()
+	preds := make([]float64, x.Rows*k)
+	if err := p.Predict(x, preds); err != nil {
+		return nil, err
+	}
+	out := map[string]float64{"rows": float64(x.Rows)}
+	switch {
+	case k > 1:
+		mc, err := eval.Multiclass(t.Label, preds, k)
+		if err != nil {
+			return nil, fmt.Errorf("labels must be class indices 0..%d: %w", k-1, err)
+		}
+		out["accuracy"], out["log_loss"] = mc.Accuracy, mc.LogLoss
+	case strings.HasPrefix(m.Objective.Name, "binary:"):
+		if out["auc"], err = eval.AUC(t.Label, preds); err != nil {
+			return nil, err
+		}
+		if out["log_loss"], err = eval.LogLoss(t.Label, preds); err != nil {
+			return nil, err
+		}
+		b, err := eval.AtThreshold(t.Label, preds, 0.5)
+		if err != nil {
+			return nil, err
+		}
+		out["accuracy"], out["precision"], out["recall"], out["f1"] = b.Accuracy, b.Precision, b.Recall, b.F1
+		if out["calibration_error"], _, err = eval.Calibration(t.Label, preds, 10); err != nil {
+			return nil, err
+		}
+	default:
+		r, err := eval.Regress(t.Label, preds)
+		if err != nil {
+			return nil, err
+		}
+		out["rmse"], out["mae"], out["r2"] = r.RMSE, r.MAE, r.R2
+	}
+	return out, nil
+}
