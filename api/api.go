@@ -26,6 +26,7 @@ import (
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/serve"
@@ -49,8 +50,12 @@ type Server struct {
 	Materializer  *feature.Materializer
 	FeatureServer *feature.Server
 	Deployer      *deploy.Deployer
-	Runtime       *serve.Runtime
-	Blobs         blob.Store
+	// Pipelines executes pipeline runs; PipelineDefs lists the registered
+	// pipelines.
+	Pipelines    *pipeline.Engine
+	PipelineDefs pipeline.Catalog
+	Runtime      *serve.Runtime
+	Blobs        blob.Store
 	// Ready reports whether the server can take traffic (its stores
 	// answer); /readyz calls it.
 	Ready  func(ctx context.Context) error
@@ -153,6 +158,14 @@ var routes = []route{
 	{"GET", "/api/v1/feature-views/{view}/rows", (*Server).viewRows},
 	{"POST", "/api/v1/materialize", (*Server).materialize},
 	{"POST", "/api/v1/features/online", (*Server).onlineFeatures},
+
+	{"GET", "/api/v1/pipelines", (*Server).listPipelines},
+	{"POST", "/api/v1/pipelines/{pipeline}/plan", (*Server).planPipeline},
+	{"POST", "/api/v1/pipelines/{pipeline}/runs", (*Server).startPipeline},
+	{"GET", "/api/v1/pipelines/{pipeline}/runs", (*Server).listPipelineRuns},
+	{"GET", "/api/v1/pipeline-runs/{run}", (*Server).getPipelineRun},
+	{"POST", "/api/v1/pipeline-runs/{run}/cancel", (*Server).cancelPipelineRun},
+	{"POST", "/api/v1/pipeline-runs/{run}/rerun", (*Server).rerunPipeline},
 
 	{"GET", "/api/v1/endpoints", (*Server).listEndpoints},
 	{"POST", "/api/v1/endpoints/{endpoint}/deploy", (*Server).deployEndpoint},

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -80,7 +82,7 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 		_, err = e.Stdout.Write(out)
 		return err
 	case "ingest":
-		if err := need(2, "ingest NAME FILE (.csv or .parquet)"); err != nil {
+		if err := need(2, "ingest NAME FILE (.csv, .csv.gz or .parquet)"); err != nil {
 			return err
 		}
 		format := "csv"
@@ -92,7 +94,15 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		defer file.Close()
-		res, err := c.Ingest(ctx, pos[0], format, file)
+		var body io.Reader = file
+		if strings.HasSuffix(strings.ToLower(pos[1]), ".gz") {
+			zr, err := gzip.NewReader(file)
+			if err != nil {
+				return fmt.Errorf("%s: %w", pos[1], err)
+			}
+			body = zr
+		}
+		res, err := c.Ingest(ctx, pos[0], format, body)
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/serve"
@@ -616,5 +617,60 @@ type PredictResponse struct {
 func (c *Client) Predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*PredictResponse, error) {
 	var out PredictResponse
 	err := c.do(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/predict", map[string]any{"instances": instances, "explain": explain}, &out)
+	return &out, err
+}
+
+// Pipelines lists the registered pipelines with their newest runs.
+func (c *Client) Pipelines(ctx context.Context) ([]pipeline.Summary, error) {
+	var out struct {
+		Pipelines []pipeline.Summary `json:"pipelines"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/pipelines", nil, &out)
+	return out.Pipelines, err
+}
+
+// PlanPipeline predicts which steps a run would take from the cache.
+func (c *Client) PlanPipeline(ctx context.Context, name string, params map[string]any) ([]pipeline.StepPlan, error) {
+	var out struct {
+		Steps []pipeline.StepPlan `json:"steps"`
+	}
+	err := c.do(ctx, "POST", "/api/v1/pipelines/"+esc(name)+"/plan", map[string]any{"params": params}, &out)
+	return out.Steps, err
+}
+
+// StartPipeline starts a run.
+func (c *Client) StartPipeline(ctx context.Context, name string, params map[string]any) (*pipeline.Report, error) {
+	var out pipeline.Report
+	err := c.do(ctx, "POST", "/api/v1/pipelines/"+esc(name)+"/runs", map[string]any{"params": params}, &out)
+	return &out, err
+}
+
+// PipelineRuns lists a pipeline's runs, newest first.
+func (c *Client) PipelineRuns(ctx context.Context, name string, limit int) ([]pipeline.Report, error) {
+	var out struct {
+		Runs []pipeline.Report `json:"runs"`
+	}
+	err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/pipelines/%s/runs?limit=%d", esc(name), limit), nil, &out)
+	return out.Runs, err
+}
+
+// PipelineRun returns a run with its attempts.
+func (c *Client) PipelineRun(ctx context.Context, id string) (*pipeline.Report, error) {
+	var out pipeline.Report
+	err := c.do(ctx, "GET", "/api/v1/pipeline-runs/"+esc(id), nil, &out)
+	return &out, err
+}
+
+// CancelPipelineRun cancels an unfinished run.
+func (c *Client) CancelPipelineRun(ctx context.Context, id string) (*pipeline.Report, error) {
+	var out pipeline.Report
+	err := c.do(ctx, "POST", "/api/v1/pipeline-runs/"+esc(id)+"/cancel", nil, &out)
+	return &out, err
+}
+
+// RerunPipeline starts a run from a past run's frozen definition.
+func (c *Client) RerunPipeline(ctx context.Context, id string) (*pipeline.Report, error) {
+	var out pipeline.Report
+	err := c.do(ctx, "POST", "/api/v1/pipeline-runs/"+esc(id)+"/rerun", nil, &out)
 	return &out, err
 }

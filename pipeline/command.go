@@ -84,6 +84,7 @@ func (*commandKind) CodeVersion(with map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	dir, _ := with["dir"].(string)
 	var files []string
 	if code, ok := with["code"].([]any); ok {
 		for _, c := range code {
@@ -93,11 +94,19 @@ func (*commandKind) CodeVersion(with map[string]any) (string, error) {
 		}
 	} else {
 		for _, a := range args[1:] {
-			if info, err := os.Stat(a); err == nil && info.Mode().IsRegular() {
-				files = append(files, a)
-			}
+			files = append(files, a)
 		}
 	}
+	var code []string
+	for _, f := range files {
+		if !filepath.IsAbs(f) && dir != "" {
+			f = filepath.Join(dir, f)
+		}
+		if info, err := os.Stat(f); err == nil && info.Mode().IsRegular() {
+			code = append(code, f)
+		}
+	}
+	files = code
 	sort.Strings(files)
 	h := sha256.New()
 	fmt.Fprintln(h, strings.Join(args, "\x00"))

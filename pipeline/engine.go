@@ -195,6 +195,25 @@ var errShutdown = errors.New("engine shutting down")
 // are kept; attempts left running by a dead executor are abandoned and
 // tried again.
 func (e *Engine) Execute(ctx context.Context, id string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// One execution per run in this engine: the lease alone cannot tell
+	// two of our own goroutines apart.
+	e.mu.Lock()
+	if e.cancels == nil {
+		e.cancels = map[string]context.CancelCauseFunc{}
+	}
+	if e.cancels[id] != nil {
+		e.mu.Unlock()
+		return errLeaseHeld
+	}
+	e.cancels[id] = cancel
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.cancels, id)
+		e.mu.Unlock()
+	}()
 	ok, err := e.Store.TakeLease(ctx, id, e.Owner, e.now().Add(e.lease()))
 	if err != nil {
 		return err
@@ -212,19 +231,6 @@ func (e *Engine) Execute(ctx context.Context, id string) error {
 	if err := e.Store.AbandonAttempts(ctx, id, e.now()); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	e.mu.Lock()
-	if e.cancels == nil {
-		e.cancels = map[string]context.CancelCauseFunc{}
-	}
-	e.cancels[id] = cancel
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.cancels, id)
-		e.mu.Unlock()
-	}()
 	// Renew the lease while we work; losing it means another executor
 	// took the run, and we must stop.
 	go func() {
@@ -415,6 +421,9 @@ func (e *Engine) prepare(ctx context.Context, run *Run, st Step, upstream map[st
 			return nil, plinth.Invalid("steps."+st.Name+".inputs."+in, "%s: nothing resolves external references here", ref)
 		}
 		v, err := e.Resolver.Resolve(ctx, r)
+		if r.Optional && plinth.ErrorCode(err) == plinth.ENOTFOUND {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("input %s (%s): %w", in, ref, err)
 		}

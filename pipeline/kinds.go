@@ -220,6 +220,10 @@ func (k *trainingSetKind) Run(sc *StepContext) (map[string]Value, error) {
 	}
 	labels := filepath.Join(sc.Dir, "labels.parquet")
 	sel := "SELECT * FROM input"
+	if sc.Inputs["labels"].Type == Dataset {
+		// Snapshots carry their ingestion time, which is no label column.
+		sel = "SELECT * EXCLUDE (" + dataset.IngestedAt + ") FROM input"
+	}
 	if where != "" {
 		sel += " WHERE " + where
 	}
@@ -231,16 +235,18 @@ func (k *trainingSetKind) Run(sc *StepContext) (map[string]Value, error) {
 		return nil, err
 	}
 	sc.Logf("training set of %s v%d: %d rows from %s", service, built.ServiceVersion, built.Rows, strings.Join(built.Sources, "; "))
+	// Ordered by time, ties broken by every column, so the same rows
+	// always make the same bytes — and the same cache key downstream.
 	col := `"` + strings.ReplaceAll(ts, `"`, `""`) + `"`
 	trainPath, holdPath := filepath.Join(sc.Dir, "train.parquet"), filepath.Join(sc.Dir, "holdout.parquet")
 	cut := fmt.Sprintf("(SELECT quantile_disc(%s, %g) FROM input)", col, 1-holdout)
 	if holdout == 0 {
 		cut = fmt.Sprintf("(SELECT max(%s) FROM input)", col)
 	}
-	if err := k.t.query(sc, trainPath, fmt.Sprintf("SELECT * FROM input WHERE %s <= %s ORDER BY %s", col, cut, col), built.Path); err != nil {
+	if err := k.t.query(sc, trainPath, fmt.Sprintf("SELECT * FROM input WHERE %s <= %s ORDER BY %s, COLUMNS(*)", col, cut, col), built.Path); err != nil {
 		return nil, err
 	}
-	if err := k.t.query(sc, holdPath, fmt.Sprintf("SELECT * FROM input WHERE %s > %s ORDER BY %s", col, cut, col), built.Path); err != nil {
+	if err := k.t.query(sc, holdPath, fmt.Sprintf("SELECT * FROM input WHERE %s > %s ORDER BY %s, COLUMNS(*)", col, cut, col), built.Path); err != nil {
 		return nil, err
 	}
 	attrs := map[string]string{"feature_service": service, "feature_service_version": strconv.Itoa(built.ServiceVersion)}

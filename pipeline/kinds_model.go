@@ -329,7 +329,16 @@ func (k *evaluateKind) Run(sc *StepContext) (map[string]Value, error) {
 		return nil, err
 	}
 	sc.Logf("model: %s", formatMetrics(metrics))
+	// The reference's metrics are always there, so gate conditions
+	// compile whether or not a champion exists: has_reference says.
+	for _, n := range sortedKeys(metrics) {
+		if n != "rows" {
+			metrics["reference_"+n], metrics["delta_"+n] = 0, 0
+		}
+	}
+	metrics["has_reference"] = 0
 	if _, ok := sc.Inputs["reference"]; ok {
+		metrics["has_reference"] = 1
 		ref, err := score("reference")
 		if err != nil {
 			return nil, err

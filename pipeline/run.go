@@ -117,6 +117,23 @@ func (r *Run) Cost() Cost {
 	return c
 }
 
+// Report is a run as people and clients see it: with its total cost.
+type Report struct {
+	Run
+	Cost Cost `json:"cost"`
+}
+
+// NewReport reports r.
+func NewReport(r *Run) Report { return Report{Run: *r, Cost: r.Cost()} }
+
+// Summary is a registered pipeline and its newest run.
+type Summary struct {
+	Spec
+	Version   int       `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
+	LastRun   *Report   `json:"last_run,omitempty"`
+}
+
 // Attempt is one try at a step, with everything needed to explain or
 // reproduce it.
 type Attempt struct {

@@ -73,8 +73,12 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 }
 
-// Tick fires what is due now and returns the runs it started.
+// Tick resumes runs whose executor died, fires what is due now, and
+// returns the runs it started.
 func (s *Scheduler) Tick(ctx context.Context) ([]*Run, error) {
+	if _, err := s.Engine.Resume(ctx); err != nil {
+		return nil, fmt.Errorf("resume runs: %w", err)
+	}
 	pipelines, err := s.Catalog.Pipelines(ctx)
 	if err != nil {
 		return nil, err

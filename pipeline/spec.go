@@ -58,7 +58,7 @@ type Step struct {
 	Kind string `json:"kind" yaml:"kind"`
 	// Inputs maps the kind's input names to a reference: "STEP.OUTPUT",
 	// "dataset:NAME" (its newest snapshot), "model:NAME@ALIAS_OR_VERSION"
-	// or "file:PATH".
+	// or "file:PATH"; an external reference ending in "?" is optional.
 	Inputs map[string]string `json:"inputs,omitempty" yaml:"inputs,omitempty"`
 	// With holds the kind's parameters.
 	With map[string]any `json:"with,omitempty" yaml:"with,omitempty"`
@@ -241,10 +241,24 @@ type Ref struct {
 	Dataset      string // dataset:NAME
 	Model, Alias string // model:NAME@ALIAS
 	File         string // file:PATH
+	// Optional external references end in "?": when what they name does
+	// not exist (no production model yet), the input is left out.
+	Optional bool
 }
 
 // ParseRef parses an input reference.
 func ParseRef(s string) (Ref, error) {
+	if t, ok := strings.CutSuffix(s, "?"); ok {
+		r, err := ParseRef(t)
+		if err != nil {
+			return Ref{}, err
+		}
+		if r.Step != "" {
+			return Ref{}, fmt.Errorf("%q: only datasets, models and files can be optional", s)
+		}
+		r.Optional = true
+		return r, nil
+	}
 	switch {
 	case strings.HasPrefix(s, "dataset:"):
 		n := strings.TrimPrefix(s, "dataset:")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/pipeline"
 )
 
 // Catalog reads the registered feature definitions as typed values.
@@ -78,4 +79,38 @@ func (c Catalog) OnDemand(ctx context.Context) ([]feature.OnDemand, error) {
 		}
 	}
 	return out, nil
+}
+
+// Pipelines returns the registered pipelines.
+func (c Catalog) Pipelines(ctx context.Context) ([]pipeline.Registered, error) {
+	defs, err := c.Store.Definitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []pipeline.Registered
+	for _, d := range defs {
+		if d.Kind != KindPipeline {
+			continue
+		}
+		var p pipeline.Spec
+		if err := json.Unmarshal(d.Spec, &p); err != nil {
+			return nil, fmt.Errorf("pipeline %s: %w", d.Name, err)
+		}
+		out = append(out, pipeline.Registered{Spec: p, Version: d.Version, UpdatedAt: d.UpdatedAt})
+	}
+	return out, nil
+}
+
+// Pipeline returns a registered pipeline, or ENOTFOUND.
+func (c Catalog) Pipeline(ctx context.Context, name string) (*pipeline.Registered, error) {
+	ps, err := c.Pipelines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if ps[i].Spec.Name == name {
+			return &ps[i], nil
+		}
+	}
+	return nil, plinth.NotFound("pipeline", name)
 }

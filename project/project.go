@@ -22,15 +22,17 @@ import (
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/pipeline"
 )
 
 // File is a project's definitions.
 type File struct {
-	Entities []feature.Entity   `yaml:"entities,omitempty"`
-	Datasets []dataset.Spec     `yaml:"datasets,omitempty"`
-	Views    []feature.View     `yaml:"feature_views,omitempty"`
-	Services []feature.Service  `yaml:"feature_services,omitempty"`
-	OnDemand []feature.OnDemand `yaml:"on_demand_features,omitempty"`
+	Entities  []feature.Entity   `yaml:"entities,omitempty"`
+	Datasets  []dataset.Spec     `yaml:"datasets,omitempty"`
+	Views     []feature.View     `yaml:"feature_views,omitempty"`
+	Services  []feature.Service  `yaml:"feature_services,omitempty"`
+	OnDemand  []feature.OnDemand `yaml:"on_demand_features,omitempty"`
+	Pipelines []pipeline.Spec    `yaml:"pipelines,omitempty"`
 }
 
 // Load reads a project file, or every .yaml and .yml file of a folder (in
@@ -71,6 +73,9 @@ func Load(path string) (*File, error) {
 		all.Views = append(all.Views, part.Views...)
 		all.Services = append(all.Services, part.Services...)
 		all.OnDemand = append(all.OnDemand, part.OnDemand...)
+		for _, p := range part.Pipelines {
+			all.Pipelines = append(all.Pipelines, anchor(p, filepath.Dir(f)))
+		}
 	}
 	if err := all.Validate(); err != nil {
 		return nil, err
@@ -186,7 +191,54 @@ func (f *File) Validate(registered ...string) error {
 			return prefix("feature_services."+s.Name, err)
 		}
 	}
+	kinds := pipeline.Kinds(&pipeline.Services{})
+	for _, p := range f.Pipelines {
+		if err := unique(KindPipeline, p.Name); err != nil {
+			return err
+		}
+		if err := p.Validate(kinds); err != nil {
+			return prefix("pipelines."+p.Name, err)
+		}
+	}
 	return nil
+}
+
+// anchor makes a pipeline's paths independent of where it runs: file
+// references become absolute, and command steps run in the project
+// file's folder unless they say otherwise.
+func anchor(p pipeline.Spec, dir string) pipeline.Spec {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return p
+	}
+	steps := make([]pipeline.Step, len(p.Steps))
+	for i, st := range p.Steps {
+		inputs := map[string]string{}
+		for k, ref := range st.Inputs {
+			if f, ok := strings.CutPrefix(ref, "file:"); ok && !filepath.IsAbs(f) {
+				ref = "file:" + filepath.Join(abs, f)
+			}
+			inputs[k] = ref
+		}
+		if len(st.Inputs) > 0 {
+			st.Inputs = inputs
+		}
+		if st.Kind == "command" {
+			with := map[string]any{}
+			for k, v := range st.With {
+				with[k] = v
+			}
+			if d, ok := with["dir"].(string); !ok {
+				with["dir"] = abs
+			} else if !filepath.IsAbs(d) {
+				with["dir"] = filepath.Join(abs, d)
+			}
+			st.With = with
+		}
+		steps[i] = st
+	}
+	p.Steps = steps
+	return p
 }
 
 func prefix(p string, err error) error {
@@ -221,6 +273,9 @@ func (f *File) Definitions() []Definition {
 	for _, od := range f.OnDemand {
 		add(KindOnDemand, od.Name, od)
 	}
+	for _, p := range f.Pipelines {
+		add(KindPipeline, p.Name, p)
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
 			return kindOrder(out[i].Kind) < kindOrder(out[j].Kind)
@@ -231,7 +286,7 @@ func (f *File) Definitions() []Definition {
 }
 
 func kindOrder(k string) int {
-	return map[string]int{KindDataset: 0, KindEntity: 1, KindView: 2, KindOnDemand: 3, KindService: 4}[k]
+	return map[string]int{KindDataset: 0, KindEntity: 1, KindView: 2, KindOnDemand: 3, KindService: 4, KindPipeline: 5}[k]
 }
 
 // Change is one difference between the file and the registry.
@@ -440,8 +495,12 @@ func Merge(current, set, remove []Definition) (*File, error) {
 			var od feature.OnDemand
 			err = json.Unmarshal(d.Spec, &od)
 			f.OnDemand = append(f.OnDemand, od)
+		case KindPipeline:
+			var p pipeline.Spec
+			err = json.Unmarshal(d.Spec, &p)
+			f.Pipelines = append(f.Pipelines, p)
 		default:
-			return nil, plinth.Invalid("kind", "%q is not one of dataset, entity, feature_view, on_demand_feature, feature_service", d.Kind)
+			return nil, plinth.Invalid("kind", "%q is not one of dataset, entity, feature_view, on_demand_feature, feature_service, pipeline", d.Kind)
 		}
 		if err != nil {
 			return nil, plinth.Invalid(d.Kind+"."+d.Name, "%v", err)

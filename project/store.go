@@ -13,6 +13,7 @@ const (
 	KindView     = "feature_view"
 	KindService  = "feature_service"
 	KindOnDemand = "on_demand_feature"
+	KindPipeline = "pipeline"
 )
 
 // Definition is a registered definition: its kind, name, spec (JSON) and a

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/plinthml/plinth/online"
 	"github.com/plinthml/plinth/online/pebble"
 	redisonline "github.com/plinthml/plinth/online/redis"
+	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/serve"
@@ -74,8 +76,12 @@ type Node struct {
 	Ingester *dataset.Ingester
 	Runtime  *serve.Runtime
 	Deployer *deploy.Deployer
-	API      *api.Server
-	Logger   *slog.Logger
+	// Pipelines executes pipeline runs; Scheduler fires them on their
+	// schedules and dataset triggers while the node serves.
+	Pipelines *pipeline.Engine
+	Scheduler *pipeline.Scheduler
+	API       *api.Server
+	Logger    *slog.Logger
 
 	stopLog func()
 }
@@ -153,7 +159,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	services := &pipeline.Services{Features: features, Datasets: meta, Registry: n.Registry, Tracker: n.Tracker, Deployer: n.Deployer, DuckDB: offline.DB()}
+	host, _ := os.Hostname()
+	n.Pipelines = &pipeline.Engine{
+		Store: meta, Blobs: blobs, Kinds: pipeline.Kinds(services), Resolver: services,
+		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), WorkDir: filepath.Join(work, "pipelines"),
+		Code: version(), Logger: cfg.Logger,
+	}
+	n.Scheduler = &pipeline.Scheduler{Engine: n.Pipelines, Catalog: catalog, Datasets: meta}
 	n.API = &api.Server{
+		Pipelines: n.Pipelines, PipelineDefs: catalog,
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta},
 		FeatureServer: featureServer,
@@ -242,8 +257,10 @@ func (n *Node) ready(ctx context.Context) error {
 // Handler is the node's HTTP handler.
 func (n *Node) Handler() http.Handler { return n.API.Handler() }
 
-// Close flushes the prediction log and closes the stores.
+// Close stops the pipeline runs in progress (they resume on the next
+// start), flushes the prediction log and closes the stores.
 func (n *Node) Close() error {
+	n.Pipelines.Shutdown()
 	if n.stopLog != nil {
 		n.stopLog()
 		n.Runtime.Log.Wait()
@@ -267,6 +284,9 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) 
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go n.follow(followCtx, 2*time.Second)
+	// Runs an earlier process left unfinished resume once their leases
+	// lapse; the scheduler looks for them on every tick.
+	go n.Scheduler.Run(followCtx)
 	select {
 	case err := <-errc:
 		return err
@@ -279,4 +299,29 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) 
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// version is the build's version control revision, which is the version
+// of the built-in pipeline steps' code.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return info.Main.Version
+	}
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
 }
