@@ -198,7 +198,19 @@ func (d *Deployer) Promote(ctx context.Context, endpoint, reason string) (*Endpo
 	if reason == "" {
 		reason = fmt.Sprintf("promote %s@%d", cur.Candidate.Model, cur.Candidate.Version)
 	}
-	return d.apply(ctx, &Endpoint{Name: endpoint, Strategy: Single, Stable: *cur.Candidate, Reason: reason, Action: "promote"})
+	stable := *cur.Candidate
+	// When the stable version was asked for by an alias ("production")
+	// of the same model, promotion moves the alias: it keeps naming what
+	// the endpoint serves, and the endpoint keeps following it.
+	if s := cur.Stable; s.Model == stable.Model && s.Ref != "latest" {
+		if _, err := strconv.Atoi(s.Ref); err != nil {
+			if err := d.Registry.SetAlias(ctx, s.Model, s.Ref, stable.Version, "endpoint "+endpoint+": "+reason); err != nil {
+				return nil, fmt.Errorf("promote %s: move alias %s: %w", endpoint, s.Ref, err)
+			}
+			stable.Ref = s.Ref
+		}
+	}
+	return d.apply(ctx, &Endpoint{Name: endpoint, Strategy: Single, Stable: stable, Reason: reason, Action: "promote"})
 }
 
 // Rollback restores the endpoint's previous configuration.
@@ -213,6 +225,17 @@ func (d *Deployer) Rollback(ctx context.Context, endpoint, reason string) (*Endp
 	prev := hist[1]
 	if reason == "" {
 		reason = fmt.Sprintf("rollback from revision %d to revision %d", hist[0].Revision, prev.Revision)
+	}
+	// An alias the rolled-back change moved goes back too; otherwise
+	// following it would undo the rollback.
+	if s := prev.Stable; s.Ref != "latest" {
+		if _, err := strconv.Atoi(s.Ref); err != nil {
+			if v, err := d.Registry.Resolve(ctx, s.Model+"@"+s.Ref); err == nil && v.Version != s.Version {
+				if err := d.Registry.SetAlias(ctx, s.Model, s.Ref, s.Version, "endpoint "+endpoint+": "+reason); err != nil {
+					return nil, fmt.Errorf("rollback %s: move alias %s back: %w", endpoint, s.Ref, err)
+				}
+			}
+		}
 	}
 	return d.apply(ctx, &Endpoint{Name: endpoint, Strategy: prev.Strategy, Stable: prev.Stable, Candidate: prev.Candidate,
 		Weight: prev.Weight, StickyKey: prev.StickyKey, Gate: prev.Gate, Reason: reason, Action: "rollback"})

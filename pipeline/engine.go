@@ -483,13 +483,16 @@ func (e *Engine) step(ctx context.Context, run *Run, st Step, upstream map[strin
 			if err := e.Store.StartAttempt(ctx, a); err != nil {
 				return nil, err
 			}
-			a.State, a.Cached, a.CachedFrom, a.Outputs = Succeeded, true, hit.Run, hit.Outputs
+			a.State, a.Cached, a.CachedFrom, a.Outputs, a.Error = hit.State, true, hit.Run, hit.Outputs, hit.Error
 			now := e.now()
 			a.FinishedAt = &now
 			if err := e.Store.FinishAttempt(ctx, a); err != nil {
 				return nil, err
 			}
 			e.logger().Info("step cached", "run", run.ID, "step", st.Name, "from", hit.Run)
+			if hit.State == Halted {
+				return nil, &Halt{Reason: hit.Error}
+			}
 			return hit.Outputs, nil
 		} else if plinth.ErrorCode(err) != plinth.ENOTFOUND {
 			return nil, err

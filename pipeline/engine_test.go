@@ -248,7 +248,12 @@ func TestGateHaltsWithoutFailing(t *testing.T) {
 	if a := r.Latest()["gate"]; !strings.Contains(a.Error, "sum >= 0.7") || !strings.Contains(a.Log, "false") {
 		t.Fatalf("gate record: %+v", a)
 	}
-	// A halted gate is not cached: it judges again next time.
+	// A halted gate is cached as halted: judging the same numbers again
+	// would decide the same.
+	r = run(t, eng, spec, nil)
+	if r.State != pipeline.Succeeded || states(r) != "score=cached gate=cached ship=skipped" || r.Latest()["gate"].State != pipeline.Halted {
+		t.Fatalf("gate again: %s %s", r.State, states(r))
+	}
 	spec.Steps[0].With = map[string]any{"add": 0.8}
 	r = run(t, eng, spec, nil)
 	if states(r) != "score=succeeded gate=succeeded ship=succeeded" {

@@ -400,7 +400,11 @@ func (k *registerKind) Run(sc *StepContext) (map[string]Value, error) {
 
 // deployKind puts a version on an endpoint: as its only version, or as a
 // canary (or A/B or shadow candidate) beside the stable version, with a
-// gate that promotes or rolls it back.
+// gate that promotes or rolls it back. A new endpoint serves the version
+// through an alias (with.alias, default "production") that the step points
+// at it; promoting a canary later moves that alias, so the alias always
+// names what the endpoint serves, and the next run's evaluation compares
+// against it.
 type deployKind struct{ s *Services }
 
 func (*deployKind) Inputs() map[string]Type  { return map[string]Type{"version": Version} }
@@ -420,21 +424,38 @@ func (k *deployKind) Run(sc *StepContext) (map[string]Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	ref := sc.Inputs["version"].Ref
-	spec := deploy.Spec{Model: ref, Strategy: deploy.Single, Reason: "pipeline " + sc.Run.Pipeline + " run " + sc.Run.ID}
+	alias, err := sc.String("alias", "production")
+	if err != nil {
+		return nil, err
+	}
+	v := sc.Inputs["version"]
+	ref := v.Ref
+	reason := "pipeline " + sc.Run.Pipeline + " run " + sc.Run.ID
+	spec := deploy.Spec{Model: ref, Strategy: deploy.Single, Reason: reason}
+	cur, err := k.s.Deployer.Store.Endpoint(sc, endpoint)
+	if plinth.ErrorCode(err) == plinth.ENOTFOUND && alias != "" {
+		version, _ := strconv.Atoi(v.Attrs["version"])
+		if err := k.s.Registry.SetAlias(sc, v.Attrs["model"], alias, version, reason); err != nil {
+			return nil, err
+		}
+		spec.Model = v.Attrs["model"] + "@" + alias
+		sc.Logf("endpoint %s is new: %s serves all traffic as %s", endpoint, ref, spec.Model)
+	}
 	if strategy != deploy.Single {
-		cur, err := k.s.Deployer.Store.Endpoint(sc, endpoint)
 		switch {
 		case plinth.ErrorCode(err) == plinth.ENOTFOUND:
-			sc.Logf("endpoint %s is new: %s serves all traffic", endpoint, ref)
 		case err != nil:
 			return nil, err
 		case fmt.Sprintf("%s@%d", cur.Stable.Model, cur.Stable.Version) == ref:
 			sc.Logf("%s already serves %s", endpoint, ref)
 			return map[string]Value{"endpoint": {Type: Any, Ref: fmt.Sprintf("%s rev %d", endpoint, cur.Revision)}}, nil
 		default:
-			spec = deploy.Spec{Model: fmt.Sprintf("%s@%d", cur.Stable.Model, cur.Stable.Version), Strategy: strategy, Candidate: ref,
-				Weight: weight, Reason: spec.Reason}
+			stable := cur.Stable.Model + "@" + cur.Stable.Ref
+			if cur.Stable.Ref == "latest" {
+				stable = cur.Stable.Model
+			}
+			spec = deploy.Spec{Model: stable, Strategy: strategy, Candidate: ref,
+				Weight: weight, Reason: reason}
 			if g, err := sc.Map("gate"); err != nil {
 				return nil, err
 			} else if g != nil {

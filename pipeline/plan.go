@@ -41,6 +41,7 @@ func (e *Engine) Plan(ctx context.Context, spec Spec, params map[string]any) ([]
 	}
 	run := &Run{ID: "plan", Pipeline: spec.Name, Spec: spec, Params: merged}
 	known := map[string]map[string]Value{} // outputs of steps predicted to hit
+	skipped := map[string]bool{}           // steps predicted to halt the run, or to be skipped
 	var out []StepPlan
 	for _, n := range order {
 		st := steps[n]
@@ -51,7 +52,16 @@ func (e *Engine) Plan(ctx context.Context, spec Spec, params map[string]any) ([]
 				runs = append(runs, d)
 			}
 		}
+		var stops []string
+		for _, d := range st.Deps() {
+			if skipped[d] {
+				stops = append(stops, d)
+			}
+		}
 		switch {
+		case len(stops) > 0:
+			skipped[n] = true
+			p.Reason = "skipped: upstream " + strings.Join(stops, ", ") + " halts the run"
 		case len(runs) > 0:
 			p.Reason = "runs: upstream " + strings.Join(runs, ", ") + " runs, so its inputs are not known yet"
 		case !e.Kinds[st.Kind].Deterministic():
@@ -74,7 +84,12 @@ func (e *Engine) Plan(ctx context.Context, spec Spec, params map[string]any) ([]
 			hit, err := e.Store.Cached(ctx, prep.key)
 			if err == nil {
 				p.Cached, p.From, p.Reason = true, hit.Run, "cached: same parameters, code and input contents as run "+hit.Run
-				known[n] = hit.Outputs
+				if hit.State == Halted {
+					p.Reason += ", which halted the run (" + hit.Error + ")"
+					skipped[n] = true
+				} else {
+					known[n] = hit.Outputs
+				}
 				break
 			}
 			if plinth.ErrorCode(err) != plinth.ENOTFOUND {

@@ -161,8 +161,8 @@ type Attempt struct {
 
 // Store keeps runs, attempts, the step cache and schedule fires.
 //
-// FinishAttempt writes an attempt's final state and, when it succeeded
-// with a key, the cache entry, in one transaction; it returns ECONFLICT
+// FinishAttempt writes an attempt's final state and, when it succeeded or
+// halted with a key, the cache entry, in one transaction; it returns ECONFLICT
 // when the attempt is no longer running (another executor finished or
 // abandoned it), which is how a step's effects are recorded exactly once.
 // CreateRun returns ECONFLICT when a run of the pipeline with the same

@@ -193,8 +193,9 @@ func (s *Store) StartAttempt(ctx context.Context, a *pipeline.Attempt) error {
 	})
 }
 
-// FinishAttempt records a running attempt's end and, for a success with a
-// key that ran (not a cache hit), the cache entry — in one transaction.
+// FinishAttempt records a running attempt's end and, for a success (or a
+// halt) with a key that ran (not a cache hit), the cache entry — in one
+// transaction.
 func (s *Store) FinishAttempt(ctx context.Context, a *pipeline.Attempt) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		outputs, _ := json.Marshal(a.Outputs)
@@ -213,7 +214,7 @@ func (s *Store) FinishAttempt(ctx context.Context, a *pipeline.Attempt) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return plinth.Errorf(plinth.ECONFLICT, "attempt %d of step %s is no longer running", a.Number, a.Step)
 		}
-		if a.State == pipeline.Succeeded && a.Key != "" && !a.Cached {
+		if (a.State == pipeline.Succeeded || a.State == pipeline.Halted) && a.Key != "" && !a.Cached {
 			_, err := s.exec(ctx, tx, `INSERT INTO pipeline_cache (cache_key, run_id, step, attempt, created_at) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (cache_key) DO NOTHING`, a.Key, a.Run, a.Step, a.Number, micros(s.Now()))
 			if err != nil {

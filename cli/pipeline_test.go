@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestFlightsPipeline runs the flights example project's retraining
+// pipeline as a user would: on two months, then again with nothing new
+// (every step a cache hit), then after a new month arrives (the training
+// set is rebuilt but, for the same months, holds the same rows: training
+// is a cache hit), then on three months (a challenger compared with the
+// production model on the same holdout, shipped as a canary).
+func TestFlightsPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains models on real data")
+	}
+	data := t.TempDir()
+	proj := filepath.Join("..", "examples", "flights", "plinth.yaml")
+	flights := filepath.Join("..", "demo", "data", "flights")
+	run(t, "apply", "-f", proj, "--data", data)
+	for _, f := range []string{"weather", "planes"} {
+		run(t, "datasets", "ingest", f, filepath.Join(flights, f+".csv.gz"), "--data", data)
+	}
+	for _, m := range []string{"01", "02"} {
+		run(t, "datasets", "ingest", "flights", filepath.Join(flights, "flights-2013-"+m+".csv.gz"), "--data", data)
+	}
+	params := []string{"--param", "train_until=2013-02-15", "--data", data}
+	out := run(t, append([]string{"pipelines", "run", "retrain"}, params...)...)
+	for _, want := range []string{"succeeded (manual)", "version: delays@1", "endpoint: delays rev 1"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("first run lacks %q:\n%s", want, out)
+		}
+	}
+	if auc := regexp.MustCompile(` auc=([0-9.]+)`).FindStringSubmatch(out); auc == nil || auc[1] < "0.6" {
+		t.Fatalf("first model's AUC: %v\n%s", auc, out)
+	}
+	if eps := run(t, "endpoints", "list", "--data", data); !strings.Contains(eps, "delays@1 (production)") {
+		t.Fatalf("endpoint:\n%s", eps)
+	}
+
+	// The first run made its model production, so the next run compares
+	// the same model with itself: the gate halts the run, nothing is
+	// registered or deployed.
+	out = run(t, append([]string{"pipelines", "run", "retrain"}, params...)...)
+	if !regexp.MustCompile(`gate +1 +halted`).MatchString(out) || !regexp.MustCompile(`deploy +1 +skipped`).MatchString(out) ||
+		!regexp.MustCompile(`train +1 +cached`).MatchString(out) {
+		t.Fatalf("second run:\n%s", out)
+	}
+	// Nothing changed since: the plan and the run say so.
+	plan := run(t, append([]string{"pipelines", "plan", "retrain"}, params...)...)
+	if strings.Count(plan, " hit ") != 4 || strings.Count(plan, "skipped: upstream") != 2 {
+		t.Fatalf("plan with nothing new:\n%s", plan)
+	}
+	out = run(t, append([]string{"pipelines", "run", "retrain"}, params...)...)
+	if strings.Count(out, " cached ") != 4 || !strings.Contains(out, "cost: 0.0s wall") {
+		t.Fatalf("rerun with nothing new:\n%s", out)
+	}
+
+	// A new month changes the labels dataset; the Jan–Feb training set
+	// it yields is the same, so training is not repeated.
+	run(t, "datasets", "ingest", "flights", filepath.Join(flights, "flights-2013-03.csv.gz"), "--data", data)
+	plan = run(t, append([]string{"pipelines", "plan", "retrain"}, params...)...)
+	if !strings.Contains(plan, "input labels has new contents (flights@3, was flights@2)") {
+		t.Fatalf("plan after a new month:\n%s", plan)
+	}
+	out = run(t, append([]string{"pipelines", "run", "retrain"}, params...)...)
+	if !regexp.MustCompile(`train +1 +cached`).MatchString(out) || !regexp.MustCompile(`trainset +1 +succeeded`).MatchString(out) {
+		t.Fatalf("run after a new month:\n%s", out)
+	}
+
+	// Three months: a challenger, compared with production, goes out as
+	// a canary.
+	out = run(t, "pipelines", "run", "retrain", "--param", "train_until=2013-04-01", "--data", data)
+	if !strings.Contains(out, "has_reference=1") || !strings.Contains(out, "version: delays@2") {
+		t.Fatalf("challenger run:\n%s", out)
+	}
+	if eps := run(t, "endpoints", "list", "--data", data); !strings.Contains(eps, "canary") || !strings.Contains(eps, "delays@2") {
+		t.Fatalf("canary:\n%s", eps)
+	}
+	runs := run(t, "pipelines", "runs", "retrain", "--data", data)
+	if strings.Count(runs, "succeeded") != 5 {
+		t.Fatalf("runs:\n%s", runs)
+	}
+	id := regexp.MustCompile(`(?m)^([0-9a-f]{16}) `).FindStringSubmatch(runs)[1]
+	if show := run(t, "pipelines", "show", id, "--data", data); !strings.Contains(show, "--- trainset attempt 1") || !strings.Contains(show, "training set of delays") {
+		t.Fatalf("show:\n%s", show)
+	}
+	if _, err := os.Stat(filepath.Join(data, "work", "pipelines")); err == nil {
+		entries, _ := os.ReadDir(filepath.Join(data, "work", "pipelines"))
+		for _, e := range entries {
+			sub, _ := os.ReadDir(filepath.Join(data, "work", "pipelines", e.Name()))
+			if len(sub) > 0 {
+				t.Fatalf("scratch folders left behind: %s/%v", e.Name(), sub)
+			}
+		}
+	}
+}
