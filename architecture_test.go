@@ -31,7 +31,9 @@ var layers = map[string][]string{
 	"train":    {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "serve"},
 	"dataset":  {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "duckdb", "blob/fsblob", "blob/s3blob"},
 	"feature":  {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "duckdb", "project", "dataset"},
-	"project":  {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "duckdb"},
+	// The project file holds every kind of definition, pipelines included;
+	// it reads their types but runs nothing.
+	"project": {"api", "cli", "client", "server", "demo", "deploy", "monitor", "sqlstore", "duckdb", "queue"},
 	// The offline engine implements the domains' interfaces and serves nothing.
 	"duckdb": {"api", "cli", "client", "server", "demo", "sqlstore", "project"},
 	// The inference path never reaches into training or pipelines.
@@ -40,6 +42,13 @@ var layers = map[string][]string{
 	// Storage implements the domains' interfaces and serves nothing.
 	"sqlstore": {"api", "cli", "client", "server", "demo"},
 	"api":      {"cli", "server", "demo", "sqlstore", "blob/fsblob", "blob/s3blob"},
+	// Workflows use the domains; the project registry and storage reach
+	// them through interfaces they own.
+	"pipeline": {"api", "cli", "client", "server", "demo", "sqlstore", "project", "monitor", "blob/fsblob", "blob/s3blob", "duckdb"},
+	// The work queue is a leaf: it carries bytes.
+	"queue": {"model", "train", "track", "registry", "feature", "dataset", "serve", "deploy", "pipeline", "monitor", "api", "cli", "client", "server", "demo", "sqlstore"},
+	// Monitoring reads models and profiles; alerts reach workflows as events.
+	"monitor": {"pipeline", "deploy", "api", "cli", "client", "server", "demo", "sqlstore", "duckdb", "serve"},
 }
 
 func TestLayers(t *testing.T) {

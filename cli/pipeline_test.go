@@ -85,6 +85,13 @@ func TestFlightsPipeline(t *testing.T) {
 	if strings.Count(runs, "succeeded") != 5 {
 		t.Fatalf("runs:\n%s", runs)
 	}
+	out = run(t, "pipelines", "run", "baseline", "--data", data)
+	if !regexp.MustCompile(`score +1 +succeeded .*scores \(\d+ rows\)`).MatchString(out) || !strings.Contains(out, "auc=") {
+		t.Fatalf("baseline:\n%s", out)
+	}
+	if exp := run(t, "runs", "list", "--experiment", "retrain", "--data", data); strings.Count(exp, "train trial") < 8 {
+		t.Fatalf("tuning trials are not tracked as runs:\n%s", exp)
+	}
 	id := regexp.MustCompile(`(?m)^([0-9a-f]{16}) `).FindStringSubmatch(runs)[1]
 	if show := run(t, "pipelines", "show", id, "--data", data); !strings.Contains(show, "--- trainset attempt 1") || !strings.Contains(show, "training set of delays") {
 		t.Fatalf("show:\n%s", show)

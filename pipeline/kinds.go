@@ -37,6 +37,7 @@ func Kinds(s *Services) map[string]Kind {
 	return map[string]Kind{
 		"training_set": &trainingSetKind{s, t},
 		"train":        &trainKind{s, t},
+		"tune":         &tuneKind{s, t},
 		"evaluate":     &evaluateKind{s, t},
 		"gate":         gateKind{},
 		"register":     &registerKind{s},
