@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -104,5 +105,36 @@ func TestFlightsPipeline(t *testing.T) {
 				t.Fatalf("scratch folders left behind: %s/%v", e.Name(), sub)
 			}
 		}
+	}
+}
+
+// TestPythonCommandStep trains with scikit-learn and XGBoost in a command
+// step (Debian's python3-sklearn and python3-xgboost), then evaluates and
+// registers the XGBoost model natively.
+func TestPythonCommandStep(t *testing.T) {
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import sklearn, xgboost").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI needs python3-sklearn and python3-xgboost: %v", err)
+		}
+		t.Skipf("no python3 with sklearn and xgboost (apt-get install python3-sklearn python3-xgboost): %v", err)
+	}
+	data := t.TempDir()
+	flights := filepath.Join("..", "demo", "data", "flights")
+	run(t, "apply", "-f", filepath.Join("..", "examples", "flights", "plinth.yaml"), "--data", data)
+	for _, f := range []string{"weather", "planes", "flights-2013-01"} {
+		name := strings.TrimSuffix(f, "-2013-01")
+		run(t, "datasets", "ingest", name, filepath.Join(flights, f+".csv.gz"), "--data", data)
+	}
+	out := run(t, "pipelines", "run", "python", "--param", "python="+python, "--data", data)
+	if !strings.Contains(out, "valid_auc=") || !strings.Contains(out, "version: delays_xgboost@1") {
+		t.Fatalf("python pipeline:\n%s", out)
+	}
+	auc := regexp.MustCompile(`evaluate .* auc=([0-9.]+)`).FindStringSubmatch(out)
+	if auc == nil || auc[1] < "0.6" {
+		t.Fatalf("the XGBoost model scored natively: %v\n%s", auc, out)
+	}
+	if v := run(t, "models", "versions", "delays_xgboost", "--data", data); !strings.Contains(v, "xgboost") {
+		t.Fatalf("registered format:\n%s", v)
 	}
 }

@@ -64,7 +64,9 @@ func (f *Feature) encode(v any) (float64, error) {
 			return 0, fmt.Errorf("%q is not a number", v.String())
 		}
 	case bool:
-		if f.Type != Bool {
+		// A boolean is 1 or 0 to a numeric feature too: that is how
+		// training read it.
+		if f.Type == Categorical {
 			return 0, fmt.Errorf("a boolean for a %s feature", f.Type)
 		}
 		if v {

@@ -145,10 +145,10 @@ func (k *commandKind) Run(sc *StepContext) (map[string]Value, error) {
 	env := append(os.Environ(),
 		"PLINTH_OUTPUT_DIR="+outDir, "PLINTH_PARAMS="+string(params), "PLINTH_RUN="+sc.Run.ID, "PLINTH_STEP="+sc.Step.Name)
 	for name, v := range sc.With {
-		if name == "run" || name == "env" || name == "code" || name == "dir" {
+		if name == "run" || name == "env" || name == "code" || name == "dir" || name == "format" {
 			continue
 		}
-		env = append(env, "PLINTH_PARAM_"+envName(name)+"="+fmt.Sprint(v))
+		env = append(env, "PLINTH_PARAM_"+envName(name)+"="+paramText(v))
 	}
 	if extra, err := sc.Map("env"); err != nil {
 		return nil, err
@@ -156,6 +156,15 @@ func (k *commandKind) Run(sc *StepContext) (map[string]Value, error) {
 		for n, v := range extra {
 			env = append(env, n+"="+fmt.Sprint(v))
 		}
+	}
+	// Tables are Parquet; format: csv hands the command CSV files instead,
+	// for scripts that read them with the standard library.
+	format, err := sc.String("format", "parquet")
+	if err != nil {
+		return nil, err
+	}
+	if format != "parquet" && format != "csv" {
+		return nil, plinth.Invalid(sc.field("format"), "%q is not parquet or csv", format)
 	}
 	for name, v := range sc.Inputs {
 		var files []string
@@ -167,6 +176,13 @@ func (k *commandKind) Run(sc *StepContext) (map[string]Value, error) {
 			f, err := sc.File(name)
 			if err != nil {
 				return nil, err
+			}
+			if v.Type == Table && format == "csv" && k.s != nil {
+				csvPath := filepath.Join(sc.Dir, "in-"+name+".csv")
+				if err := (tables{k.s.DuckDB}).toCSV(sc, f, csvPath); err != nil {
+					return nil, err
+				}
+				f = csvPath
 			}
 			files = []string{f}
 		}
@@ -285,4 +301,17 @@ func envName(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// paramText is a parameter as an environment variable: lists joined with
+// commas, everything else as Go prints it.
+func paramText(v any) string {
+	if list, ok := v.([]any); ok {
+		parts := make([]string, len(list))
+		for i, x := range list {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
 }

@@ -77,7 +77,7 @@ func ReadCSV(r io.Reader, label, positive string, categorical []string) (*Table,
 				if v == "" || v == "NA" || v == "?" {
 					continue
 				}
-				if _, err := strconv.ParseFloat(v, 64); err != nil {
+				if _, err := parseNumber(v); err != nil {
 					isCat[strings.TrimSpace(h)] = true
 					break
 				}
@@ -147,7 +147,7 @@ func ReadCSV(r io.Reader, label, positive string, categorical []string) (*Table,
 			}
 			x := math.NaN()
 			if !missing {
-				if x, err = strconv.ParseFloat(v, 64); err != nil {
+				if x, err = parseNumber(v); err != nil {
 					return nil, fmt.Errorf("read csv line %d: column %s: %q is not a number", line, c.Name, v)
 				}
 			}
@@ -284,4 +284,16 @@ func encode(cols []*Column, sig model.Signature, n int) [][]float64 {
 		}
 	}
 	return rows
+}
+
+// parseNumber reads a number, or a boolean as 1 or 0: the engines write
+// boolean columns as true and false, and models read them as numbers.
+func parseNumber(v string) (float64, error) {
+	switch v {
+	case "true":
+		return 1, nil
+	case "false":
+		return 0, nil
+	}
+	return strconv.ParseFloat(v, 64)
 }
