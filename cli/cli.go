@@ -37,6 +37,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"server", "--data DIR --addr HOST:PORT", "serve the API", runServer},
+		{"worker", "--data DIR --queue URL", "run pipeline steps taken from the work queue", runWorker},
 		{"demo", "[--data DIR] [--addr HOST:PORT] [--exit]", "run the platform end to end on real data", runDemo},
 		{"experiments", "[list | create NAME]", "list or create experiments", runExperiments},
 		{"runs", "[list | show | start | log | end | note | metric | compare | upload | download]", "track runs", runRuns},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/plinthml/plinth/server"
@@ -25,6 +27,7 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	maxQueued := fs.Int("max-queued", 0, "prediction requests waiting for a slot before new ones get 429 (default 64 × max-in-flight)")
 	logSample := fs.Float64("log-sample-rate", 1, "share of prediction requests recorded in the prediction log, above 0 and at most 1 (logging all costs throughput: see BENCHMARKS.md)")
 	timeout := fs.Duration("request-timeout", 10*time.Second, "time budget of a prediction request, queueing included; 504 after it")
+	q := queueFlags(e, fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,7 +45,8 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 
 	start := time.Now()
 	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Online: *onlineStore, Logger: logger,
-		MaxInFlight: *maxInFlight, MaxQueued: *maxQueued, RequestTimeout: *timeout, LogSampleRate: *logSample})
+		MaxInFlight: *maxInFlight, MaxQueued: *maxQueued, RequestTimeout: *timeout, LogSampleRate: *logSample,
+		Queue: *q.url, QueueListen: *q.listen, QueueToken: *q.token, QueueLease: *q.lease, PipelineLease: *q.runLease})
 	if err != nil {
 		return err
 	}
@@ -51,8 +55,60 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	logger.Info("plinth server ready", "addr", "http://"+ln.Addr().String(), "data", *data, "metadata", n.Meta.Dialect(), "startup", time.Since(start).Round(time.Millisecond))
+	logger.Info("plinth server ready", "addr", "http://"+ln.Addr().String(), "data", *data, "metadata", n.Meta.Dialect(),
+		"queue", n.QueueURL(), "startup", time.Since(start).Round(time.Millisecond))
 	return n.Serve(ctx, ln, *grace)
+}
+
+type queueOptions struct {
+	url, listen, token *string
+	lease, runLease    *time.Duration
+}
+
+func queueFlags(e *Env, fs *flag.FlagSet) queueOptions {
+	return queueOptions{
+		url:      fs.String("queue", e.Getenv("PLINTH_QUEUE"), "NATS URL of the work queue that carries pipeline steps to workers (nats://host:4222)"),
+		listen:   fs.String("queue-listen", "", "embed the work queue's NATS server, listening here (e.g. 127.0.0.1:4222), and send pipeline steps to workers"),
+		token:    fs.String("queue-token", e.Getenv("PLINTH_QUEUE_TOKEN"), "secret workers must present; required when --queue-listen is not loopback"),
+		lease:    fs.Duration("queue-lease", 30*time.Second, "how long a worker holds a step without renewing it before another worker gets it"),
+		runLease: fs.Duration("run-lease", 30*time.Second, "how long a pipeline run stays with a server that stopped renewing it before another resumes it"),
+	}
+}
+
+// runWorker runs pipeline steps taken from the work queue.
+func runWorker(ctx context.Context, e *Env, args []string) error {
+	fs := flag.NewFlagSet("plinth worker", flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	data := fs.String("data", envOr(e, "PLINTH_DATA", "plinth-data"), "data directory for the embedded stores (shared with the server on one machine)")
+	meta := fs.String("metadata", e.Getenv("PLINTH_METADATA"), "metadata store: postgres://... URL (default: SQLite in the data directory)")
+	blobs := fs.String("blobs", e.Getenv("PLINTH_BLOBS"), "blob store: s3://bucket/prefix?endpoint=... (default: the data directory)")
+	onlineStore := fs.String("online", e.Getenv("PLINTH_ONLINE"), "online feature store: redis://host:port/db")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	q := queueFlags(e, fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *q.url == "" {
+		return usagef("a worker needs --queue URL (the NATS server the plinth server embeds or uses)")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
+	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Online: *onlineStore, Logger: logger,
+		Queue: *q.url, QueueLease: *q.lease, Worker: true, WorkDir: workDir(*data)})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	logger.Info("plinth worker ready", "queue", *q.url, "owner", n.Pipelines.Owner)
+	return n.Work(ctx, *q.lease)
+}
+
+// workDir gives each worker process its own scratch space.
+func workDir(data string) string {
+	return filepath.Join(data, "work", fmt.Sprintf("worker-%d", os.Getpid()))
 }
 
 func envOr(e *Env, key, def string) string {

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -49,6 +48,9 @@ type Engine struct {
 	Backoff time.Duration
 	// Notify posts failures; nil uses http.DefaultClient.
 	Notify *http.Client
+	// Tasks, when set, sends step attempts to workers instead of running
+	// them in this process.
+	Tasks Tasks
 
 	mu      sync.Mutex
 	cancels map[string]context.CancelCauseFunc
@@ -552,14 +554,33 @@ func (e *Engine) failEarly(ctx context.Context, run *Run, st Step, cause error) 
 	_ = e.Store.FinishAttempt(context.WithoutCancel(ctx), a)
 }
 
-// attempt runs a step once, recording the attempt.
+// attempt runs a step once, recording the attempt: here, or on a worker
+// when the engine has Tasks.
 func (e *Engine) attempt(ctx context.Context, run *Run, st Step, p *prepared) (map[string]Value, error) {
 	a := &Attempt{Run: run.ID, Step: st.Name, State: Running, Key: p.key, Inputs: p.inputs, With: p.with, Code: p.code, Worker: e.Owner, StartedAt: e.now()}
+	if e.Tasks != nil {
+		a.Worker = ""
+	}
 	if err := e.Store.StartAttempt(ctx, a); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(e.WorkDir, run.ID, fmt.Sprintf("%s.%d", st.Name, a.Number))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if e.Tasks != nil {
+		return e.dispatch(ctx, run, st, a)
+	}
+	out, err := e.runAttempt(ctx, run, st, p, a)
+	if plinth.ErrorCode(err) == plinth.ECONFLICT {
+		return nil, fmt.Errorf("attempt %d of %s was taken over: %w", a.Number, st.Name, errLeaseHeld)
+	}
+	return out, err
+}
+
+// runAttempt runs a recorded attempt of a step and records its end; it
+// returns ECONFLICT when the attempt had already ended (taken over by
+// another executor, or timed out by the engine that dispatched it).
+func (e *Engine) runAttempt(ctx context.Context, run *Run, st Step, p *prepared, a *Attempt) (map[string]Value, error) {
+	a.Worker = e.Owner
+	dir, err := e.scratch(run, st, a)
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
@@ -603,9 +624,6 @@ func (e *Engine) attempt(ctx context.Context, run *Run, st Step, p *prepared) (m
 		a.State, a.Error, a.UserError = Failed, errText(err), userError(err)
 	}
 	if ferr := e.Store.FinishAttempt(context.WithoutCancel(ctx), a); ferr != nil {
-		if plinth.ErrorCode(ferr) == plinth.ECONFLICT {
-			return nil, fmt.Errorf("attempt %d of %s was taken over: %w", a.Number, st.Name, errLeaseHeld)
-		}
 		return nil, ferr
 	}
 	e.logger().Info("step finished", "run", run.ID, "step", st.Name, "attempt", a.Number, "state", a.State, "wall", a.Cost.WallSeconds)

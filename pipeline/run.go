@@ -179,6 +179,9 @@ type Store interface {
 	Orphans(ctx context.Context, now time.Time) ([]string, error)
 
 	StartAttempt(ctx context.Context, a *Attempt) error
+	// ClaimAttempt records the worker running a running attempt, or
+	// returns ECONFLICT when it is no longer running.
+	ClaimAttempt(ctx context.Context, run, step string, number int, worker string) error
 	FinishAttempt(ctx context.Context, a *Attempt) error
 	// AbandonAttempts marks the run's running attempts abandoned.
 	AbandonAttempts(ctx context.Context, run string, at time.Time) error

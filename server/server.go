@@ -33,6 +33,7 @@ import (
 	redisonline "github.com/plinthml/plinth/online/redis"
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/project"
+	"github.com/plinthml/plinth/queue"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/sqlstore"
@@ -62,7 +63,18 @@ type Config struct {
 	// values mean its defaults).
 	MaxInFlight, MaxQueued int
 	RequestTimeout         time.Duration
-	Logger                 *slog.Logger
+	// Queue is the URL of a NATS server or cluster carrying pipeline step
+	// tasks to `plinth worker` processes; QueueListen instead embeds a
+	// NATS server in this process, listening there (QueueToken guards
+	// it). With neither, steps run in this process.
+	Queue, QueueListen, QueueToken string
+	// QueueLease is how long a worker holds a task without renewing it;
+	// PipelineLease how long an engine holds a run (defaults 30s).
+	QueueLease, PipelineLease time.Duration
+	// Worker makes the node a worker: it runs the tasks it takes instead
+	// of sending its own steps to the queue.
+	Worker bool
+	Logger *slog.Logger
 }
 
 // Node is an assembled plinth: stores, services and the API handler.
@@ -80,10 +92,14 @@ type Node struct {
 	// schedules and dataset triggers while the node serves.
 	Pipelines *pipeline.Engine
 	Scheduler *pipeline.Scheduler
-	API       *api.Server
-	Logger    *slog.Logger
+	// Queue carries step tasks to workers; nil when steps run here.
+	Queue  *queue.Queue
+	API    *api.Server
+	Logger *slog.Logger
 
-	stopLog func()
+	stopLog    func()
+	natsServer *queue.Server
+	queueURL   string
 }
 
 // Open opens the stores named by cfg, migrating the metadata schema.
@@ -126,11 +142,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		offline.Close()
 		return nil, fmt.Errorf("work directory: %w", err)
 	}
-	onlineStore, err := openOnline(ctx, cfg)
-	if err != nil {
-		meta.Close()
-		offline.Close()
-		return nil, fmt.Errorf("online store: %w", err)
+	// A worker beside a server on one machine leaves the embedded online
+	// store to the server, which holds its lock; it serves nothing.
+	var onlineStore online.Store
+	if !cfg.Worker || cfg.Online != "" {
+		if onlineStore, err = openOnline(ctx, cfg); err != nil {
+			meta.Close()
+			offline.Close()
+			return nil, fmt.Errorf("online store: %w", err)
+		}
 	}
 	n := &Node{Meta: meta, Blobs: blobs, Offline: offline, Online: onlineStore, Logger: cfg.Logger}
 	n.Tracker = &track.Tracker{Store: meta, Blobs: blobs}
@@ -164,7 +184,17 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.Pipelines = &pipeline.Engine{
 		Store: meta, Blobs: blobs, Kinds: pipeline.Kinds(services), Resolver: services,
 		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), WorkDir: filepath.Join(work, "pipelines"),
-		Code: version(), Logger: cfg.Logger,
+		Code: version(), Logger: cfg.Logger, Lease: cfg.PipelineLease,
+	}
+	if cfg.Queue != "" || cfg.QueueListen != "" {
+		if err := n.openQueue(ctx, cfg); err != nil {
+			n.Close()
+			return nil, err
+		}
+		n.queueURL = cfg.Queue
+		if !cfg.Worker {
+			n.Pipelines.Tasks = tasks{n.Queue}
+		}
 	}
 	n.Scheduler = &pipeline.Scheduler{Engine: n.Pipelines, Catalog: catalog, Datasets: meta}
 	n.API = &api.Server{
@@ -260,13 +290,23 @@ func (n *Node) Handler() http.Handler { return n.API.Handler() }
 // Close stops the pipeline runs in progress (they resume on the next
 // start), flushes the prediction log and closes the stores.
 func (n *Node) Close() error {
-	n.Pipelines.Shutdown()
+	if n.Pipelines != nil {
+		n.Pipelines.Shutdown()
+	}
+	if n.Queue != nil {
+		n.Queue.Close()
+	}
+	if n.natsServer != nil {
+		n.natsServer.Shutdown()
+	}
 	if n.stopLog != nil {
 		n.stopLog()
 		n.Runtime.Log.Wait()
 	}
 	n.Offline.Close()
-	n.Online.Close()
+	if n.Online != nil {
+		n.Online.Close()
+	}
 	return n.Meta.Close()
 }
 

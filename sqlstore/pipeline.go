@@ -204,10 +204,10 @@ func (s *Store) FinishAttempt(ctx context.Context, a *pipeline.Attempt) error {
 			finished = micros(*a.FinishedAt)
 		}
 		res, err := s.exec(ctx, tx, `UPDATE pipeline_attempts SET state = ?, cached_from = ?, outputs = ?, log = ?, error = ?, user_error = ?,
-			finished_at = ?, cpu_seconds = ?, peak_rss = ?, wall_seconds = ?
+			finished_at = ?, cpu_seconds = ?, peak_rss = ?, wall_seconds = ?, worker = CASE WHEN ? = '' THEN worker ELSE ? END
 			WHERE run_id = ? AND step = ? AND attempt = ? AND state = 'running'`,
 			string(a.State), a.CachedFrom, string(outputs), a.Log, a.Error, a.UserError, finished,
-			a.Cost.CPUSeconds, a.Cost.PeakRSS, a.Cost.WallSeconds, a.Run, a.Step, a.Number)
+			a.Cost.CPUSeconds, a.Cost.PeakRSS, a.Cost.WallSeconds, a.Worker, a.Worker, a.Run, a.Step, a.Number)
 		if err != nil {
 			return fmt.Errorf("finish attempt %d of %s: %w", a.Number, a.Step, err)
 		}
@@ -223,6 +223,19 @@ func (s *Store) FinishAttempt(ctx context.Context, a *pipeline.Attempt) error {
 		}
 		return nil
 	})
+}
+
+// ClaimAttempt records which worker runs a running attempt.
+func (s *Store) ClaimAttempt(ctx context.Context, run, step string, number int, worker string) error {
+	res, err := s.exec(ctx, s.db, `UPDATE pipeline_attempts SET worker = ? WHERE run_id = ? AND step = ? AND attempt = ? AND state = 'running'`,
+		worker, run, step, number)
+	if err != nil {
+		return fmt.Errorf("claim attempt %d of %s: %w", number, step, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return plinth.Errorf(plinth.ECONFLICT, "attempt %d of step %s is no longer running", number, step)
+	}
+	return nil
 }
 
 // AbandonAttempts ends the run's running attempts as abandoned.

@@ -176,8 +176,17 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 		if err := s.StartAttempt(ctx, a); err != nil {
 			t.Fatal(err)
 		}
+		if err := s.ClaimAttempt(ctx, r.ID, "a", a.Number, "host/42"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.PipelineRun(ctx, r.ID); got.Attempts[0].Worker != "host/42" {
+			t.Fatalf("claimed by %q", got.Attempts[0].Worker)
+		}
 		if err := s.AbandonAttempts(ctx, r.ID, now); err != nil {
 			t.Fatal(err)
+		}
+		if err := s.ClaimAttempt(ctx, r.ID, "a", a.Number, "host/43"); plinth.ErrorCode(err) != plinth.ECONFLICT {
+			t.Fatalf("claiming an abandoned attempt: %v", err)
 		}
 		a.State = pipeline.Succeeded
 		if err := s.FinishAttempt(ctx, a); plinth.ErrorCode(err) != plinth.ECONFLICT {

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/plinthml/plinth/pipeline"
+	"github.com/plinthml/plinth/queue"
+)
+
+// tasks adapts the work queue to what pipelines need of it.
+type tasks struct{ q *queue.Queue }
+
+func (t tasks) Publish(ctx context.Context, id string, payload []byte) error {
+	return t.q.Publish(ctx, id, payload)
+}
+
+func (t tasks) Fetch(ctx context.Context) (pipeline.Delivery, error) {
+	task, err := t.q.Fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return delivery{task}, nil
+}
+
+type delivery struct{ *queue.Task }
+
+func (d delivery) Payload() []byte { return d.Task.Payload }
+
+// openQueue connects the node to the work queue the configuration names:
+// an external NATS server or cluster (Queue), or one embedded in this
+// process and listening on QueueListen for workers.
+func (n *Node) openQueue(ctx context.Context, cfg Config) error {
+	qcfg := queue.Config{URL: cfg.Queue, Lease: cfg.QueueLease}
+	if cfg.QueueListen != "" {
+		if cfg.DataDir == "" {
+			return fmt.Errorf("an embedded queue needs a data directory")
+		}
+		srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.QueueListen, Token: cfg.QueueToken, Log: n.Logger})
+		if err != nil {
+			return fmt.Errorf("embedded NATS server: %w", err)
+		}
+		n.natsServer = srv
+		qcfg.URL = srv.URL()
+		qcfg.Server = srv
+	}
+	q, err := queue.Open(ctx, qcfg)
+	if err != nil {
+		if n.natsServer != nil {
+			n.natsServer.Shutdown()
+		}
+		return fmt.Errorf("work queue: %w", err)
+	}
+	n.Queue = q
+	return nil
+}
+
+// QueueURL is the address workers connect to, "" without a queue.
+func (n *Node) QueueURL() string {
+	if n.natsServer != nil {
+		return n.natsServer.URL()
+	}
+	return n.queueURL
+}
+
+// Work runs this node as a pipeline worker until ctx ends: it takes step
+// attempts from the queue and runs them.
+func (n *Node) Work(ctx context.Context, lease time.Duration) error {
+	if n.Queue == nil {
+		return fmt.Errorf("a worker needs a work queue: give --queue URL")
+	}
+	w := &pipeline.Worker{Engine: n.Pipelines, Tasks: tasks{n.Queue}, Lease: lease}
+	return w.Run(ctx)
+}
