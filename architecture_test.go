@@ -33,7 +33,7 @@ var layers = map[string][]string{
 	"feature":  {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "duckdb", "project", "dataset"},
 	// The project file holds every kind of definition, pipelines included;
 	// it reads their types but runs nothing.
-	"project": {"api", "cli", "client", "server", "demo", "deploy", "monitor", "sqlstore", "duckdb", "queue"},
+	"project": {"api", "cli", "client", "server", "demo", "deploy", "sqlstore", "duckdb", "queue"},
 	// The offline engine implements the domains' interfaces and serves nothing.
 	"duckdb": {"api", "cli", "client", "server", "demo", "sqlstore", "project"},
 	// The inference path never reaches into training or pipelines.
@@ -44,7 +44,7 @@ var layers = map[string][]string{
 	"api":      {"cli", "server", "demo", "sqlstore", "blob/fsblob", "blob/s3blob"},
 	// Workflows use the domains; the project registry and storage reach
 	// them through interfaces they own.
-	"pipeline": {"api", "cli", "client", "server", "demo", "sqlstore", "project", "monitor", "blob/fsblob", "blob/s3blob", "duckdb"},
+	"pipeline": {"api", "cli", "client", "server", "demo", "sqlstore", "project", "blob/fsblob", "blob/s3blob", "duckdb"},
 	// The work queue is a leaf: it carries bytes.
 	"queue": {"model", "train", "track", "registry", "feature", "dataset", "serve", "deploy", "pipeline", "monitor", "api", "cli", "client", "server", "demo", "sqlstore"},
 	// Monitoring reads models and profiles; alerts reach workflows as events.

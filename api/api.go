@@ -26,6 +26,7 @@ import (
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
@@ -54,8 +55,11 @@ type Server struct {
 	// pipelines.
 	Pipelines    *pipeline.Engine
 	PipelineDefs pipeline.Catalog
-	Runtime      *serve.Runtime
-	Blobs        blob.Store
+	// Checker reports on monitored endpoints; Alerts keeps their alerts.
+	Checker *monitor.Checker
+	Alerts  monitor.AlertStore
+	Runtime *serve.Runtime
+	Blobs   blob.Store
 	// Ready reports whether the server can take traffic (its stores
 	// answer); /readyz calls it.
 	Ready  func(ctx context.Context) error
@@ -166,6 +170,12 @@ var routes = []route{
 	{"GET", "/api/v1/pipeline-runs/{run}", (*Server).getPipelineRun},
 	{"POST", "/api/v1/pipeline-runs/{run}/cancel", (*Server).cancelPipelineRun},
 	{"POST", "/api/v1/pipeline-runs/{run}/rerun", (*Server).rerunPipeline},
+
+	{"GET", "/api/v1/monitors", (*Server).listMonitors},
+	{"GET", "/api/v1/monitors/{endpoint}/report", (*Server).monitorReport},
+	{"POST", "/api/v1/monitors/{endpoint}/check", (*Server).checkMonitor},
+	{"GET", "/api/v1/monitors/{endpoint}/alerts", (*Server).monitorAlerts},
+	{"POST", "/api/v1/monitors/{endpoint}/alerts/{rule}/silence", (*Server).silenceAlert},
 
 	{"GET", "/api/v1/endpoints", (*Server).listEndpoints},
 	{"POST", "/api/v1/endpoints/{endpoint}/deploy", (*Server).deployEndpoint},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/deploy"
@@ -96,6 +97,9 @@ func (s *Server) endpointHistory(w http.ResponseWriter, r *http.Request) error {
 // PredictRequest is the body of POST /api/v1/endpoints/{endpoint}/predict.
 type PredictRequest struct {
 	Instances []map[string]any `json:"instances"`
+	// Time is what time the predictions are about, when not now (a
+	// replay or backfill): the prediction log and monitoring use it.
+	Time *time.Time `json:"time,omitempty"`
 	// Explain asks for each prediction's largest feature contributions.
 	Explain int `json:"explain,omitempty"`
 }
@@ -114,7 +118,11 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 	if req.Explain < 0 || req.Explain > 1000 {
 		return plinth.Invalid("explain", "must be between 0 and 1000")
 	}
-	res, err := s.Runtime.Predict(r.Context(), r.PathValue("endpoint"), req.Instances, req.Explain)
+	ctx := r.Context()
+	if req.Time != nil {
+		ctx = serve.WithEventTime(ctx, *req.Time)
+	}
+	res, err := s.Runtime.Predict(ctx, r.PathValue("endpoint"), req.Instances, req.Explain)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func TestFlightsPipeline(t *testing.T) {
 	}
 	data := t.TempDir()
 	proj := filepath.Join("..", "examples", "flights", "plinth.yaml")
-	flights := filepath.Join("..", "demo", "data", "flights")
+	flights := filepath.Join("..", "examples", "flights", "data")
 	run(t, "apply", "-f", proj, "--data", data)
 	for _, f := range []string{"weather", "planes"} {
 		run(t, "datasets", "ingest", f, filepath.Join(flights, f+".csv.gz"), "--data", data)
@@ -120,7 +120,7 @@ func TestPythonCommandStep(t *testing.T) {
 		t.Skipf("no python3 with sklearn and xgboost (apt-get install python3-sklearn python3-xgboost): %v", err)
 	}
 	data := t.TempDir()
-	flights := filepath.Join("..", "demo", "data", "flights")
+	flights := filepath.Join("..", "examples", "flights", "data")
 	run(t, "apply", "-f", filepath.Join("..", "examples", "flights", "plinth.yaml"), "--data", data)
 	for _, f := range []string{"weather", "planes", "flights-2013-01"} {
 		name := strings.TrimSuffix(f, "-2013-01")

@@ -20,6 +20,7 @@ import (
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
@@ -128,9 +129,17 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 
 // send performs a request and turns an error response into *plinth.Error.
 func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	return c.sendWith(ctx, method, path, body, contentType, nil)
+}
+
+// sendWith is send with extra request headers.
+func (c *Client) sendWith(ctx context.Context, method, path string, body io.Reader, contentType string, hdr http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
@@ -673,4 +682,86 @@ func (c *Client) RerunPipeline(ctx context.Context, id string) (*pipeline.Report
 	var out pipeline.Report
 	err := c.do(ctx, "POST", "/api/v1/pipeline-runs/"+esc(id)+"/rerun", nil, &out)
 	return &out, err
+}
+
+// MonitorReport returns an endpoint's monitoring report over [from, to);
+// zero times mean the monitor's lookback before the newest window.
+func (c *Client) MonitorReport(ctx context.Context, endpoint string, from, to time.Time) (*monitor.Report, error) {
+	var out monitor.Report
+	err := c.do(ctx, "GET", "/api/v1/monitors/"+esc(endpoint)+"/report"+timeQuery(from, to, ""), nil, &out)
+	return &out, err
+}
+
+// MonitorReportHTML returns the report as an HTML page with plots.
+func (c *Client) MonitorReportHTML(ctx context.Context, endpoint string, from, to time.Time) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, "GET", "/api/v1/monitors/"+esc(endpoint)+"/report"+timeQuery(from, to, "html"), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+func timeQuery(from, to time.Time, format string) string {
+	q := url.Values{}
+	if !from.IsZero() {
+		q.Set("from", from.UTC().Format(time.RFC3339))
+	}
+	if !to.IsZero() {
+		q.Set("to", to.UTC().Format(time.RFC3339))
+	}
+	if format != "" {
+		q.Set("format", format)
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+// CheckMonitor reports on an endpoint's latest period and evaluates its
+// alert rules.
+func (c *Client) CheckMonitor(ctx context.Context, endpoint string) (*monitor.Report, []monitor.Alert, error) {
+	var out struct {
+		Report *monitor.Report `json:"report"`
+		Fired  []monitor.Alert `json:"fired"`
+	}
+	err := c.do(ctx, "POST", "/api/v1/monitors/"+esc(endpoint)+"/check", nil, &out)
+	return out.Report, out.Fired, err
+}
+
+// Alerts lists an endpoint's alerts, newest first.
+func (c *Client) Alerts(ctx context.Context, endpoint string) ([]monitor.Alert, error) {
+	var out struct {
+		Alerts []monitor.Alert `json:"alerts"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/monitors/"+esc(endpoint)+"/alerts", nil, &out)
+	return out.Alerts, err
+}
+
+// Silence mutes an alert rule's notifications for a while.
+func (c *Client) Silence(ctx context.Context, endpoint, rule string, d time.Duration) error {
+	return c.do(ctx, "POST", "/api/v1/monitors/"+esc(endpoint)+"/alerts/"+esc(rule)+"/silence", map[string]any{"for": d.String()}, nil)
+}
+
+// PredictAt scores instances as of a time (a replay or backfill), with a
+// request id that labels can later be joined on.
+func (c *Client) PredictAt(ctx context.Context, endpoint, requestID string, at time.Time, instances []map[string]any) (*PredictResponse, error) {
+	body, err := json.Marshal(map[string]any{"instances": instances, "time": at.UTC()})
+	if err != nil {
+		return nil, err
+	}
+	hdr := http.Header{}
+	if requestID != "" {
+		hdr.Set("X-Request-Id", requestID)
+	}
+	resp, err := c.sendWith(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/predict", bytes.NewReader(body), "application/json", hdr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out PredictResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("predict: decode response: %w", err)
+	}
+	return &out, nil
 }

@@ -1,47 +1,50 @@
-// Package demo is plinth's main job: it runs what the platform can do end to
-// end on real data, against a real server over HTTP, and narrates it.
+// Package demo is plinth's main job: the whole production ML lifecycle on
+// real data (nycflights13: will a flight from New York arrive more than 15
+// minutes late?), against a real server over HTTP, narrated.
 //
-// Today that is ingestion with expectations (a corrupted batch is
-// quarantined), experiment tracking, the model registry and serving: a
-// baseline run
-// and a hyperparameter search of real logistic regressions on the UCI Adult
-// census data, each logging its learning curves; the best trial found by a
-// filter query; two registered versions with lineage; and the champion
-// alias moved from the baseline to the winner, with the audit trail to show
-// for it; then the champion behind an endpoint, answering the test set over
-// HTTP with the same AUC as offline. Each later capability (features, pipelines, serving, monitoring)
-// adds its stage here.
+// Ingestion with expectations (a corrupted batch is quarantined) ->
+// feature views (weather at the origin, plane attributes, windowed delays
+// per airline and airport, on-demand features) -> a point-in-time training
+// set of January–March -> a short hyperparameter search -> a registered
+// model with lineage and a frozen reference profile -> an endpoint -> the
+// following months served over HTTP -> monitoring sees the weather drift as
+// the seasons change and the performance drop once arrival delays come in
+// -> the alert starts the retraining pipeline -> the challenger beats the
+// champion on the same recent holdout, goes out as a canary and is
+// promoted -> a deliberately broken model is rolled back by the canary
+// gate. Everything runs through the platform's own API and pipelines.
 package demo
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
-	"embed"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/client"
-	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
-	"github.com/plinthml/plinth/eval"
+	"github.com/plinthml/plinth/examples/flights"
+	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/monitor"
+	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/progress"
+	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/server"
-	"github.com/plinthml/plinth/track"
-	"github.com/plinthml/plinth/train"
 )
-
-//go:embed data/*.csv.gz
-var data embed.FS
 
 // Config configures a demo run.
 type Config struct {
@@ -49,37 +52,51 @@ type Config struct {
 	Addr    string // where the server listens; a busy port falls back to a free one
 	Exit    bool   // stop when done instead of serving until ctx ends
 	Out     io.Writer
+	// PerMonth is how many of a month's flights are sent to the endpoint
+	// (default 3,000).
+	PerMonth int
+}
+
+// Month is what happened while one month of flights was served.
+type Month struct {
+	Name       string        `json:"name"`
+	Served     int           `json:"served"`
+	P50, P99   time.Duration `json:"-"`
+	Candidate  int           `json:"candidate_requests"` // served by a canary
+	DriftShare float64       `json:"drift_share"`
+	Drifted    []string      `json:"drifted"`
+	AUC        float64       `json:"auc"` // on the month's labels, for the version(s) that served it
+	Alerts     []string      `json:"alerts"`
 }
 
 // Result is what the demo achieved, for tests and scripts.
 type Result struct {
-	URL         string
-	DataDir     string
-	Experiment  string
-	BaselineRun string
-	BestRun     string
-	Quarantined int64   // rows of the corrupted batch held back
-	BestAUC     float64 // validation AUC of the best trial
-	TestAUC     float64 // held-out test AUC of the champion
-	Champion    int     // the version the champion alias points at
-	// ServedVersion and ServedAUC are what the endpoint answered with.
-	ServedVersion int
-	ServedAUC     float64
-	LatencyP99    time.Duration // of single-row requests over HTTP
-	Runs          int
+	URL, DataDir   string
+	Quarantined    int64   // rows of the corrupted batch held back
+	FirstVersion   int     // the model trained on January–March
+	FirstAUC       float64 // its AUC on the holdout
+	Months         []Month
+	Alerts         []string // the rules that fired, in order
+	RetrainRun     string   // the run an alert started
+	Challenger     int      // the version it registered
+	ChallengerAUC  float64  // on the recent holdout
+	ChampionAUC    float64  // the champion on the same holdout
+	Promoted       bool     // the canary gate promoted the challenger
+	BadVersion     int      // the deliberately broken model
+	RolledBack     bool     // and the gate rolled it back
+	RollbackReason string
+	Elapsed        time.Duration
 }
 
-const (
-	experimentName = "adult-income"
-	modelName      = "income-classifier"
-)
+const endpoint = "delays"
 
-var categorical = []string{"workclass", "education", "marital_status", "occupation", "relationship", "race", "sex", "native_country"}
-
-// Run runs the demo. It serves the API until ctx is done unless cfg.Exit.
+// Run runs the demo.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	out := cfg.Out
 	start := time.Now()
+	out := cfg.Out
+	if cfg.PerMonth <= 0 {
+		cfg.PerMonth = 3000
+	}
 	res := &Result{DataDir: cfg.DataDir}
 	if res.DataDir == "" {
 		dir, err := os.MkdirTemp("", "plinth-demo-")
@@ -92,16 +109,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		fmt.Fprintf(out, "%-9s %s\n", stage, fmt.Sprintf(format, args...))
 	}
 
-	// 1. A real server on the embedded defaults, reached over HTTP.
-	node, err := server.Open(ctx, server.Config{DataDir: res.DataDir})
+	// A real server on the embedded defaults, reached over HTTP. Its
+	// monitoring windows are days of the flights' own time: the months
+	// are replayed in seconds.
+	node, err := server.Open(ctx, server.Config{DataDir: res.DataDir, MonitorWindow: 24 * time.Hour, MonitorEvery: time.Hour, LogSampleRate: 1})
 	if err != nil {
 		return nil, err
 	}
 	defer node.Close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
@@ -117,469 +135,664 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	say("server", "%s on SQLite + local blobs in %s (%s)", res.URL, res.DataDir, node.Meta.Dialect())
+	say("server", "%s on SQLite, Pebble, DuckDB and local blobs in %s", res.URL, res.DataDir)
 
-	// 2. Data: the census income table, split into train / validation / test.
-	all, err := readTable("adult_train.csv.gz")
-	if err != nil {
-		return nil, err
-	}
-	test, err := readTable("adult_test.csv.gz")
-	if err != nil {
-		return nil, err
-	}
-	trainT, valid := all.Split(0.8)
-	say("data", "UCI Adult census income: %d train, %d validation, %d test rows, %d features (%d categorical)",
-		trainT.Len(), valid.Len(), test.Len(), len(all.Columns), len(categorical))
-
-	// 2b. Ingestion with expectations: the census rows become dataset
-	// versions; a corrupted batch is quarantined, not loaded.
-	trainVersion, testVersion, err := ingest(ctx, c, say, res)
-	if err != nil {
-		return nil, err
-	}
-	inputs := []track.DatasetInput{
-		{Name: "adult", Version: fmt.Sprint(trainVersion.Version), Digest: trainVersion.Digest, Role: "train"},
-		{Name: "adult", Version: fmt.Sprint(testVersion.Version), Digest: testVersion.Digest, Role: "test"},
-	}
-
-	exp, err := c.Experiment(ctx, experimentName)
-	if err != nil {
-		if exp, err = c.CreateExperiment(ctx, experimentName, "Who earns over $50K? Logistic regression on UCI Adult."); err != nil {
-			return nil, err
+	d := &demo{c: c, node: node, say: say, out: out, res: res, cfg: cfg}
+	for _, stage := range []func(context.Context) error{
+		d.project, d.ingest, d.firstModel, d.serveMonths, d.brokenModel, d.report,
+	} {
+		if err := stage(ctx); err != nil {
+			return res, err
 		}
 	}
-	res.Experiment = exp.ID
-
-	// 3. A baseline: a few epochs at a cautious learning rate.
-	baseline, baseModel, err := trainRun(ctx, c, out, trainRunSpec{
-		experiment: exp.ID, name: "baseline", note: "first cut: few epochs, small steps",
-		params: train.LinearParams{Epochs: 3, LearningRate: 0.002, Seed: 1}, inputs: inputs,
-	}, trainT, valid)
-	if err != nil {
-		return nil, err
-	}
-	res.BaselineRun = baseline.ID
-	say("baseline", "run %s: validation AUC %.4f", baseline.ID, baseline.Metrics["valid_auc"].Value)
-
-	// 4. A hyperparameter search: a parent run with one child per trial.
-	search, err := c.CreateRun(ctx, client.NewRun{Experiment: exp.ID, Name: "search", Note: "grid over learning rate and L2", Inputs: inputs})
-	if err != nil {
-		return nil, err
-	}
-	grid := []train.LinearParams{}
-	for _, lr := range []float64{0.003, 0.03, 0.3} {
-		for _, l2 := range []float64{0, 1e-3} {
-			grid = append(grid, train.LinearParams{Epochs: 12, LearningRate: lr, L2: l2, Seed: 7})
-		}
-	}
-	// And gradient-boosted trees, with early stopping on validation AUC.
-	gbt := train.DefaultGBTParams()
-	gbt.Rounds, gbt.LearningRate, gbt.EarlyStoppingRounds, gbt.Metric, gbt.Seed = 150, 0.1, 20, "auc", 7
-	bar := progress.New(out, "search", len(grid)+1)
-	for i := 0; i <= len(grid); i++ {
-		spec := trainRunSpec{experiment: exp.ID, name: fmt.Sprintf("trial-%d", i+1), parent: search.ID, inputs: inputs}
-		if i < len(grid) {
-			spec.params = grid[i]
-		} else {
-			spec.gbt = &gbt
-		}
-		if _, _, err := trainRun(ctx, c, io.Discard, spec, trainT, valid); err != nil {
-			return nil, err
-		}
-		bar.Add(1)
-	}
-	bar.Done(fmt.Sprintf("(%d logistic regressions and one boosted-tree model, each logging its curves)", len(grid)))
-
-	// 5. The best trial, found the way a user would: a filter and an order.
-	page, err := c.SearchRuns(ctx, track.SearchRequest{
-		ExperimentIDs: []string{exp.ID},
-		Filter:        fmt.Sprintf("parent_id = %q and metrics.valid_auc > 0.85", search.ID),
-		OrderBy:       []string{"metrics.valid_auc desc"},
-		MaxResults:    1,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(page.Runs) == 0 {
-		return nil, fmt.Errorf("no trial reached validation AUC 0.85")
-	}
-	best := page.Runs[0]
-	res.BestRun, res.BestAUC = best.ID, best.Metrics["valid_auc"].Value
-	say("search", "best trial %s (%s, learning rate %s): validation AUC %.4f", best.Name, best.Params["model"], best.Params["learning_rate"], res.BestAUC)
-
-	cmp, err := c.CompareRuns(ctx, baseline.ID, best.ID)
-	if err != nil {
-		return nil, err
-	}
-	var differ []string
-	for _, row := range cmp.Params {
-		if row.Differs {
-			differ = append(differ, fmt.Sprintf("%s %s -> %s", row.Key, deref(row.Values[0]), deref(row.Values[1])))
-		}
-	}
-	say("compare", "baseline vs best, params that differ: %s", strings.Join(differ, ", "))
-
-	// 6. The registry: the baseline becomes version 1 and champion; the
-	// winner of the search, evaluated on the held-out test set, version 2.
-	sig := signatureOf(baseModel)
-	if _, err := c.Model(ctx, modelName); err != nil {
-		if _, err := c.CreateModel(ctx, modelName, registry.Card{
-			Description: "Probability that a person's income exceeds $50K a year, from census attributes.",
-			IntendedUse: "Demonstrating plinth's tracking and registry; not for decisions about people.",
-			Limitations: "Trained on the 1994 US census (UCI Adult); known to encode historical biases in sex and race.",
-		}); err != nil {
-			return nil, err
-		}
-	}
-	v1, err := c.CreateVersion(ctx, modelName, registry.NewVersion{Format: "plinth", RunID: baseline.ID, RunArtifact: "model.json", Signature: sig, Description: "baseline"})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.SetAlias(ctx, modelName, "champion", v1.Version, "first model"); err != nil {
-		return nil, err
-	}
-
-	bestModel, err := downloadModel(ctx, c, best.ID)
-	if err != nil {
-		return nil, err
-	}
-	testLoss, testAUC, err := train.ScoreBinary(bestModel, test)
-	if err != nil {
-		return nil, err
-	}
-	res.TestAUC = testAUC
-	if err := c.LogBatch(ctx, search.ID, track.Batch{
-		Metrics: []track.Metric{{Key: "test_auc", Value: testAUC}, {Key: "test_loss", Value: testLoss}},
-		Tags:    []track.KV{{Key: "best_trial", Value: best.ID}},
-	}); err != nil {
-		return nil, err
-	}
-	if _, err := c.EndRun(ctx, search.ID, track.Finished); err != nil {
-		return nil, err
-	}
-	metrics := map[string]float64{"valid_auc": res.BestAUC, "test_auc": testAUC, "test_loss": testLoss}
-	v2, err := c.CreateVersion(ctx, modelName, registry.NewVersion{Format: "plinth", RunID: best.ID, RunArtifact: "model.json", Signature: sig, Metrics: metrics, Description: "best trial of the search"})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Review(ctx, modelName, v2.Version, registry.Approved, fmt.Sprintf("test AUC %.4f on 9,769 held-out rows", testAUC)); err != nil {
-		return nil, err
-	}
-	reason := fmt.Sprintf("validation AUC %.4f beats the baseline's %.4f", res.BestAUC, baseline.Metrics["valid_auc"].Value)
-	m, err := c.SetAlias(ctx, modelName, "champion", v2.Version, reason)
-	if err != nil {
-		return nil, err
-	}
-	res.Champion = m.Aliases["champion"]
-	say("registry", "%s v%d (baseline) then v%d (test AUC %.4f); champion moved v%d -> v%d: %s",
-		modelName, v1.Version, v2.Version, testAUC, v1.Version, res.Champion, reason)
-
-	// 7. Serving: the champion behind an endpoint, the test set through it.
-	if err := serveStage(ctx, c, say, res); err != nil {
-		return nil, err
-	}
-
-	events, err := c.Audit(ctx, modelName, 3)
-	if err != nil {
-		return nil, err
-	}
-	for _, ev := range events {
-		what := fmt.Sprintf("%s v%d", ev.Action, ev.Version)
-		if ev.Alias != "" {
-			what += " @" + ev.Alias
-		}
-		if ev.Reason != "" {
-			what += ": " + ev.Reason
-		}
-		say("audit", "%s by %s at %s", what, ev.Principal, ev.Time.Local().Format(time.TimeOnly))
-	}
-	all2, err := c.SearchRuns(ctx, track.SearchRequest{ExperimentIDs: []string{exp.ID}, MaxResults: 1000})
-	if err != nil {
-		return nil, err
-	}
-	res.Runs = len(all2.Runs)
-
-	fmt.Fprintf(out, "\ndone in %s: %d runs tracked, %d model versions, champion = v%d.\n", time.Since(start).Round(100*time.Millisecond), res.Runs, v2.Version, res.Champion)
-	if cfg.Exit {
-		fmt.Fprintf(out, "\nThe data stays in %s; look at it with:\n", res.DataDir)
-		fmt.Fprintf(out, "  export PLINTH_DATA=%s\n", res.DataDir)
-	} else {
-		fmt.Fprintf(out, "\nThe server is at %s; try:\n", res.URL)
-		fmt.Fprintf(out, "  export PLINTH_URL=%s\n", res.URL)
-		fmt.Fprintf(out, "  curl %s/openapi.json\n", res.URL)
-	}
-	fmt.Fprintf(out, "  plinth runs --experiment %s --filter 'metrics.valid_auc > 0.89' --order-by 'metrics.valid_auc desc'\n", experimentName)
-	fmt.Fprintf(out, "  plinth runs compare %s %s\n", baseline.ID, best.ID)
-	fmt.Fprintf(out, "  plinth models show %s\n", modelName)
-	fmt.Fprintf(out, "  plinth models audit %s\n", modelName)
-	fmt.Fprintf(out, "  plinth endpoints predict income --input age=39 --input education_num=13 --input hours_per_week=40 --explain 3\n")
-	fmt.Fprintf(out, "  plinth datasets quarantines adult\n")
+	res.Elapsed = time.Since(start)
+	say("done", "in %s. Open %s/ for the UI (runs, models, endpoints, pipelines, monitors).", res.Elapsed.Round(time.Second), res.URL)
 	if cfg.Exit {
 		return res, nil
 	}
-	fmt.Fprintln(out, "\nServing until interrupted (Ctrl-C).")
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		return res, err
-	}
+	say("serving", "until interrupted (Ctrl-C)")
+	<-ctx.Done()
 	return res, nil
 }
 
-// adultSpec is the contract census batches must meet.
-func adultSpec() dataset.Spec {
-	f := func(v float64) *float64 { return &v }
-	return dataset.Spec{
-		Name:    "adult",
-		MinRows: 100,
-		// A batch with more than 5% bad rows is suspect as a whole.
-		MaxBadFraction: 0.05,
-		Columns: []dataset.Column{
-			{Name: "age", Type: "int", NotNull: true, Min: f(17), Max: f(90)},
-			{Name: "workclass", Type: "string", In: []string{"Private", "Self-emp-not-inc", "Self-emp-inc", "Federal-gov", "Local-gov", "State-gov", "Without-pay", "Never-worked"}},
-			{Name: "sex", Type: "string", NotNull: true, In: []string{"Male", "Female"}},
-			{Name: "hours_per_week", Type: "int", Min: f(1), Max: f(99)},
-			{Name: "income", Type: "string", NotNull: true, In: []string{"<=50K", ">50K"}},
-		},
-	}
+type demo struct {
+	c    *client.Client
+	node *server.Node
+	say  func(stage, format string, args ...any)
+	out  io.Writer
+	res  *Result
+	cfg  Config
+	dir  string // the project folder
+	// september is the traffic the canary gates decide on.
+	september *traffic
 }
 
-// ingest loads the train and test files as versions of the "adult" dataset
-// and sends a corrupted batch that the expectations must quarantine.
-func ingest(ctx context.Context, c *client.Client, say func(stage, format string, args ...any), res *Result) (train, test *dataset.Version, err error) {
-	if _, err := c.SetSpec(ctx, adultSpec()); err != nil {
-		return nil, nil, err
-	}
-	load := func(name string) (*dataset.Version, error) {
-		f, err := data.Open("data/" + name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, err
-		}
-		r, err := c.Ingest(ctx, "adult", "csv", zr)
-		if err != nil {
-			return nil, err
-		}
-		if r.Version == nil {
-			return nil, fmt.Errorf("%s was quarantined: %v", name, r.Quarantine.Reasons)
-		}
-		return r.Version, nil
-	}
-	if train, err = load("adult_train.csv.gz"); err != nil {
-		return nil, nil, err
-	}
-	if test, err = load("adult_test.csv.gz"); err != nil {
-		return nil, nil, err
-	}
-	say("ingest", "dataset adult: version %d (%d rows) and version %d (%d rows) pass the expectations", train.Version, train.Rows, test.Version, test.Rows)
-
-	bad, err := c.Ingest(ctx, "adult", "csv", strings.NewReader(corruptBatch()))
-	if err != nil {
-		return nil, nil, err
-	}
-	if bad.Version != nil || bad.Quarantine == nil {
-		return nil, nil, fmt.Errorf("the corrupted batch was loaded")
-	}
-	q := bad.Quarantine
-	res.Quarantined = q.Rows
-	var reasons []string
-	for r, n := range q.Reasons {
-		reasons = append(reasons, fmt.Sprintf("%s (%d)", r, n))
-	}
-	sort.Strings(reasons)
-	say("ingest", "a corrupted batch of %d rows was quarantined whole (%s): %s", q.Rows, q.ID, strings.Join(reasons, "; "))
-	return train, test, nil
-}
-
-// corruptBatch is 200 census rows in which an upstream bug garbled every
-// fourth one: ages shifted negative, sex coded as a letter, income lost.
-func corruptBatch() string {
-	var b strings.Builder
-	b.WriteString("age,workclass,fnlwgt,education,education_num,marital_status,occupation,relationship,race,sex,capital_gain,capital_loss,hours_per_week,native_country,income\n")
-	for i := 0; i < 200; i++ {
-		age, sex, income := 25+i%40, "Female", "<=50K"
-		if i%4 == 0 {
-			age, sex, income = -age, "F", ""
-		}
-		fmt.Fprintf(&b, "%d,Private,200000,Bachelors,13,Never-married,Sales,Not-in-family,White,%s,0,0,40,United-States,%s\n", age, sex, income)
-	}
-	return b.String()
-}
-
-// serveStage deploys the champion as endpoint "income", sends test rows
-// one request each to measure latency, then the whole test set in one
-// request, and checks the served predictions score what the offline
-// evaluation did.
-func serveStage(ctx context.Context, c *client.Client, say func(stage, format string, args ...any), res *Result) error {
-	ep, err := c.Deploy(ctx, "income", deploy.Spec{Model: modelName + "@champion", Reason: "demo launch"})
-	if err != nil {
+// project writes the flights project where a user can read and edit it,
+// and registers it.
+func (d *demo) project(ctx context.Context) error {
+	d.dir = filepath.Join(d.res.DataDir, "project")
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return err
 	}
-	instances, labels, err := rawRows("adult_test.csv.gz", "income", ">50K")
-	if err != nil {
-		return err
-	}
-	var lat []time.Duration
-	for _, inst := range instances[:500] {
-		start := time.Now()
-		if _, err := c.Predict(ctx, "income", []map[string]any{inst}, 0); err != nil {
+	for _, name := range []string{"plinth.yaml", "train_xgb.py"} {
+		raw, err := flights.Files.ReadFile(name)
+		if err != nil {
 			return err
 		}
-		lat = append(lat, time.Since(start))
+		if err := os.WriteFile(filepath.Join(d.dir, name), raw, 0o644); err != nil {
+			return err
+		}
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	all, err := c.Predict(ctx, "income", instances, 0)
+	f, err := project.Load(filepath.Join(d.dir, "plinth.yaml"))
 	if err != nil {
 		return err
 	}
-	scores := make([]float64, len(all.Predictions))
-	for i, p := range all.Predictions {
-		scores[i] = p.Outputs[0]
-	}
-	auc, err := eval.AUC(labels, scores)
-	if err != nil {
+	if err := d.c.ApplyDefinitions(ctx, f.Definitions(), nil); err != nil {
 		return err
 	}
-	res.ServedVersion, res.ServedAUC = all.Version, auc
-	res.LatencyP99 = lat[len(lat)*99/100]
-	say("serve", "endpoint income serves v%d; 500 single-row requests over HTTP: p50 %s, p99 %s; served AUC on %d test rows %.4f",
-		ep.Stable.Version, lat[len(lat)/2].Round(time.Microsecond), res.LatencyP99.Round(time.Microsecond), len(instances), auc)
+	d.say("project", "%s: %d datasets, %d entities, %d feature views, %d on-demand features, %d feature service, %d pipelines, %d monitor",
+		filepath.Join(d.dir, "plinth.yaml"), len(f.Datasets), len(f.Entities), len(f.Views), len(f.OnDemand), len(f.Services), len(f.Pipelines), len(f.Monitors))
 	return nil
 }
 
-// rawRows reads an embedded CSV as request instances (numbers as numbers,
-// empty cells absent) and its label column as 0/1.
-func rawRows(name, label, positive string) ([]map[string]any, []float64, error) {
-	f, err := data.Open("data/" + name)
+func (d *demo) ingestFile(ctx context.Context, ds, name string) (*client.IngestResult, error) {
+	rc, err := flights.Files.Open("data/" + name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		return nil, err
+	}
+	return d.c.Ingest(ctx, ds, "csv", zr)
+}
+
+// ingest loads the weather, the planes and January–March, then a batch
+// that a broken upstream job corrupted.
+func (d *demo) ingest(ctx context.Context) error {
+	for _, f := range []struct{ ds, file string }{
+		{"weather", "weather.csv.gz"}, {"planes", "planes.csv.gz"},
+		{"flights", "flights-2013-01.csv.gz"}, {"flights", "flights-2013-02.csv.gz"}, {"flights", "flights-2013-03.csv.gz"},
+	} {
+		r, err := d.ingestFile(ctx, f.ds, f.file)
+		if err != nil {
+			return fmt.Errorf("ingest %s: %w", f.file, err)
+		}
+		msg := fmt.Sprintf("%s version %d: %d rows", f.ds, r.Version.Version, r.Version.Rows)
+		if r.Quarantine != nil {
+			msg += fmt.Sprintf(" (%d rows quarantined: %v)", r.Quarantine.Rows, r.Quarantine.Reasons)
+		}
+		d.say("ingest", "%s", msg)
+	}
+	bad, err := corruptBatch()
+	if err != nil {
+		return err
+	}
+	r, err := d.c.Ingest(ctx, "flights", "csv", bytes.NewReader(bad))
+	if err != nil {
+		return err
+	}
+	if r.Quarantine == nil || !r.Quarantine.WholeBatch {
+		return errors.New("the corrupted batch was not quarantined")
+	}
+	d.res.Quarantined = r.Quarantine.Rows
+	var reasons []string
+	for reason, n := range r.Quarantine.Reasons {
+		reasons = append(reasons, fmt.Sprintf("%s (%d)", reason, n))
+	}
+	sort.Strings(reasons)
+	d.say("validate", "a corrupted batch of %d flights was quarantined whole, not loaded: %s; inspect with: plinth datasets inspect flights %s",
+		r.Quarantine.Rows, strings.Join(reasons, ", "), r.Quarantine.ID)
+	return nil
+}
+
+// corruptBatch is 200 April flights as a broken export would send them:
+// airports renamed and distances negative.
+func corruptBatch() ([]byte, error) {
+	rows, header, err := readFlights("flights-2013-04.csv.gz")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write(header)
+	col := func(name string) int { return indexOf(header, name) }
+	for i, r := range rows[:200] {
+		r = append([]string(nil), r...)
+		r[col("flight_id")] += "-x"
+		if i%2 == 0 {
+			r[col("origin")] = "XXX"
+		}
+		r[col("distance")] = "-" + r[col("distance")]
+		w.Write(r)
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func readFlights(name string) ([][]string, []string, error) {
+	rc, err := flights.Files.Open("data/" + name)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	defer rc.Close()
+	zr, err := gzip.NewReader(rc)
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, err := csv.NewReader(zr).ReadAll()
+	rows, err := csv.NewReader(bufio.NewReader(zr)).ReadAll()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	header := recs[0]
-	var rows []map[string]any
-	var labels []float64
-	for _, rec := range recs[1:] {
-		row := map[string]any{}
-		for i, v := range rec {
-			switch {
-			case header[i] == label:
-				labels = append(labels, map[bool]float64{true: 1, false: 0}[v == positive])
-			case v == "":
-			default:
-				if x, err := strconv.ParseFloat(v, 64); err == nil {
-					row[header[i]] = x
-				} else {
-					row[header[i]] = v
+	return rows[1:], rows[0], nil
+}
+
+// runPipeline runs a pipeline (or follows a run already started) and
+// narrates each step as it ends.
+func (d *demo) follow(ctx context.Context, id string) (*pipeline.Report, error) {
+	seen := map[string]bool{}
+	for {
+		r, err := d.c.PipelineRun(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range r.Spec.Steps {
+			a := r.Latest()[st.Name]
+			if a == nil || !a.State.Final() || seen[st.Name] {
+				continue
+			}
+			seen[st.Name] = true
+			d.say("  "+st.Name, "%s", stepSummary(a))
+		}
+		if r.State.Final() {
+			if r.State != pipeline.Succeeded {
+				return r, fmt.Errorf("pipeline run %s %s: %s", r.ID, r.State, r.Error)
+			}
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func stepSummary(a *pipeline.Attempt) string {
+	state := string(a.State)
+	if a.Cached {
+		state = "cached"
+	}
+	var outs []string
+	for _, name := range []string{"train", "holdout", "model", "version", "endpoint"} {
+		if v, ok := a.Outputs[name]; ok && v.Ref != "" {
+			outs = append(outs, v.Ref)
+		}
+	}
+	if m, ok := a.Outputs["metrics"]; ok {
+		for _, k := range []string{"auc", "reference_auc", "best_value", "trials", "pruned"} {
+			if v, ok := m.Metrics[k]; ok && !(k == "reference_auc" && m.Metrics["has_reference"] == 0) {
+				outs = append(outs, fmt.Sprintf("%s %.4g", k, v))
+			}
+		}
+	}
+	if a.Error != "" {
+		outs = append(outs, a.Error)
+	}
+	return fmt.Sprintf("%-9s %5.1fs  %s", state, a.Cost.WallSeconds, strings.Join(outs, "; "))
+}
+
+// firstModel runs the retraining pipeline on January–March: training
+// set, search, evaluation, registration, a new endpoint.
+func (d *demo) firstModel(ctx context.Context) error {
+	d.say("pipeline", "retrain on January–March: point-in-time training set, TPE search with ASHA, evaluation, registration, deployment")
+	r, err := d.c.StartPipeline(ctx, "retrain", map[string]any{"train_until": "2013-04-01", "canary_window": "5s"})
+	if err != nil {
+		return err
+	}
+	run, err := d.follow(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	v, ok := run.Latest()["register"].Outputs["version"]
+	if !ok {
+		return errors.New("the first run registered no model")
+	}
+	d.res.FirstVersion = atoiAttr(v.Attrs["version"])
+	d.res.FirstAUC = run.Latest()["evaluate"].Outputs["metrics"].Metrics["auc"]
+	ver, err := d.c.Version(ctx, "delays", fmt.Sprint(d.res.FirstVersion))
+	if err != nil {
+		return err
+	}
+	d.say("registry", "delays@%d (production): run %s, feature service %s v%d, trained on %v; reference profile frozen",
+		ver.Version, ver.RunID, ver.FeatureService, ver.FeatureServiceVersion, datasets(ver.Datasets))
+	return nil
+}
+
+func datasets(refs []registry.DatasetRef) string {
+	var s []string
+	for _, r := range refs {
+		s = append(s, r.Name+"@"+r.Version)
+	}
+	return strings.Join(s, ", ")
+}
+
+func atoiAttr(s string) int {
+	var n int
+	fmt.Sscan(s, &n)
+	return n
+}
+
+// serveMonths replays April to September: each month's flights are scored
+// over HTTP as their departures come, then their arrival delays come in,
+// then the monitor checks the month.
+func (d *demo) serveMonths(ctx context.Context) error {
+	names := []string{"04", "05", "06", "07", "08"}
+	for _, m := range names {
+		month := Month{Name: "2013-" + m}
+		rows, header, err := readFlights("flights-2013-" + m + ".csv.gz")
+		if err != nil {
+			return err
+		}
+		// Every nth flight: a steady sample of the month.
+		step := max(len(rows)/d.cfg.PerMonth, 1)
+		var sample [][]string
+		for i := 0; i < len(rows) && len(sample) < d.cfg.PerMonth; i += step {
+			sample = append(sample, rows[i])
+		}
+		instances, ids, times, err := d.features(ctx, header, sample)
+		if err != nil {
+			return err
+		}
+		lat, candidate, err := d.send(ctx, instances, ids, times, month.Name)
+		if err != nil {
+			return err
+		}
+		month.Served, month.Candidate = len(instances), candidate
+		month.P50, month.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
+		// The arrival delays come in: the month's flights, labels included.
+		if _, err := d.ingestFile(ctx, "flights", "flights-2013-"+m+".csv.gz"); err != nil {
+			return err
+		}
+		rep, fired, err := d.c.CheckMonitor(ctx, endpoint)
+		if err != nil {
+			return err
+		}
+		if rep.Drift != nil {
+			month.DriftShare = rep.Drift.Share
+			for _, f := range rep.Drift.Features {
+				if f.Drifted && len(month.Drifted) < 4 {
+					month.Drifted = append(month.Drifted, f.Feature)
 				}
 			}
 		}
-		rows = append(rows, row)
-	}
-	return rows, labels, nil
-}
-
-type trainRunSpec struct {
-	experiment, name, note, parent string
-	params                         train.LinearParams
-	gbt                            *train.GBTParams // set: train trees instead
-	inputs                         []track.DatasetInput
-}
-
-// trainRun trains one logistic regression as a tracked run: params up
-// front, the learning curves as they come, the model file as an artifact.
-func trainRun(ctx context.Context, c *client.Client, out io.Writer, spec trainRunSpec, trainT, valid *train.Table) (*track.Run, *model.Model, error) {
-	p := spec.params
-	params := map[string]string{
-		"model": "logistic", "epochs": fmt.Sprint(p.Epochs), "learning_rate": fmt.Sprint(p.LearningRate),
-		"l2": fmt.Sprint(p.L2), "batch_size": "256", "seed": fmt.Sprint(p.Seed),
-	}
-	if g := spec.gbt; g != nil {
-		params = map[string]string{
-			"model": "gbt", "rounds": fmt.Sprint(g.Rounds), "learning_rate": fmt.Sprint(g.LearningRate), "max_depth": fmt.Sprint(g.MaxDepth),
-			"early_stopping_rounds": fmt.Sprint(g.EarlyStoppingRounds), "seed": fmt.Sprint(g.Seed),
+		month.AUC = monthAUC(rep.Performance)
+		line := fmt.Sprintf("%d flights scored over HTTP (p50 %s, p99 %s", month.Served, month.P50.Round(time.Microsecond), month.P99.Round(time.Microsecond))
+		if candidate > 0 {
+			line += fmt.Sprintf(", %d by the canary", candidate)
 		}
-	}
-	run, err := c.CreateRun(ctx, client.NewRun{
-		Experiment: spec.experiment, Name: spec.name, ParentID: spec.parent, Note: spec.note, Inputs: spec.inputs, Params: params,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	fail := func(err error) (*track.Run, *model.Model, error) {
-		c.EndRun(context.WithoutCancel(ctx), run.ID, track.Failed)
-		return nil, nil, err
-	}
-	var logErr error
-	var m *model.Model
-	if spec.gbt != nil {
-		lastRound := 0
-		m, err = train.GBT(trainT, valid, *spec.gbt, func(pr train.GBTProgress) {
-			lastRound = pr.Round
-			if logErr == nil {
-				now, step := time.Now(), int64(pr.Round)
-				logErr = c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{
-					{Key: "train_auc", Value: pr.Train, Step: step, Time: now},
-					{Key: "valid_auc", Value: pr.Valid, Step: step, Time: now},
-				}})
-			}
-		})
-		if err == nil {
-			// Early stopping kept the best round's trees: the model's AUC,
-			// one step after the last round, is the run's final figure.
-			_, auc, err2 := train.ScoreBinary(m, valid)
-			if err = err2; err == nil && logErr == nil {
-				logErr = c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{{Key: "valid_auc", Value: auc, Step: int64(lastRound + 1)}}})
+		line += fmt.Sprintf("); drift share %.2f", month.DriftShare)
+		if len(month.Drifted) > 0 {
+			line += " (" + strings.Join(month.Drifted, ", ") + ", ...)"
+		}
+		line += fmt.Sprintf("; AUC on arrived labels %.3f", month.AUC)
+		d.say(month.Name, "%s", line)
+		for _, a := range fired {
+			month.Alerts = append(month.Alerts, a.Rule)
+			d.res.Alerts = append(d.res.Alerts, a.Rule)
+			d.say("alert", "%s", a.Message)
+		}
+		d.res.Months = append(d.res.Months, month)
+		if len(fired) > 0 && d.res.RetrainRun == "" {
+			if err := d.retrained(ctx); err != nil {
+				return err
 			}
 		}
-	} else {
-		m, err = train.Linear(trainT, valid, p, func(pr train.Progress) {
-			if logErr != nil {
-				return
+		if err := d.gateDecisions(ctx); err != nil {
+			return err
+		}
+	}
+	if d.res.RetrainRun == "" {
+		return errors.New("no alert fired: the monitor missed the drift")
+	}
+	return nil
+}
+
+// monthAUC is the AUC over the report's labelled periods (weeks),
+// weighted by their rows.
+func monthAUC(perf []monitor.Performance) float64 {
+	var sum, n float64
+	for _, p := range perf {
+		sum += p.Metrics["auc"] * float64(p.Rows)
+		n += float64(p.Rows)
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / n
+}
+
+// retrained follows the run the alert started, to its canary.
+func (d *demo) retrained(ctx context.Context) error {
+	var runID string
+	deadline := time.Now().Add(30 * time.Second)
+	for runID == "" {
+		runs, err := d.c.PipelineRuns(ctx, "retrain", 5)
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if strings.HasPrefix(r.Trigger, "alert ") {
+				runID = r.ID
+				break
 			}
-			now := time.Now()
-			step := int64(pr.Epoch)
-			logErr = c.LogBatch(ctx, run.ID, track.Batch{Metrics: []track.Metric{
-				{Key: "train_loss", Value: pr.TrainLoss, Step: step, Time: now},
-				{Key: "valid_loss", Value: pr.ValidLoss, Step: step, Time: now},
-				{Key: "valid_auc", Value: pr.ValidAUC, Step: step, Time: now},
-			}})
-			fmt.Fprintf(out, "  %s epoch %d: train loss %.4f, validation loss %.4f, AUC %.4f\n", spec.name, pr.Epoch, pr.TrainLoss, pr.ValidLoss, pr.ValidAUC)
-		})
+		}
+		if runID == "" {
+			if time.Now().After(deadline) {
+				return errors.New("the alert started no retraining run")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
-	if err == nil {
-		err = logErr
-	}
+	d.res.RetrainRun = runID
+	d.say("retrain", "the alert started run %s of the retraining pipeline, on every labelled flight so far", runID)
+	run, err := d.follow(ctx, runID)
 	if err != nil {
-		return fail(err)
+		return err
+	}
+	m := run.Latest()["evaluate"].Outputs["metrics"].Metrics
+	d.res.ChallengerAUC, d.res.ChampionAUC = m["auc"], m["reference_auc"]
+	if v, ok := run.Latest()["register"].Outputs["version"]; ok {
+		d.res.Challenger = atoiAttr(v.Attrs["version"])
+	}
+	d.say("canary", "challenger delays@%d (holdout AUC %.4f) beat production (%.4f) on the same recent holdout; it serves 20%% of traffic until the gate decides",
+		d.res.Challenger, d.res.ChallengerAUC, d.res.ChampionAUC)
+	return nil
+}
+
+// gateDecisions narrates what the canary gate decided since last time.
+func (d *demo) gateDecisions(ctx context.Context) error {
+	hist, err := d.c.EndpointHistory(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	for _, e := range hist {
+		if e.UpdatedBy != "plinth" || !strings.HasPrefix(e.Reason, "gate:") {
+			continue
+		}
+		switch e.Action {
+		case "promote":
+			if !d.res.Promoted && d.res.Challenger > 0 && e.Stable.Version == d.res.Challenger {
+				d.res.Promoted = true
+				d.say("promote", "the gate promoted delays@%d: %s; production now points at it", e.Stable.Version, strings.TrimPrefix(e.Reason, "gate: "))
+			}
+		case "rollback":
+			if !d.res.RolledBack && d.res.BadVersion > 0 {
+				d.res.RolledBack, d.res.RollbackReason = true, strings.TrimPrefix(e.Reason, "gate: ")
+				d.say("rollback", "the gate rolled delays@%d back automatically: %s", d.res.BadVersion, d.res.RollbackReason)
+			}
+		}
+	}
+	return nil
+}
+
+// features computes the sampled flights' features as of their scheduled
+// departures — point-in-time, from the offline store — the way the
+// upstream booking system would send them; the request carries the
+// flight id, for labels to be joined to later.
+func (d *demo) features(ctx context.Context, header []string, rows [][]string) ([]map[string]any, []string, []time.Time, error) {
+	tmp, err := os.CreateTemp(d.res.DataDir, "month-*.csv")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer os.Remove(tmp.Name())
+	w := csv.NewWriter(tmp)
+	// The label and what is known only after departure stay out.
+	keep := []string{"flight_id", "sched_dep", "origin", "dest", "carrier", "tailnum", "distance", "sched_hour", "weekday"}
+	w.Write(keep)
+	for _, r := range rows {
+		rec := make([]string, len(keep))
+		for i, k := range keep {
+			rec[i] = r[indexOf(header, k)]
+		}
+		w.Write(rec)
+	}
+	w.Flush()
+	tmp.Close()
+	out := tmp.Name() + ".parquet"
+	defer os.Remove(out)
+	if _, err := d.node.API.Features.Build(ctx, feature.Request{Service: "delays", Labels: tmp.Name(), Timestamp: "sched_dep", Output: out}); err != nil {
+		return nil, nil, nil, err
+	}
+	sig, err := d.servedSignature(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	db := d.node.Offline.DB()
+	q := fmt.Sprintf(`SELECT * FROM read_parquet('%s')`, strings.ReplaceAll(out, "'", "''"))
+	rs, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer rs.Close()
+	cols, _ := rs.Columns()
+	var instances []map[string]any
+	var ids []string
+	var times []time.Time
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rs.Next() {
+		if err := rs.Scan(ptrs...); err != nil {
+			return nil, nil, nil, err
+		}
+		inst := map[string]any{}
+		for i, c := range cols {
+			switch c {
+			case "flight_id":
+				ids = append(ids, fmt.Sprint(vals[i]))
+			case "sched_dep":
+				t, _ := vals[i].(time.Time)
+				times = append(times, t)
+			}
+			if sig[c] {
+				inst[c] = jsonValue(vals[i]) // null when missing: the request carries every feature
+			}
+		}
+		instances = append(instances, inst)
+	}
+	return instances, ids, times, rs.Err()
+}
+
+func jsonValue(v any) any {
+	switch v := v.(type) {
+	case int64:
+		return float64(v)
+	case int32:
+		return float64(v)
+	case float32:
+		return float64(v)
+	case []byte:
+		return string(v)
+	}
+	return v
+}
+
+// servedSignature is the set of features the production model reads.
+func (d *demo) servedSignature(ctx context.Context) (map[string]bool, error) {
+	v, err := d.c.Version(ctx, "delays", "production")
+	if err != nil {
+		return nil, err
+	}
+	sig := map[string]bool{}
+	for _, f := range v.Signature.Inputs {
+		sig[f.Name] = true
+	}
+	return sig, nil
+}
+
+// send scores instances one request each, eight at a time, and returns
+// the sorted latencies and how many the canary answered.
+func (d *demo) send(ctx context.Context, instances []map[string]any, ids []string, times []time.Time, label string) ([]time.Duration, int, error) {
+	bar := progress.New(d.out, label, len(instances))
+	lat := make([]time.Duration, len(instances))
+	var candidate int
+	var mu sync.Mutex
+	var firstErr error
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				start := time.Now()
+				resp, err := d.c.PredictAt(ctx, endpoint, ids[i], times[i], []map[string]any{instances[i]})
+				lat[i] = time.Since(start)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("predict flight %s: %w", ids[i], err)
+				}
+				if err == nil && resp.Variant == "candidate" {
+					candidate++
+				}
+				mu.Unlock()
+				bar.Add(1)
+			}
+		}()
+	}
+	for i := range instances {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	bar.Done("")
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat, candidate, nil
+}
+
+// brokenModel ships a model that a bug in a training job inverted — it
+// predicts on time when it should predict late — as a canary, and lets
+// the gate catch it on September's traffic.
+func (d *demo) brokenModel(ctx context.Context) error {
+	// The challenger's canary decides first.
+	if err := d.septemberUntil(ctx, func() bool { return d.res.Promoted }, "the gate did not promote the challenger"); err != nil {
+		return err
+	}
+	prod, err := d.c.Version(ctx, "delays", "production")
+	if err != nil {
+		return err
+	}
+	m, err := d.download(ctx, prod)
+	if err != nil {
+		return err
+	}
+	if m.Trees == nil {
+		return errors.New("the production model is not a tree ensemble")
+	}
+	for i := range m.BaseScore {
+		m.BaseScore[i] = -m.BaseScore[i]
+	}
+	for t := range m.Trees.Trees {
+		for n := range m.Trees.Trees[t].Nodes {
+			if m.Trees.Trees[t].Nodes[n].IsLeaf() {
+				m.Trees.Trees[t].Nodes[n].Value = -m.Trees.Trees[t].Nodes[n].Value
+			}
+		}
 	}
 	var buf bytes.Buffer
 	if err := m.Encode(&buf); err != nil {
-		return fail(err)
+		return err
 	}
-	if _, err := c.PutArtifact(ctx, run.ID, "model.json", &buf); err != nil {
-		return fail(err)
+	info, err := d.c.PutBlob(ctx, &buf)
+	if err != nil {
+		return err
 	}
-	if run, err = c.EndRun(ctx, run.ID, track.Finished); err != nil {
-		return nil, nil, err
+	bad, err := d.c.CreateVersion(ctx, "delays", registry.NewVersion{Format: "plinth", Artifacts: []registry.Artifact{{Path: "model.json", Digest: info.Digest.String()}},
+		Signature: prod.Signature, Description: "a training job with its labels inverted by a bug"})
+	if err != nil {
+		return err
 	}
-	return run, m, nil
+	d.res.BadVersion = bad.Version
+	if _, err := d.c.Deploy(ctx, endpoint, deploy.Spec{Model: "delays@production", Strategy: deploy.Canary, Candidate: fmt.Sprintf("delays@%d", bad.Version),
+		Weight: 0.3, Gate: &deploy.Gate{Window: 0, MinRequests: 100}, Reason: "ship the nightly model"}); err != nil {
+		return err
+	}
+	d.say("canary", "delays@%d (a training bug inverted its labels) goes out as a canary to 30%% of traffic", bad.Version)
+	return d.septemberUntil(ctx, func() bool { return d.res.RolledBack }, "the gate did not roll the broken canary back")
 }
 
-func downloadModel(ctx context.Context, c *client.Client, runID string) (*model.Model, error) {
-	rc, err := c.OpenArtifact(ctx, runID, "model.json")
+// september sends September's flights, a few hundred at a time, until done
+// says the gate has decided.
+func (d *demo) septemberUntil(ctx context.Context, done func() bool, failure string) error {
+	if d.september == nil {
+		rows, header, err := readFlights("flights-2013-09.csv.gz")
+		if err != nil {
+			return err
+		}
+		step := max(len(rows)/2000, 1)
+		var sample [][]string
+		for i := 0; i < len(rows) && len(sample) < 2000; i += step {
+			sample = append(sample, rows[i])
+		}
+		instances, ids, times, err := d.features(ctx, header, sample)
+		if err != nil {
+			return err
+		}
+		d.september = &traffic{instances, ids, times, 0}
+	}
+	t := d.september
+	deadline := time.Now().Add(60 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			return errors.New(failure)
+		}
+		if n := min(250, len(t.instances)-t.sent); n > 0 {
+			if _, _, err := d.send(ctx, t.instances[t.sent:t.sent+n], t.ids[t.sent:t.sent+n], t.times[t.sent:t.sent+n], "2013-09"); err != nil {
+				return err
+			}
+			t.sent += n
+		} else {
+			t.sent = 0 // replay the sample again
+		}
+		time.Sleep(500 * time.Millisecond)
+		if err := d.gateDecisions(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type traffic struct {
+	instances []map[string]any
+	ids       []string
+	times     []time.Time
+	sent      int
+}
+
+func (d *demo) download(ctx context.Context, v *registry.Version) (*model.Model, error) {
+	if len(v.Artifacts) == 0 {
+		return nil, fmt.Errorf("delays@%d has no model file", v.Version)
+	}
+	if _, err := blob.ParseDigest(v.Artifacts[0].Digest); err != nil {
+		return nil, err
+	}
+	rc, err := d.c.OpenBlob(ctx, v.Artifacts[0].Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -587,36 +800,27 @@ func downloadModel(ctx context.Context, c *client.Client, runID string) (*model.
 	return model.Decode(rc)
 }
 
-// signatureOf turns the model's feature list into the registry signature.
-func signatureOf(m *model.Model) registry.Signature {
-	var sig registry.Signature
-	for _, f := range m.Signature.Features {
-		sig.Inputs = append(sig.Inputs, registry.Field{Name: f.Name, Type: string(f.Type), Nullable: f.Nullable})
-	}
-	sig.Outputs = []registry.Field{{Name: "p_income_over_50k", Type: "float"}}
-	return sig
-}
-
-func readTable(name string) (*train.Table, error) {
-	f, err := data.Open("data/" + name)
+// report writes the monitoring report of the whole replay as HTML.
+func (d *demo) report(ctx context.Context) error {
+	from := time.Date(2013, 4, 1, 0, 0, 0, 0, time.UTC)
+	to := time.Date(2013, 10, 1, 0, 0, 0, 0, time.UTC)
+	rc, err := d.c.MonitorReportHTML(ctx, endpoint, from, to)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	defer rc.Close()
+	path := filepath.Join(d.res.DataDir, "report.html")
+	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return err
 	}
-	t, err := train.ReadCSV(zr, "income", ">50K", categorical)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return err
 	}
-	return t, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return "-"
+	if err := f.Close(); err != nil {
+		return err
 	}
-	return *s
+	d.say("report", "drift, quality and performance April–September with plots: %s (also at %s/api/v1/monitors/%s/report?format=html)", path, d.res.URL, endpoint)
+	return nil
 }

@@ -545,6 +545,10 @@ func TestEncodeRow(t *testing.T) {
 	if err := sig.EncodeRow(map[string]any{"n": 3.0, "b": false}, dst); err != nil || !math.IsNaN(dst[0]) || !math.IsNaN(dst[1]) {
 		t.Errorf("nullable features: %v, %v", dst, err)
 	}
+	// A category training never saw is missing to a nullable feature.
+	if err := sig.EncodeRow(map[string]any{"n": 3.0, "b": true, "color": "purple"}, dst); err != nil || !math.IsNaN(dst[1]) {
+		t.Errorf("unseen category: %v, %v", dst, err)
+	}
 	for _, c := range []struct {
 		vals  map[string]any
 		field string
@@ -552,7 +556,6 @@ func TestEncodeRow(t *testing.T) {
 		{map[string]any{"n": 3.0}, "b"},
 		{map[string]any{"n": 3.5, "b": true}, "n"},
 		{map[string]any{"n": 3.0, "b": 2.0}, "b"},
-		{map[string]any{"n": 3.0, "b": true, "color": "purple"}, "color"},
 		{map[string]any{"n": 3.0, "b": true, "x": "tall"}, "x"},
 		{map[string]any{"n": 3.0, "b": true, "y": 1.0}, "y"},
 	} {

@@ -17,10 +17,10 @@ func (s *Signature) Index(name string) int {
 // EncodeRow turns named input values (as decoded from JSON: float64,
 // json.Number, string, bool, nil; Go ints are accepted too) into the row
 // vector the model reads, written to dst (len NumFeatures). A categorical
-// value may be the category's name or its index. Absent or null values
-// become NaN (missing) for nullable features and are an error otherwise, as
-// are unknown names, unknown categories and values of the wrong type; the
-// error's Field is the feature name.
+// value may be the category's name or its index. Absent or null values,
+// and categories training never saw, become NaN (missing) for nullable
+// features and are an error otherwise, as are unknown names and values of
+// the wrong type; the error's Field is the feature name.
 func (s *Signature) EncodeRow(values map[string]any, dst []float64) error {
 	if len(dst) != len(s.Features) {
 		return plinth.Invalid("row", "has room for %d values, the signature has %d features", len(dst), len(s.Features))
@@ -79,6 +79,13 @@ func (f *Feature) encode(v any) (float64, error) {
 		}
 		c := slices.Index(f.Categories, v)
 		if c < 0 {
+			// A category training never saw (a new route, a new
+			// airline) is missing to a nullable feature — the trees send
+			// it the default way, and monitoring counts it as unseen — and
+			// an error to one that may not be missing.
+			if f.Nullable {
+				return math.NaN(), nil
+			}
 			return 0, fmt.Errorf("unknown category %q", v)
 		}
 		return float64(c), nil

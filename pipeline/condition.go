@@ -13,7 +13,7 @@ var metricName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // metrics as numbers: "auc >= 0.7 && delta_auc > 0.001". A metric the
 // expression names but the step did not compute is an error, not false.
 func evalCondition(expr string, metrics map[string]float64) (bool, error) {
-	var opts []cel.EnvOption
+	opts := []cel.EnvOption{cel.CrossTypeNumericComparisons(true)}
 	vars := map[string]any{}
 	for n, v := range metrics {
 		if metricName.MatchString(n) {

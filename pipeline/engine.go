@@ -112,6 +112,13 @@ func (e *Engine) Create(ctx context.Context, spec Spec, opts RunOptions) (*Run, 
 	return r, nil
 }
 
+// CreateFired records a run started by an event (an alert, a trigger),
+// at most once per fire: a second call with the same fire returns the
+// ECONFLICT of the store.
+func (e *Engine) CreateFired(ctx context.Context, spec Spec, version int, fire string) (*Run, error) {
+	return e.Create(ctx, spec, RunOptions{Trigger: fire, Version: version, fire: fire})
+}
+
 // Start creates a run and executes it in the background until it ends or
 // Shutdown.
 func (e *Engine) Start(ctx context.Context, spec Spec, opts RunOptions) (*Run, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/track"
 )
@@ -29,6 +30,9 @@ type Services struct {
 	// DuckDB is the offline engine's database: it reads and writes the
 	// Parquet files that flow between steps.
 	DuckDB *sql.DB
+	// Profiles keeps the reference profiles monitoring compares live
+	// traffic with; the register step freezes one per version.
+	Profiles monitor.Store
 }
 
 // Kinds returns the built-in step kinds over the services.
@@ -40,7 +44,7 @@ func Kinds(s *Services) map[string]Kind {
 		"tune":         &tuneKind{s, t},
 		"evaluate":     &evaluateKind{s, t},
 		"gate":         gateKind{},
-		"register":     &registerKind{s},
+		"register":     &registerKind{s, t},
 		"deploy":       &deployKind{s},
 		"batch_score":  &scoreKind{t},
 		"command":      &commandKind{s},
@@ -319,13 +323,19 @@ func (h *Halt) Error() string { return h.Reason }
 
 // registerKind registers a model as a version of a registered model, with
 // its lineage: the tracked run, the feature service and the datasets. The
-// same model file registers once: a rerun finds the version it made.
-type registerKind struct{ s *Services }
+// same model file registers once: a rerun finds the version it made. Given
+// the training table (input data), it freezes the version's reference
+// profile — the training distribution of every feature and of the
+// predictions — which monitoring compares live traffic with.
+type registerKind struct {
+	s *Services
+	t tables
+}
 
 func (*registerKind) Inputs() map[string]Type {
-	return map[string]Type{"model": Model, "metrics": Metrics}
+	return map[string]Type{"model": Model, "metrics": Metrics, "data": Table}
 }
-func (*registerKind) Optional(in string) bool  { return in == "metrics" }
+func (*registerKind) Optional(in string) bool  { return in == "metrics" || in == "data" }
 func (*registerKind) Outputs() map[string]Type { return map[string]Type{"version": Version} }
 func (*registerKind) Deterministic() bool      { return true }
 
@@ -387,6 +397,11 @@ func (k *registerKind) Run(sc *StepContext) (map[string]Value, error) {
 		}
 		sc.Logf("registered %s@%d", name, v.Version)
 	}
+	if _, ok := sc.Inputs["data"]; ok && k.s.Profiles != nil {
+		if err := k.reference(sc, name, v.Version); err != nil {
+			return nil, err
+		}
+	}
 	if alias != "" {
 		if err := k.s.Registry.SetAlias(sc, name, alias, v.Version, "pipeline "+sc.Run.Pipeline+" run "+sc.Run.ID); err != nil {
 			return nil, err
@@ -395,6 +410,55 @@ func (k *registerKind) Run(sc *StepContext) (map[string]Value, error) {
 	}
 	return map[string]Value{"version": {Type: Version, Digest: mv.Digest, Ref: fmt.Sprintf("%s@%d", name, v.Version),
 		Attrs: map[string]string{"model": name, "version": strconv.Itoa(v.Version)}}}, nil
+}
+
+// reference freezes the version's reference profile from the training
+// table, unless it has one.
+func (k *registerKind) reference(sc *StepContext, name string, version int) error {
+	if _, err := k.s.Profiles.Reference(sc, name, version); err == nil {
+		return nil
+	}
+	mpath, err := sc.File("model")
+	if err != nil {
+		return err
+	}
+	m, _, err := readModelFile(mpath)
+	if err != nil {
+		return err
+	}
+	data, err := sc.File("data")
+	if err != nil {
+		return err
+	}
+	t, err := k.t.read(sc, sc.Dir, data, "", "", nil, m)
+	if err != nil {
+		return err
+	}
+	rows, err := t.Encode(m.Signature)
+	if err != nil {
+		return plinth.Invalid("steps."+sc.Step.Name+".inputs.data", "%v", err)
+	}
+	p, err := model.Compile(m)
+	if err != nil {
+		return err
+	}
+	preds := make([]float64, len(rows)*p.NumOutputs())
+	out := make([]float64, p.NumOutputs())
+	for i, r := range rows {
+		if err := p.PredictRow(r, out); err != nil {
+			return err
+		}
+		copy(preds[i*len(out):], out)
+	}
+	ref, err := monitor.Reference(m, rows, preds)
+	if err != nil {
+		return err
+	}
+	if err := k.s.Profiles.SaveReference(sc, name, version, ref); err != nil && plinth.ErrorCode(err) != plinth.ECONFLICT {
+		return err
+	}
+	sc.Logf("froze the reference profile of %s@%d: %d rows, %d features", name, version, ref.Rows, len(ref.Features))
+	return nil
 }
 
 // --- deploy ---

@@ -7,6 +7,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/pipeline"
 )
 
@@ -113,4 +114,24 @@ func (c Catalog) Pipeline(ctx context.Context, name string) (*pipeline.Registere
 		}
 	}
 	return nil, plinth.NotFound("pipeline", name)
+}
+
+// Monitors returns the registered monitors.
+func (c Catalog) Monitors(ctx context.Context) ([]monitor.Spec, error) {
+	defs, err := c.Store.Definitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []monitor.Spec
+	for _, d := range defs {
+		if d.Kind != KindMonitor {
+			continue
+		}
+		var m monitor.Spec
+		if err := json.Unmarshal(d.Spec, &m); err != nil {
+			return nil, fmt.Errorf("monitor %s: %w", d.Name, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/pipeline"
 )
 
@@ -33,6 +34,7 @@ type File struct {
 	Services  []feature.Service  `yaml:"feature_services,omitempty"`
 	OnDemand  []feature.OnDemand `yaml:"on_demand_features,omitempty"`
 	Pipelines []pipeline.Spec    `yaml:"pipelines,omitempty"`
+	Monitors  []monitor.Spec     `yaml:"monitors,omitempty"`
 }
 
 // Load reads a project file, or every .yaml and .yml file of a folder (in
@@ -73,6 +75,7 @@ func Load(path string) (*File, error) {
 		all.Views = append(all.Views, part.Views...)
 		all.Services = append(all.Services, part.Services...)
 		all.OnDemand = append(all.OnDemand, part.OnDemand...)
+		all.Monitors = append(all.Monitors, part.Monitors...)
 		for _, p := range part.Pipelines {
 			all.Pipelines = append(all.Pipelines, anchor(p, filepath.Dir(f)))
 		}
@@ -200,6 +203,17 @@ func (f *File) Validate(registered ...string) error {
 			return prefix("pipelines."+p.Name, err)
 		}
 	}
+	for _, m := range f.Monitors {
+		if err := m.Validate(); err != nil {
+			return prefix("monitors."+m.Endpoint, err)
+		}
+		if err := unique(KindMonitor, m.Endpoint); err != nil {
+			return err
+		}
+		if m.Retrain != nil && !names[KindPipeline][m.Retrain.Pipeline] {
+			return plinth.Invalid("monitors."+m.Endpoint+".retrain.pipeline", "no pipeline %q in the project", m.Retrain.Pipeline)
+		}
+	}
 	return nil
 }
 
@@ -276,6 +290,9 @@ func (f *File) Definitions() []Definition {
 	for _, p := range f.Pipelines {
 		add(KindPipeline, p.Name, p)
 	}
+	for _, m := range f.Monitors {
+		add(KindMonitor, m.Endpoint, m)
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
 			return kindOrder(out[i].Kind) < kindOrder(out[j].Kind)
@@ -286,7 +303,7 @@ func (f *File) Definitions() []Definition {
 }
 
 func kindOrder(k string) int {
-	return map[string]int{KindDataset: 0, KindEntity: 1, KindView: 2, KindOnDemand: 3, KindService: 4, KindPipeline: 5}[k]
+	return map[string]int{KindDataset: 0, KindEntity: 1, KindView: 2, KindOnDemand: 3, KindService: 4, KindPipeline: 5, KindMonitor: 6}[k]
 }
 
 // Change is one difference between the file and the registry.
@@ -499,8 +516,12 @@ func Merge(current, set, remove []Definition) (*File, error) {
 			var p pipeline.Spec
 			err = json.Unmarshal(d.Spec, &p)
 			f.Pipelines = append(f.Pipelines, p)
+		case KindMonitor:
+			var m monitor.Spec
+			err = json.Unmarshal(d.Spec, &m)
+			f.Monitors = append(f.Monitors, m)
 		default:
-			return nil, plinth.Invalid("kind", "%q is not one of dataset, entity, feature_view, on_demand_feature, feature_service, pipeline", d.Kind)
+			return nil, plinth.Invalid("kind", "%q is not one of dataset, entity, feature_view, on_demand_feature, feature_service, pipeline, monitor", d.Kind)
 		}
 		if err != nil {
 			return nil, plinth.Invalid(d.Kind+"."+d.Name, "%v", err)

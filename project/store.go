@@ -14,6 +14,7 @@ const (
 	KindService  = "feature_service"
 	KindOnDemand = "on_demand_feature"
 	KindPipeline = "pipeline"
+	KindMonitor  = "monitor"
 )
 
 // Definition is a registered definition: its kind, name, spec (JSON) and a

@@ -40,6 +40,7 @@ type PredictionLog struct {
 
 	once    sync.Once
 	queue   chan LogRecord
+	flushes chan chan struct{}
 	done    chan struct{}
 	dropped prometheus.Counter
 	written prometheus.Counter
@@ -57,6 +58,7 @@ func (l *PredictionLog) Start(ctx context.Context, capacity int, reg prometheus.
 			l.FlushEvery = 5 * time.Second
 		}
 		l.queue = make(chan LogRecord, capacity)
+		l.flushes = make(chan chan struct{})
 		l.done = make(chan struct{})
 		l.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "plinth_prediction_log_dropped_total", Help: "Prediction log records dropped because the buffer was full."})
 		l.written = prometheus.NewCounter(prometheus.CounterOpts{Name: "plinth_prediction_log_written_total", Help: "Prediction log records stored."})
@@ -73,6 +75,28 @@ func (l *PredictionLog) Start(ctx context.Context, capacity int, reg prometheus.
 func (l *PredictionLog) Wait() {
 	if l.done != nil {
 		<-l.done
+	}
+}
+
+// Flush writes what is queued now to the sink and returns once it is
+// written (or ctx ends): for reports that must see the latest traffic.
+func (l *PredictionLog) Flush(ctx context.Context) error {
+	if l == nil || l.flushes == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	select {
+	case l.flushes <- done:
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -121,6 +145,17 @@ func (l *PredictionLog) run(ctx context.Context) {
 			}
 		case <-tick.C:
 			flush()
+		case done := <-l.flushes:
+			for drained := false; !drained; {
+				select {
+				case r := <-l.queue:
+					batch = append(batch, r)
+				default:
+					drained = true
+				}
+			}
+			flush()
+			close(done)
 		case <-ctx.Done():
 			for {
 				select {

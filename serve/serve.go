@@ -454,6 +454,16 @@ type Response struct {
 	Predictions []Prediction `json:"predictions"`
 }
 
+type eventTimeKey struct{}
+
+// WithEventTime says what time the predictions of a request are about —
+// a flight's departure, a transaction's time — when it is not now: the
+// prediction log records it, and monitoring windows follow it. Replays
+// and backfills use it.
+func WithEventTime(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, eventTimeKey{}, t)
+}
+
 // MaxInstances bounds one request.
 const MaxInstances = 10000
 
@@ -474,6 +484,9 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 	r.Metrics.observe(endpoint, l, res.Variant, start, res.Predictions)
 	if r.Log != nil {
 		now, id, us := time.Now().UTC(), plinth.RequestIDFrom(ctx), time.Since(start).Microseconds()
+		if t, ok := ctx.Value(eventTimeKey{}).(time.Time); ok {
+			now = t.UTC()
+		}
 		records := make([]LogRecord, len(instances))
 		for i := range instances {
 			records[i] = LogRecord{RequestID: id, Time: now, Endpoint: endpoint, Model: l.Model, Version: l.Version,
@@ -508,7 +521,9 @@ func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, en
 	}
 	p := l.Predictor
 	sig := p.Model().Signature
-	if l.FeatureService != "" && r.Features != nil {
+	// Instances that carry every feature (null for missing) are scored as
+	// sent — raw features; others are looked up by their entity keys.
+	if l.FeatureService != "" && r.Features != nil && !complete(sig, instances) {
 		if instances, err = r.withFeatures(ctx, l, sig, instances); err != nil {
 			return nil, nil, err
 		}
@@ -606,6 +621,18 @@ func (r *Runtime) withFeatures(ctx context.Context, l *Loaded, sig model.Signatu
 		out[i] = m
 	}
 	return out, nil
+}
+
+// complete reports whether every instance names every feature of sig.
+func complete(sig model.Signature, instances []map[string]any) bool {
+	for _, inst := range instances {
+		for _, f := range sig.Features {
+			if _, ok := inst[f.Name]; !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func prefixField(prefix string, err error) error {

@@ -28,6 +28,7 @@ import (
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/online"
 	"github.com/plinthml/plinth/online/pebble"
 	redisonline "github.com/plinthml/plinth/online/redis"
@@ -71,6 +72,9 @@ type Config struct {
 	// QueueLease is how long a worker holds a task without renewing it;
 	// PipelineLease how long an engine holds a run (defaults 30s).
 	QueueLease, PipelineLease time.Duration
+	// MonitorWindow is the length of monitoring windows (default 1h);
+	// MonitorEvery how often monitors are checked (default 1m).
+	MonitorWindow, MonitorEvery time.Duration
 	// Worker makes the node a worker: it runs the tasks it takes instead
 	// of sending its own steps to the queue.
 	Worker bool
@@ -92,14 +96,18 @@ type Node struct {
 	// schedules and dataset triggers while the node serves.
 	Pipelines *pipeline.Engine
 	Scheduler *pipeline.Scheduler
+	// Monitor profiles served traffic; Checker reports on it and alerts.
+	Monitor *monitor.Monitor
+	Checker *monitor.Checker
 	// Queue carries step tasks to workers; nil when steps run here.
 	Queue  *queue.Queue
 	API    *api.Server
 	Logger *slog.Logger
 
-	stopLog    func()
-	natsServer *queue.Server
-	queueURL   string
+	stopLog      func()
+	natsServer   *queue.Server
+	monitorEvery time.Duration
+	queueURL     string
 }
 
 // Open opens the stores named by cfg, migrating the metadata schema.
@@ -152,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("online store: %w", err)
 		}
 	}
-	n := &Node{Meta: meta, Blobs: blobs, Offline: offline, Online: onlineStore, Logger: cfg.Logger}
+	n := &Node{Meta: meta, Blobs: blobs, Offline: offline, Online: onlineStore, Logger: cfg.Logger, monitorEvery: cfg.MonitorEvery}
 	n.Tracker = &track.Tracker{Store: meta, Blobs: blobs}
 	n.Registry = &registry.Registry{Store: meta, Blobs: blobs, Runs: n.Tracker}
 	n.Ingester = &dataset.Ingester{Store: meta, Blobs: blobs, Checker: offline, WorkDir: work}
@@ -171,7 +179,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	logCtx, stopLog := context.WithCancel(context.Background())
 	n.stopLog = stopLog
 	n.Runtime.Features = featureServer
-	n.Runtime.Log = &serve.PredictionLog{Sink: logSink{n.Ingester}, SampleRate: cfg.LogSampleRate}
+	n.Monitor = &monitor.Monitor{Store: meta, Models: &versionModels{registry: n.Registry, blobs: blobs}, Every: cfg.MonitorWindow, Logger: cfg.Logger}
+	n.Runtime.Log = &serve.PredictionLog{Sink: monitorSink{next: logSink{n.Ingester}, mon: n.Monitor}, SampleRate: cfg.LogSampleRate}
 	n.Runtime.Log.Start(logCtx, 100_000, metrics)
 	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}
 	n.Registry.InUse = append(n.Registry.InUse, n.Deployer.InUse)
@@ -179,7 +188,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	services := &pipeline.Services{Features: features, Datasets: meta, Registry: n.Registry, Tracker: n.Tracker, Deployer: n.Deployer, DuckDB: offline.DB()}
+	services := &pipeline.Services{Features: features, Datasets: meta, Registry: n.Registry, Tracker: n.Tracker, Deployer: n.Deployer,
+		DuckDB: offline.DB(), Profiles: meta}
 	host, _ := os.Hostname()
 	n.Pipelines = &pipeline.Engine{
 		Store: meta, Blobs: blobs, Kinds: pipeline.Kinds(services), Resolver: services,
@@ -197,8 +207,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	n.Scheduler = &pipeline.Scheduler{Engine: n.Pipelines, Catalog: catalog, Datasets: meta}
+	n.Checker = &monitor.Checker{
+		Monitor: n.Monitor, Specs: catalog.Monitors,
+		Joiner: &monitor.Joiner{DB: offline.DB(), Files: func(ctx context.Context, d string) ([]string, error) { return features.Snapshots.Files(ctx, d, nil) }},
+		Flush:  n.Runtime.Log.Flush, Predictions: PredictionDataset, OnFire: n.retrain(catalog),
+	}
 	n.API = &api.Server{
-		Pipelines: n.Pipelines, PipelineDefs: catalog,
+		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta,
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta},
 		FeatureServer: featureServer,
@@ -327,6 +342,11 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener, grace time.Duration) 
 	// Runs an earlier process left unfinished resume once their leases
 	// lapse; the scheduler looks for them on every tick.
 	go n.Scheduler.Run(followCtx)
+	every := n.monitorEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	go n.Checker.Run(followCtx, every)
 	select {
 	case err := <-errc:
 		return err

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Derive plinth's compact copy of nycflights13 from ../shared/data/nycflights13.
 
-Run from the repository root:  python3 demo/data/flights/prepare.py /work/shared/data/nycflights13
+Run from the repository root:  python3 examples/flights/data/prepare.py /work/shared/data/nycflights13
 
 Writes, next to this script:
   flights-2013-MM.csv.gz  one file per month: every 3rd departed flight (by row order),

@@ -1,0 +1,353 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+
+	"github.com/plinthml/plinth"
+)
+
+// Spec is a monitor as the project file declares it: what to watch on an
+// endpoint, where its labels come from, when to alert, and which pipeline
+// retrains the model when it alerts.
+type Spec struct {
+	Endpoint string `json:"endpoint" yaml:"endpoint"`
+	// Lookback is the period a check judges: the traffic in the Lookback
+	// before the newest window (default 24h).
+	Lookback plinth.Duration `json:"lookback,omitempty" yaml:"lookback,omitempty"`
+	// Labels say where ground truth arrives, to be joined to the
+	// prediction log by request id.
+	Labels *Labels `json:"labels,omitempty" yaml:"labels,omitempty"`
+	Alerts []Rule  `json:"alerts,omitempty" yaml:"alerts,omitempty"`
+	// Notify is a URL that gets a JSON POST when an alert fires or
+	// resolves; alerts are logged either way.
+	Notify string `json:"notify,omitempty" yaml:"notify,omitempty"`
+	// Retrain names the pipeline to run when one of the alerts in On
+	// fires (all of them when On is empty).
+	Retrain *Retrain `json:"retrain,omitempty" yaml:"retrain,omitempty"`
+}
+
+// Labels locate delayed ground truth: a dataset with a key column matching
+// the prediction request id and a label column.
+type Labels struct {
+	Dataset string `json:"dataset" yaml:"dataset"`
+	Key     string `json:"key" yaml:"key"`
+	Label   string `json:"label" yaml:"label"`
+	// Every is the period of a performance point (default 24h).
+	Every plinth.Duration `json:"every,omitempty" yaml:"every,omitempty"`
+}
+
+// Retrain ties alerts to a pipeline.
+type Retrain struct {
+	Pipeline string   `json:"pipeline" yaml:"pipeline"`
+	On       []string `json:"on,omitempty" yaml:"on,omitempty"`
+}
+
+// Rule is an alert: a condition over a check's figures, which must hold
+// For a while before the alert fires.
+//
+// The figures are numbers: rows, drift_share, drifted, dataset_drift (0 or
+// 1), prediction_drift (the prediction's drift score), quality_issues,
+// drift_<feature> (each feature's deciding score), and, from the newest
+// labelled period, auc, log_loss, accuracy, precision, recall,
+// calibration_error, rmse, mae and labelled_rows. A figure that could not
+// be computed is NaN, which no comparison matches.
+type Rule struct {
+	Name     string          `json:"name" yaml:"name"`
+	When     string          `json:"when" yaml:"when"`
+	For      plinth.Duration `json:"for,omitempty" yaml:"for,omitempty"`
+	Severity string          `json:"severity,omitempty" yaml:"severity,omitempty"`
+}
+
+var ruleName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// Validate checks a monitor spec; errors name the field.
+func (s *Spec) Validate() error {
+	if s.Endpoint == "" {
+		return plinth.Invalid("endpoint", "required")
+	}
+	if s.Labels != nil && (s.Labels.Dataset == "" || s.Labels.Key == "" || s.Labels.Label == "") {
+		return plinth.Invalid("labels", "needs dataset, key and label")
+	}
+	seen := map[string]bool{}
+	for i, r := range s.Alerts {
+		field := fmt.Sprintf("alerts[%d]", i)
+		if !ruleName.MatchString(r.Name) || seen[r.Name] {
+			return plinth.Invalid(field+".name", "%q is not a unique name", r.Name)
+		}
+		seen[r.Name] = true
+		if err := parseRule(r.When); err != nil {
+			return plinth.Invalid(field+".when", "%v", err)
+		}
+	}
+	if s.Retrain != nil {
+		if s.Retrain.Pipeline == "" {
+			return plinth.Invalid("retrain.pipeline", "required")
+		}
+		for i, on := range s.Retrain.On {
+			if !seen[on] {
+				return plinth.Invalid(fmt.Sprintf("retrain.on[%d]", i), "no alert %q", on)
+			}
+		}
+	}
+	return nil
+}
+
+// Alert states.
+const (
+	Pending  = "pending"  // the condition holds, not yet for long enough
+	Firing   = "firing"   // notified
+	Resolved = "resolved" // the condition stopped holding
+)
+
+// Alert is one occurrence of a rule's condition, from when it started to
+// hold until it stopped, with the evidence.
+type Alert struct {
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+	Rule     string `json:"rule"`
+	Severity string `json:"severity,omitempty"`
+	State    string `json:"state"`
+	Message  string `json:"message"`
+	// Figures are the check's figures when the alert last changed.
+	Figures map[string]float64 `json:"figures"`
+	// Features are the drifted features, most important to the model
+	// first.
+	Features   []string   `json:"features,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	FiredAt    *time.Time `json:"fired_at,omitempty"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	Silenced   bool       `json:"silenced,omitempty"`
+}
+
+// AlertStore keeps alerts and silences. OpenAlert returns the endpoint's
+// pending or firing alert of a rule, or ENOTFOUND; SaveAlert inserts or
+// updates an alert by ID (assigning one when empty).
+type AlertStore interface {
+	OpenAlert(ctx context.Context, endpoint, rule string) (*Alert, error)
+	SaveAlert(ctx context.Context, a *Alert) error
+	Alerts(ctx context.Context, endpoint string, limit int) ([]Alert, error)
+	Silence(ctx context.Context, endpoint, rule string, until time.Time) error
+	SilencedUntil(ctx context.Context, endpoint, rule string) (time.Time, error)
+}
+
+// Figures turns a report into the numbers rules read.
+func Figures(r *Report) map[string]float64 {
+	nan := math.NaN()
+	f := map[string]float64{"rows": float64(r.Rows), "drift_share": nan, "drifted": nan, "dataset_drift": nan,
+		"prediction_drift": nan, "quality_issues": nan}
+	for _, m := range []string{"auc", "log_loss", "accuracy", "precision", "recall", "calibration_error", "rmse", "mae", "labelled_rows"} {
+		f[m] = nan
+	}
+	if d := r.Drift; d != nil {
+		f["drift_share"], f["drifted"] = d.Share, float64(d.Drifted)
+		f["dataset_drift"] = 0
+		if d.DatasetDrift {
+			f["dataset_drift"] = 1
+		}
+		for _, fd := range d.Features {
+			if fd.Skipped == "" {
+				f["drift_"+fd.Feature] = fd.Score
+			}
+		}
+		if len(d.Predictions) > 0 {
+			f["prediction_drift"] = d.Predictions[0].Score
+		}
+	}
+	if r.Quality != nil {
+		f["quality_issues"] = float64(len(r.Quality.Issues))
+	}
+	if n := len(r.Performance); n > 0 {
+		p := r.Performance[n-1]
+		for k, v := range p.Metrics {
+			f[k] = v
+		}
+		f["labelled_rows"] = float64(p.Rows)
+	}
+	return f
+}
+
+func compileRule(expr string, figures map[string]float64) (cel.Program, error) {
+	opts := []cel.EnvOption{cel.CrossTypeNumericComparisons(true)}
+	names := map[string]bool{}
+	for n := range figures {
+		names[n] = true
+	}
+	// Declare the fixed figures so a rule compiles before any traffic.
+	for _, n := range []string{"rows", "drift_share", "drifted", "dataset_drift", "prediction_drift", "quality_issues",
+		"auc", "log_loss", "accuracy", "precision", "recall", "calibration_error", "rmse", "mae", "labelled_rows"} {
+		names[n] = true
+	}
+	for n := range names {
+		if ruleName.MatchString(n) && !strings.Contains(n, "-") {
+			opts = append(opts, cel.Variable(n, cel.DoubleType))
+		}
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("%q: %v", expr, iss.Err())
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, fmt.Errorf("%q is a %s, not a condition", expr, ast.OutputType())
+	}
+	return env.Program(ast)
+}
+
+// parseRule checks a rule's syntax; its names are checked when it runs,
+// against the figures of the model it watches.
+func parseRule(expr string) error {
+	env, err := cel.NewEnv()
+	if err != nil {
+		return err
+	}
+	if _, iss := env.Parse(expr); iss.Err() != nil {
+		return fmt.Errorf("%q: %v", expr, iss.Err())
+	}
+	return nil
+}
+
+// holds evaluates a rule on figures.
+func holds(r Rule, figures map[string]float64) (bool, error) {
+	prg, err := compileRule(r.When, figures)
+	if err != nil {
+		// A rule naming a feature the model lacks is the rule's fault.
+		return false, err
+	}
+	vars := map[string]any{}
+	for n, v := range figures {
+		vars[n] = v
+	}
+	out, _, err := prg.Eval(vars)
+	if err != nil {
+		return false, fmt.Errorf("%q: %v", r.When, err)
+	}
+	b, _ := out.Value().(bool)
+	return b, nil
+}
+
+// Evaluate runs the rules of spec on a report: it opens, fires and
+// resolves alerts, de-duplicated per rule (one open alert each), honours
+// silences, notifies, and returns the alerts that fired now.
+func (m *Monitor) Evaluate(ctx context.Context, spec Spec, rep *Report) ([]Alert, error) {
+	figures := Figures(rep)
+	now := m.now().UTC()
+	var features []string
+	if rep.Drift != nil {
+		for _, f := range rep.Drift.Features {
+			if f.Drifted {
+				features = append(features, f.Feature)
+			}
+		}
+	}
+	var fired []Alert
+	for _, r := range spec.Alerts {
+		ok, err := holds(r, figures)
+		if err != nil {
+			return fired, plinth.Invalid("alerts."+r.Name+".when", "%v", err)
+		}
+		open, err := m.Store.OpenAlert(ctx, spec.Endpoint, r.Name)
+		if err != nil && plinth.ErrorCode(err) != plinth.ENOTFOUND {
+			return fired, err
+		}
+		switch {
+		case ok && open == nil:
+			open = &Alert{Endpoint: spec.Endpoint, Rule: r.Name, Severity: r.Severity, State: Pending, StartedAt: now}
+		case !ok && open == nil:
+			continue
+		case !ok:
+			open.State, open.ResolvedAt = Resolved, &now
+			open.Message = fmt.Sprintf("%s: %s no longer holds", r.Name, r.When)
+			open.Figures = finiteFigures(figures)
+			if err := m.Store.SaveAlert(ctx, open); err != nil {
+				return fired, err
+			}
+			m.notify(spec, open)
+			continue
+		}
+		open.Figures, open.Features = finiteFigures(figures), features
+		open.Message = message(r, figures, features)
+		if open.State == Pending && now.Sub(open.StartedAt) >= time.Duration(r.For) {
+			until, err := m.Store.SilencedUntil(ctx, spec.Endpoint, r.Name)
+			if err != nil {
+				return fired, err
+			}
+			open.State, open.FiredAt = Firing, &now
+			open.Silenced = until.After(now)
+			if err := m.Store.SaveAlert(ctx, open); err != nil {
+				return fired, err
+			}
+			if !open.Silenced {
+				m.notify(spec, open)
+			}
+			fired = append(fired, *open)
+			continue
+		}
+		if err := m.Store.SaveAlert(ctx, open); err != nil {
+			return fired, err
+		}
+	}
+	return fired, nil
+}
+
+// finiteFigures drops the NaN figures, which JSON cannot carry.
+func finiteFigures(f map[string]float64) map[string]float64 {
+	out := make(map[string]float64, len(f))
+	for k, v := range f {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func message(r Rule, figures map[string]float64, features []string) string {
+	var names []string
+	for n := range figures {
+		if strings.Contains(r.When, n) && !math.IsNaN(figures[n]) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s=%.4g", n, figures[n]))
+	}
+	msg := fmt.Sprintf("%s: %s (%s)", r.Name, r.When, strings.Join(parts, ", "))
+	if len(features) > 0 {
+		top := features
+		if len(top) > 5 {
+			top = top[:5]
+		}
+		msg += "; drifted, most important first: " + strings.Join(top, ", ")
+	}
+	return msg
+}
+
+func (m *Monitor) notify(spec Spec, a *Alert) {
+	m.logger().Warn("alert "+a.State, "endpoint", a.Endpoint, "rule", a.Rule, "message", a.Message)
+	if spec.Notify == "" {
+		return
+	}
+	body, _ := json.Marshal(a)
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Post(spec.Notify, "application/json", bytes.NewReader(body))
+	if err != nil {
+		m.logger().Warn("alert notification", "url", spec.Notify, "err", err)
+		return
+	}
+	resp.Body.Close()
+}

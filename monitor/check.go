@@ -1,0 +1,133 @@
+package monitor
+
+import (
+	"context"
+	"time"
+
+	"github.com/plinthml/plinth"
+)
+
+// Checker checks the monitors of a project: for each endpoint, it builds
+// the report of the latest period, joins the labels that came in, and
+// evaluates the alert rules; fired alerts go to OnFire, which the platform
+// wires to the retraining pipelines.
+type Checker struct {
+	Monitor *Monitor
+	Specs   func(ctx context.Context) ([]Spec, error)
+	Joiner  *Joiner
+	// Flush makes the prediction log write what it holds, so the check
+	// sees the latest traffic.
+	Flush func(ctx context.Context) error
+	// Predictions names an endpoint's prediction log dataset.
+	Predictions func(endpoint string) string
+	OnFire      func(ctx context.Context, spec Spec, a Alert)
+}
+
+// Spec returns the monitor of an endpoint, or ENOTFOUND.
+func (c *Checker) Spec(ctx context.Context, endpoint string) (*Spec, error) {
+	specs, err := c.Specs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range specs {
+		if specs[i].Endpoint == endpoint {
+			return &specs[i], nil
+		}
+	}
+	return nil, plinth.NotFound("monitor", endpoint)
+}
+
+// Report builds an endpoint's report over [from, to); zero times mean the
+// spec's lookback before the newest window.
+func (c *Checker) Report(ctx context.Context, endpoint string, from, to time.Time) (*Report, error) {
+	if c.Flush != nil {
+		if err := c.Flush(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Monitor.Flush(ctx); err != nil {
+		return nil, err
+	}
+	spec, err := c.Spec(ctx, endpoint)
+	if plinth.ErrorCode(err) == plinth.ENOTFOUND {
+		spec, err = &Spec{Endpoint: endpoint}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if to.IsZero() {
+		all, err := c.Monitor.Store.Windows(ctx, endpoint, time.Time{}, farFuture)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range all {
+			if w.Profile.End.After(to) {
+				to = w.Profile.End
+			}
+		}
+		if to.IsZero() {
+			to = c.Monitor.now()
+		}
+	}
+	if from.IsZero() {
+		lookback := time.Duration(spec.Lookback)
+		if lookback <= 0 {
+			lookback = 24 * time.Hour
+		}
+		from = to.Add(-lookback)
+	}
+	rep, err := c.Monitor.Report(ctx, endpoint, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Labels != nil && c.Joiner != nil {
+		if rep.Performance, err = c.Joiner.Performance(ctx, c.Predictions(endpoint), *spec.Labels, from, to); err != nil {
+			rep.Missing = append(rep.Missing, "performance: "+err.Error())
+		}
+	}
+	return rep, nil
+}
+
+// Check reports on an endpoint's latest period and evaluates its alerts.
+func (c *Checker) Check(ctx context.Context, endpoint string) (*Report, []Alert, error) {
+	spec, err := c.Spec(ctx, endpoint)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := c.Report(ctx, endpoint, time.Time{}, time.Time{})
+	if err != nil {
+		return nil, nil, err
+	}
+	fired, err := c.Monitor.Evaluate(ctx, *spec, rep)
+	if err != nil {
+		return rep, fired, err
+	}
+	for _, a := range fired {
+		if c.OnFire != nil && !a.Silenced {
+			c.OnFire(ctx, *spec, a)
+		}
+	}
+	return rep, fired, nil
+}
+
+// Run checks every monitor every interval until ctx ends.
+func (c *Checker) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		specs, err := c.Specs(ctx)
+		if err != nil {
+			continue
+		}
+		for _, s := range specs {
+			if _, _, err := c.Check(ctx, s.Endpoint); err != nil && ctx.Err() == nil {
+				c.Monitor.logger().Warn("monitor check", "endpoint", s.Endpoint, "err", err)
+			}
+		}
+	}
+}

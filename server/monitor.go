@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/model/formats"
+	"github.com/plinthml/plinth/monitor"
+	"github.com/plinthml/plinth/pipeline"
+	"github.com/plinthml/plinth/project"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
+)
+
+// monitorSink feeds the prediction log to monitoring, then to its dataset:
+// profiling runs on the log's writer, off the serving path.
+type monitorSink struct {
+	next serve.Sink
+	mon  *monitor.Monitor
+}
+
+func (s monitorSink) WriteLog(ctx context.Context, records []serve.LogRecord) error {
+	for _, r := range records {
+		s.mon.Observe(ctx, monitor.Key{Endpoint: r.Endpoint, Model: r.Model, Version: r.Version}, r.Time, r.Inputs, r.Outputs)
+	}
+	return s.next.WriteLog(ctx, records)
+}
+
+// versionModels loads registered versions' model files for monitoring,
+// once each.
+type versionModels struct {
+	registry *registry.Registry
+	blobs    blob.Store
+	mu       sync.Mutex
+	cache    map[string]*model.Model
+}
+
+func (v *versionModels) Model(ctx context.Context, name string, version int) (*model.Model, error) {
+	key := fmt.Sprintf("%s@%d", name, version)
+	v.mu.Lock()
+	m, ok := v.cache[key]
+	v.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	ver, err := v.registry.Version(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	if len(ver.Artifacts) == 0 {
+		return nil, fmt.Errorf("%s has no model file", key)
+	}
+	d, err := blob.ParseDigest(ver.Artifacts[0].Digest)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := v.blobs.Open(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	m, _, err = formats.Read(rc, ver.Format)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	v.mu.Lock()
+	if v.cache == nil {
+		v.cache = map[string]*model.Model{}
+	}
+	v.cache[key] = m
+	v.mu.Unlock()
+	return m, nil
+}
+
+// retrain starts the pipeline a monitor names when one of its alerts
+// fires: the loop from an alert to a new canary. The fire key makes one
+// alert start one run, whatever the number of checks and replicas.
+func (n *Node) retrain(catalog project.Catalog) func(ctx context.Context, spec monitor.Spec, a monitor.Alert) {
+	return func(ctx context.Context, spec monitor.Spec, a monitor.Alert) {
+		r := spec.Retrain
+		if r == nil {
+			return
+		}
+		if len(r.On) > 0 && !contains(r.On, a.Rule) {
+			return
+		}
+		p, err := catalog.Pipeline(ctx, r.Pipeline)
+		if err != nil {
+			n.Logger.Warn("retrain on alert", "pipeline", r.Pipeline, "err", err)
+			return
+		}
+		// Two alerts of one incident (drift, then the AUC it causes)
+		// retrain once: not while a run of the pipeline is under way.
+		runs, err := n.Pipelines.Store.PipelineRuns(ctx, r.Pipeline, 10)
+		if err != nil {
+			n.Logger.Warn("retrain on alert", "pipeline", r.Pipeline, "err", err)
+			return
+		}
+		for _, run := range runs {
+			if !run.State.Final() {
+				n.Logger.Info("alert while a retraining run is under way", "alert", a.Rule, "run", run.ID)
+				return
+			}
+		}
+		run, err := n.Pipelines.CreateFired(ctx, p.Spec, p.Version, fmt.Sprintf("alert %s/%s %s", a.Endpoint, a.Rule, a.ID))
+		if err != nil {
+			n.Logger.Warn("retrain on alert", "pipeline", r.Pipeline, "err", err)
+			return
+		}
+		n.Logger.Info("alert started a retraining run", "alert", a.Rule, "endpoint", a.Endpoint, "pipeline", r.Pipeline, "run", run.ID)
+		n.Pipelines.Go(run.ID)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var _ pipeline.Catalog = project.Catalog{}
