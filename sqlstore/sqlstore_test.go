@@ -7,6 +7,8 @@ import (
 
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/dataset/datasettest"
+	"github.com/plinthml/plinth/monitor"
+	"github.com/plinthml/plinth/monitor/monitortest"
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/pipeline/pipelinetest"
 	"github.com/plinthml/plinth/registry/registrytest"
@@ -102,6 +104,14 @@ func TestPipelineContract(t *testing.T) {
 	for name, open := range engines(t) {
 		t.Run(name, func(t *testing.T) {
 			pipelinetest.Run(t, func(t *testing.T) pipeline.Store { return open(t) })
+		})
+	}
+}
+
+func TestMonitorContract(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			monitortest.Run(t, func(t *testing.T) monitor.Store { return open(t) })
 		})
 	}
 }

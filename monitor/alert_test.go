@@ -1,0 +1,86 @@
+package monitor_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/monitor"
+	"github.com/plinthml/plinth/sqlstore"
+)
+
+func TestAlertLifecycle(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "plinth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var posts atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { posts.Add(1) }))
+	defer hook.Close()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	m := &monitor.Monitor{Store: store, Now: func() time.Time { return now }}
+	spec := monitor.Spec{Endpoint: "e", Notify: hook.URL, Alerts: []monitor.Rule{
+		{Name: "drift", When: "drift_share >= 0.3", For: plinth.Duration(10 * time.Minute)},
+		{Name: "auc", When: "auc < 0.7"},
+	}}
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	report := func(share float64) *monitor.Report {
+		return &monitor.Report{Endpoint: "e", Rows: 100, Drift: &monitor.Drift{Share: share, Drifted: 2, Compared: 4,
+			Features: []monitor.FeatureDrift{{Feature: "temp", Drifted: share >= 0.3, Score: 0.4}, {Feature: "wind", Score: 0.01}}}}
+	}
+	// The condition holds: pending until it has held for 10 minutes. The
+	// AUC rule sees no labels (NaN) and stays quiet.
+	fired, err := m.Evaluate(ctx, spec, report(0.5))
+	if err != nil || len(fired) != 0 {
+		t.Fatalf("first check: %v %v", fired, err)
+	}
+	if a, _ := store.OpenAlert(ctx, "e", "drift"); a == nil || a.State != monitor.Pending {
+		t.Fatalf("pending: %+v", a)
+	}
+	now = now.Add(11 * time.Minute)
+	fired, _ = m.Evaluate(ctx, spec, report(0.5))
+	if len(fired) != 1 || fired[0].Rule != "drift" || !strings.Contains(fired[0].Message, "drift_share=0.5") || fired[0].Features[0] != "temp" {
+		t.Fatalf("fired: %+v", fired)
+	}
+	// Still holding: de-duplicated, nothing fires again.
+	if fired, _ = m.Evaluate(ctx, spec, report(0.6)); len(fired) != 0 {
+		t.Fatalf("fired twice: %+v", fired)
+	}
+	// It stops holding: resolved, notified.
+	if _, err := m.Evaluate(ctx, spec, report(0.1)); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := store.Alerts(ctx, "e", 10)
+	if len(all) != 1 || all[0].State != monitor.Resolved || all[0].ResolvedAt == nil {
+		t.Fatalf("resolved: %+v", all)
+	}
+	// A silenced rule fires without notifying.
+	store.Silence(ctx, "e", "auc", now.Add(time.Hour))
+	rep := report(0.1)
+	rep.Performance = []monitor.Performance{{Rows: 800, Metrics: map[string]float64{"auc": 0.6}}}
+	fired, _ = m.Evaluate(ctx, spec, rep)
+	if len(fired) != 1 || !fired[0].Silenced {
+		t.Fatalf("silenced: %+v", fired)
+	}
+	if posts.Load() != 2 { // drift fired, drift resolved
+		t.Fatalf("%d notifications, want 2", posts.Load())
+	}
+	// A rule on a figure that does not exist is the rule's error.
+	bad := monitor.Spec{Endpoint: "e", Alerts: []monitor.Rule{{Name: "x", When: "drift_nope > 1"}}}
+	if _, err := m.Evaluate(ctx, bad, report(0.5)); plinth.ErrorCode(err) != plinth.EINVALID {
+		t.Fatalf("unknown figure: %v", err)
+	}
+	if err := (&monitor.Spec{Endpoint: "e", Alerts: []monitor.Rule{{Name: "y", When: "drift_share >="}}}).Validate(); err == nil {
+		t.Fatal("a rule that does not parse was accepted")
+	}
+}
