@@ -21,6 +21,9 @@ type Checker struct {
 	// Predictions names an endpoint's prediction log dataset.
 	Predictions func(endpoint string) string
 	OnFire      func(ctx context.Context, spec Spec, a Alert)
+	// Observe, when set, sees every check's report and the rules firing
+	// after it (for metrics).
+	Observe func(spec Spec, rep *Report, firing []string)
 }
 
 // Spec returns the monitor of an endpoint, or ENOTFOUND.
@@ -106,6 +109,15 @@ func (c *Checker) Check(ctx context.Context, endpoint string) (*Report, []Alert,
 		if c.OnFire != nil && !a.Silenced {
 			c.OnFire(ctx, *spec, a)
 		}
+	}
+	if c.Observe != nil {
+		var firing []string
+		for _, r := range spec.Alerts {
+			if a, err := c.Monitor.Store.OpenAlert(ctx, spec.Endpoint, r.Name); err == nil && a.State == Firing {
+				firing = append(firing, r.Name)
+			}
+		}
+		c.Observe(*spec, rep, firing)
 	}
 	return rep, fired, nil
 }

@@ -51,6 +51,8 @@ type Engine struct {
 	// Tasks, when set, sends step attempts to workers instead of running
 	// them in this process.
 	Tasks Tasks
+	// Observe, when set, sees every attempt that ends (for metrics).
+	Observe func(pipeline string, a *Attempt)
 
 	mu      sync.Mutex
 	cancels map[string]context.CancelCauseFunc
@@ -499,6 +501,9 @@ func (e *Engine) step(ctx context.Context, run *Run, st Step, upstream map[strin
 				return nil, err
 			}
 			e.logger().Info("step cached", "run", run.ID, "step", st.Name, "from", hit.Run)
+			if e.Observe != nil {
+				e.Observe(run.Pipeline, a)
+			}
 			if hit.State == Halted {
 				return nil, &Halt{Reason: hit.Error}
 			}
@@ -634,6 +639,9 @@ func (e *Engine) runAttempt(ctx context.Context, run *Run, st Step, p *prepared,
 		return nil, ferr
 	}
 	e.logger().Info("step finished", "run", run.ID, "step", st.Name, "attempt", a.Number, "state", a.State, "wall", a.Cost.WallSeconds)
+	if e.Observe != nil {
+		e.Observe(run.Pipeline, a)
+	}
 	if err != nil {
 		return nil, err
 	}

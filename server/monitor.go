@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"sync"
 
 	"github.com/plinthml/plinth/blob"
@@ -125,3 +127,53 @@ func contains(list []string, s string) bool {
 }
 
 var _ pipeline.Catalog = project.Catalog{}
+
+// pipelineMetrics exports step attempts: their durations and outcomes
+// (succeeded, cached, failed, ...), per pipeline and step.
+func pipelineMetrics(reg *prometheus.Registry) func(string, *pipeline.Attempt) {
+	seconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "plinth_pipeline_step_duration_seconds", Help: "Wall time of pipeline step attempts that ran (cache hits excluded).",
+		Buckets: prometheus.ExponentialBuckets(0.01, 4, 10), // 10 ms to about 45 min
+	}, []string{"pipeline", "step"})
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "plinth_pipeline_step_attempts_total", Help: "Pipeline step attempts by final state; state=\"cached\" counts cache hits.",
+	}, []string{"pipeline", "step", "state"})
+	reg.MustRegister(seconds, attempts)
+	return func(p string, a *pipeline.Attempt) {
+		state := string(a.State)
+		if a.Cached {
+			state = "cached"
+		} else {
+			seconds.WithLabelValues(p, a.Step).Observe(a.Cost.WallSeconds)
+		}
+		attempts.WithLabelValues(p, a.Step, state).Inc()
+	}
+}
+
+// monitorMetrics exports what the last check of each monitor saw: the
+// share of drifted features, the newest labelled AUC, and which alert
+// rules are firing (1) or not (0).
+func monitorMetrics(reg *prometheus.Registry) func(monitor.Spec, *monitor.Report, []string) {
+	drift := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "plinth_monitor_drift_share", Help: "Share of drifted features in the last check's period."}, []string{"endpoint"})
+	auc := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "plinth_monitor_auc", Help: "AUC of the newest labelled period, per model version."}, []string{"endpoint", "version"})
+	firing := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "plinth_monitor_alert_firing", Help: "1 while an alert rule is firing."}, []string{"endpoint", "rule"})
+	reg.MustRegister(drift, auc, firing)
+	return func(spec monitor.Spec, rep *monitor.Report, on []string) {
+		if rep.Drift != nil {
+			drift.WithLabelValues(spec.Endpoint).Set(rep.Drift.Share)
+		}
+		if n := len(rep.Performance); n > 0 {
+			p := rep.Performance[n-1]
+			if v, ok := p.Metrics["auc"]; ok {
+				auc.WithLabelValues(spec.Endpoint, fmt.Sprint(p.Version)).Set(v)
+			}
+		}
+		for _, r := range spec.Alerts {
+			v := 0.0
+			if contains(on, r.Name) {
+				v = 1
+			}
+			firing.WithLabelValues(spec.Endpoint, r.Name).Set(v)
+		}
+	}
+}

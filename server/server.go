@@ -206,11 +206,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			n.Pipelines.Tasks = tasks{n.Queue}
 		}
 	}
+	n.Pipelines.Observe = pipelineMetrics(metrics)
 	n.Scheduler = &pipeline.Scheduler{Engine: n.Pipelines, Catalog: catalog, Datasets: meta}
 	n.Checker = &monitor.Checker{
 		Monitor: n.Monitor, Specs: catalog.Monitors,
 		Joiner: &monitor.Joiner{DB: offline.DB(), Files: func(ctx context.Context, d string) ([]string, error) { return features.Snapshots.Files(ctx, d, nil) }},
-		Flush:  n.Runtime.Log.Flush, Predictions: PredictionDataset, OnFire: n.retrain(catalog),
+		Flush:  n.Runtime.Log.Flush, Predictions: PredictionDataset, OnFire: n.retrain(catalog), Observe: monitorMetrics(metrics),
 	}
 	n.API = &api.Server{
 		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta,

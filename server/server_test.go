@@ -233,7 +233,9 @@ func TestDashboard(t *testing.T) {
 	}
 	known := map[string]bool{}
 	for _, name := range []string{"plinth_predictions_total", "plinth_prediction_errors_total", "plinth_prediction_duration_seconds",
-		"plinth_prediction_output", "plinth_http_requests_total", "plinth_http_request_duration_seconds"} {
+		"plinth_prediction_output", "plinth_http_requests_total", "plinth_http_request_duration_seconds",
+		"plinth_monitor_drift_share", "plinth_monitor_auc", "plinth_monitor_alert_firing", "plinth_pipeline_step_duration_seconds",
+		"plinth_pipeline_step_attempts_total", "plinth_prediction_log_written_total", "plinth_prediction_log_dropped_total"} {
 		known[name] = true
 	}
 	series := regexp.MustCompile(`plinth_[a-z_]+`)
