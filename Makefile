@@ -43,6 +43,7 @@ services:
 	@echo "export PLINTH_TEST_POSTGRES='$$(scripts/postgres.sh)'"
 	@scripts/install-versitygw.sh >&2
 	@scripts/redis.sh >&2
+	@scripts/nats.sh >&2
 
 clean:
 	rm -f plinth
