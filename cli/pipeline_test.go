@@ -90,6 +90,15 @@ func TestFlightsPipeline(t *testing.T) {
 	if !regexp.MustCompile(`score +1 +succeeded .*scores \(\d+ rows\)`).MatchString(out) || !strings.Contains(out, "auc=") {
 		t.Fatalf("baseline:\n%s", out)
 	}
+	out = run(t, "pipelines", "run", "per_origin", "--data", data)
+	for _, o := range []string{"EWR", "JFK", "LGA"} {
+		if !strings.Contains(out, "version: delays_"+o+"@1") || !regexp.MustCompile(`evaluate\[`+o+`\] +1 +succeeded .*auc=0\.[5-9]`).MatchString(out) {
+			t.Fatalf("per-origin model %s:\n%s", o, out)
+		}
+	}
+	if m := run(t, "models", "show", "delays_JFK", "--output", "json", "--data", data); !strings.Contains(m, `"slice":"origin=JFK"`) && !strings.Contains(m, `"slice": "origin=JFK"`) {
+		t.Fatalf("the family's slice is not on the model:\n%s", m)
+	}
 	if exp := run(t, "runs", "list", "--experiment", "retrain", "--data", data); strings.Count(exp, "train trial") < 8 {
 		t.Fatalf("tuning trials are not tracked as runs:\n%s", exp)
 	}

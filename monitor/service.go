@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plinthml/plinth"
@@ -58,6 +59,9 @@ type Monitor struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 
+	// Paused turns profiling off, for measuring what it costs.
+	Paused atomic.Bool
+
 	mu   sync.Mutex
 	live map[Key]*live
 }
@@ -92,6 +96,9 @@ func (m *Monitor) now() time.Time {
 // about. It never blocks on storage; windows pushed out are saved in the
 // background of the caller (the prediction log's writer).
 func (m *Monitor) Observe(ctx context.Context, k Key, t time.Time, inputs map[string]any, outputs []float64) {
+	if m.Paused.Load() {
+		return
+	}
 	l := m.windows(ctx, k)
 	if l == nil {
 		return

@@ -96,6 +96,10 @@ func (e *Engine) Create(ctx context.Context, spec Spec, opts RunOptions) (*Run, 
 	if err := spec.Validate(e.Kinds); err != nil {
 		return nil, err
 	}
+	spec, err := spec.Expand()
+	if err != nil {
+		return nil, err
+	}
 	params, err := mergeParams(spec.Params, opts.Params)
 	if err != nil {
 		return nil, err

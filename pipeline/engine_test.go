@@ -452,3 +452,31 @@ func TestSchedulerFiresOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestForEach(t *testing.T) {
+	e := newEnv(t)
+	eng := e.engine(t, "e1")
+	spec := pipeline.Spec{Name: "slices", Steps: []pipeline.Step{
+		{Name: "fit", Kind: "sum", ForEach: []string{"JFK", "LGA", "EWR"}, With: map[string]any{"add": 1.0, "note": "origin=${item}"}},
+		{Name: "score", Kind: "sum", ForEach: []string{"JFK", "LGA", "EWR"}, Inputs: map[string]string{"a": "fit.sum"}, With: map[string]any{"add": 10.0}},
+		{Name: "report", Kind: "sum", After: []string{"score"}},
+	}}
+	r := run(t, eng, spec, nil)
+	if r.State != pipeline.Succeeded || len(r.Spec.Steps) != 7 {
+		t.Fatalf("run: %s %q, %d steps", r.State, r.Error, len(r.Spec.Steps))
+	}
+	l := r.Latest()
+	if l["score[LGA]"].Outputs["sum"].Metrics["sum"] != 11 || l["fit[EWR]"].With["note"] != "origin=EWR" || l["report"].State != pipeline.Succeeded {
+		t.Fatalf("instances: %+v %+v", l["score[LGA]"], l["fit[EWR]"])
+	}
+	if deps := r.Spec.Steps[6].Deps(); len(deps) != 3 {
+		t.Fatalf("report waits for %v", deps)
+	}
+	bad := pipeline.Spec{Name: "bad", Steps: []pipeline.Step{
+		{Name: "fit", Kind: "sum", ForEach: []string{"a", "b"}},
+		{Name: "use", Kind: "sum", Inputs: map[string]string{"a": "fit.sum"}},
+	}}
+	if err := bad.Validate(e.kinds); err == nil || !strings.Contains(err.Error(), "give use the same for_each") {
+		t.Fatalf("fan-in without for_each: %v", err)
+	}
+}

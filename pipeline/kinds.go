@@ -353,8 +353,18 @@ func (k *registerKind) Run(sc *StepContext) (map[string]Value, error) {
 		return nil, err
 	}
 	mv := sc.Inputs["model"]
+	// Tags mark a family of models, one per slice of the data:
+	// {family: delays_by_origin, slice: "origin=${item}"}.
+	tagMap, err := sc.Map("tags")
+	if err != nil {
+		return nil, err
+	}
+	tags := map[string]string{}
+	for k, v := range tagMap {
+		tags[k] = fmt.Sprint(v)
+	}
 	if _, err := k.s.Registry.Model(sc, name); plinth.ErrorCode(err) == plinth.ENOTFOUND {
-		if err := k.s.Registry.CreateModel(sc, &registry.Model{Name: name}); err != nil && plinth.ErrorCode(err) != plinth.ECONFLICT {
+		if err := k.s.Registry.CreateModel(sc, &registry.Model{Name: name, Tags: tags}); err != nil && plinth.ErrorCode(err) != plinth.ECONFLICT {
 			return nil, err
 		}
 	} else if err != nil {

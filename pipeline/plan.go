@@ -24,7 +24,11 @@ type StepPlan struct {
 // successful attempt (parameters, input contents, code), or which
 // upstream step runs.
 func (e *Engine) Plan(ctx context.Context, spec Spec, params map[string]any) ([]StepPlan, error) {
-	if err := spec.Validate(e.Kinds); err != nil {
+	err := spec.Validate(e.Kinds)
+	if err != nil {
+		return nil, err
+	}
+	if spec, err = spec.Expand(); err != nil {
 		return nil, err
 	}
 	merged, err := mergeParams(spec.Params, params)

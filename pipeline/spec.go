@@ -71,7 +71,10 @@ type Step struct {
 	// NoCache forces the step to run even when its key is cached.
 	NoCache bool `json:"no_cache,omitempty" yaml:"no_cache,omitempty"`
 	// ForEach runs the step once per value, in parallel, each instance
-	// named STEP[VALUE] and reading ${item}: one model per slice.
+	// named STEP[VALUE], with ${item} in its parameters and inputs
+	// replaced by the value: one model per slice. A step that reads a
+	// for_each step's output has the same for_each and reads the instance
+	// of its own value.
 	ForEach []string `json:"for_each,omitempty" yaml:"for_each,omitempty"`
 }
 
@@ -86,12 +89,122 @@ type Kind interface {
 	Run(ctx *StepContext) (map[string]Value, error)
 }
 
-var name = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+var name = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*(\[[A-Za-z0-9_-]+\])?$`)
+
+var itemValue = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Expand replaces every for_each step by one step per value, named
+// STEP[VALUE]. A run executes the expanded spec; plan and apply check both.
+func (s Spec) Expand() (Spec, error) {
+	each := map[string][]string{}
+	for _, st := range s.Steps {
+		if len(st.ForEach) > 0 {
+			seen := map[string]bool{}
+			for i, v := range st.ForEach {
+				if !itemValue.MatchString(v) || seen[v] {
+					return s, plinth.Invalid(fmt.Sprintf("steps.%s.for_each[%d]", st.Name, i), "%q is not a unique value of letters, digits, '-' or '_'", v)
+				}
+				seen[v] = true
+			}
+			each[st.Name] = st.ForEach
+		}
+	}
+	if len(each) == 0 {
+		return s, nil
+	}
+	out := s
+	out.Steps = nil
+	for _, st := range s.Steps {
+		// A step reading a for_each step must fan out the same way.
+		for in, ref := range st.Inputs {
+			r, err := ParseRef(ref)
+			if err != nil || r.Step == "" || each[r.Step] == nil {
+				continue
+			}
+			if !slices.Equal(st.ForEach, each[r.Step]) {
+				return s, plinth.Invalid("steps."+st.Name+".inputs."+in, "reads %s, a for_each step: give %s the same for_each", r.Step, st.Name)
+			}
+		}
+		if len(st.ForEach) == 0 {
+			out.Steps = append(out.Steps, st)
+			continue
+		}
+		for _, v := range st.ForEach {
+			inst := st
+			inst.Name = st.Name + "[" + v + "]"
+			inst.ForEach = nil
+			inst.Inputs = map[string]string{}
+			for in, ref := range st.Inputs {
+				if r, err := ParseRef(ref); err == nil && r.Step != "" && each[r.Step] != nil {
+					ref = r.Step + "[" + v + "]." + r.Output
+				}
+				inst.Inputs[in] = strings.ReplaceAll(ref, "${item}", v)
+			}
+			inst.With = replaceItem(st.With, v).(map[string]any)
+			inst.After = nil
+			for _, a := range st.After {
+				if each[a] != nil {
+					a += "[" + v + "]"
+				}
+				inst.After = append(inst.After, a)
+			}
+			out.Steps = append(out.Steps, inst)
+		}
+	}
+	// Steps after a for_each step without fanning out wait for all of it.
+	for i, st := range out.Steps {
+		var after []string
+		for _, a := range st.After {
+			if vals := each[a]; vals != nil && !strings.Contains(st.Name, "[") {
+				for _, v := range vals {
+					after = append(after, a+"["+v+"]")
+				}
+				continue
+			}
+			after = append(after, a)
+		}
+		out.Steps[i].After = after
+	}
+	return out, nil
+}
+
+func replaceItem(v any, item string) any {
+	switch v := v.(type) {
+	case string:
+		return strings.ReplaceAll(v, "${item}", item)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = replaceItem(x, item)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = replaceItem(x, item)
+		}
+		return out
+	case nil:
+		return map[string]any(nil)
+	}
+	return v
+}
 
 // Validate checks a spec against the known kinds: names, references,
 // types, cycles. The errors name the step and field.
 func (s *Spec) Validate(kinds map[string]Kind) error {
-	if !name.MatchString(s.Name) || len(s.Name) > 128 {
+	expanded, err := s.Expand()
+	if err != nil {
+		return err
+	}
+	if len(expanded.Steps) != len(s.Steps) {
+		return expanded.validate(kinds)
+	}
+	return s.validate(kinds)
+}
+
+func (s *Spec) validate(kinds map[string]Kind) error {
+	if !name.MatchString(s.Name) || strings.Contains(s.Name, "[") || len(s.Name) > 128 {
 		return plinth.Invalid("name", "%q must be a letter or '_' followed by letters, digits, '-' or '_'", s.Name)
 	}
 	if len(s.Steps) == 0 {

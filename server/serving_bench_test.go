@@ -211,3 +211,51 @@ func load(total, conns int, rate float64, url string, body func(i int) []byte) l
 	sort.Slice(lats, func(a, b int) bool { return lats[a] < lats[b] })
 	return loadResult{rate: float64(total) / elapsed.Seconds(), failed: int(failed.Load()), lat: lats}
 }
+
+// BenchmarkMonitoringCost is issue 7's overhead measurement: the same
+// closed-loop by-entity prediction load (16 connections, every request
+// logged) with monitoring profiling the prediction log and with it paused,
+// alternated twice in one run so drift in the machine's speed hits both.
+// monitored/unmonitored is the throughput ratio; target at least 0.95.
+func BenchmarkMonitoringCost(b *testing.B) {
+	ctx := context.Background()
+	n, _ := featureNode(b, servingFeatures)
+	if _, err := n.API.Materializer.Materialize(ctx, nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	go n.Serve(sctx, ln, time.Second)
+	b.Cleanup(stop)
+	base := "http://" + ln.Addr().String()
+	c, _ := client.New(base)
+	registerServingModel(b, c, 1)
+	if _, err := c.Deploy(ctx, "score", deploy.Spec{Model: "score@1"}); err != nil {
+		b.Fatal(err)
+	}
+	predictURL := base + "/api/v1/endpoints/score/predict"
+	body := func(i int) []byte {
+		return fmt.Appendf(nil, `{"instances":[{"entity_id":"e%d"}]}`, (i*7919)%benchEntities)
+	}
+	if r := load(b.N, 16, 0, predictURL, body); r.failed > 0 {
+		b.Fatalf("warm-up: %d failed", r.failed)
+	}
+	b.ResetTimer()
+	var on, off []float64
+	for round := 0; round < 2; round++ {
+		n.Monitor.Paused.Store(true)
+		off = append(off, load(b.N, 16, 0, predictURL, body).rate)
+		n.Runtime.Log.Flush(ctx)
+		n.Monitor.Paused.Store(false)
+		on = append(on, load(b.N, 16, 0, predictURL, body).rate)
+		n.Runtime.Log.Flush(ctx)
+	}
+	b.StopTimer()
+	mean := func(xs []float64) float64 { return (xs[0] + xs[1]) / 2 }
+	b.ReportMetric(mean(off), "unmonitored-req/s")
+	b.ReportMetric(mean(on), "monitored-req/s")
+	b.ReportMetric(mean(on)/mean(off), "ratio")
+}
