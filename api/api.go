@@ -170,6 +170,7 @@ var routes = []route{
 	{"GET", "/api/v1/pipeline-runs/{run}", (*Server).getPipelineRun},
 	{"POST", "/api/v1/pipeline-runs/{run}/cancel", (*Server).cancelPipelineRun},
 	{"POST", "/api/v1/pipeline-runs/{run}/rerun", (*Server).rerunPipeline},
+	{"POST", "/api/v1/pipeline-runs/{run}/steps/{step}/approval", (*Server).approveStep},
 
 	{"GET", "/api/v1/monitors", (*Server).listMonitors},
 	{"GET", "/api/v1/monitors/{endpoint}/report", (*Server).monitorReport},

@@ -130,3 +130,23 @@ func (s *Server) rerunPipeline(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusCreated, pipeline.NewReport(run))
 	return nil
 }
+
+// ApprovalRequest is a person's decision on a step waiting for approval.
+type ApprovalRequest struct {
+	Approve bool   `json:"approve"`
+	Reason  string `json:"reason"`
+}
+
+func (s *Server) approveStep(w http.ResponseWriter, r *http.Request) error {
+	var req ApprovalRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.Reason == "" {
+		return plinth.Invalid("reason", "say why: it is recorded with the decision")
+	}
+	if err := s.Pipelines.Decide(r.Context(), r.PathValue("run"), r.PathValue("step"), req.Approve, req.Reason); err != nil {
+		return err
+	}
+	return s.getPipelineRun(w, r)
+}

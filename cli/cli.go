@@ -46,7 +46,7 @@ func commands() []command {
 		{"datasets", "[list | spec | ingest | push | versions | quarantines | inspect | replay]", "ingest and version data, with validation and quarantine", runDatasets},
 		{"endpoints", "[list | deploy | promote | rollback | history | shadow | predict]", "serve model versions behind named endpoints", runEndpoints},
 		{"monitor", "[report | check | alerts | silence]", "drift, data quality, performance and alerts of served traffic", runMonitor},
-		{"pipelines", "[list | plan | run | rerun | runs | show | cancel]", "run pipelines: cached, resumable DAGs of steps", runPipelines},
+		{"pipelines", "[list | plan | run | rerun | runs | show | approve | cancel]", "run pipelines: cached, resumable DAGs of steps", runPipelines},
 		{"plan", "[-f plinth.yaml] [--prune]", "show how the project file differs from the registry", runPlan(false)},
 		{"apply", "[-f plinth.yaml] [--prune]", "register the project file", runPlan(true)},
 		{"features", "[list | training-set | range | materialize | get]", "feature definitions and point-in-time training sets", runFeatures},

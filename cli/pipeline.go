@@ -21,6 +21,8 @@ func runPipelines(ctx context.Context, e *Env, args []string) error {
 	f.Var(params, "param", "NAME=VALUE overriding a pipeline parameter; repeatable (plan, run)")
 	detach := f.Bool("detach", false, "start the run and return without waiting (run; needs a server)")
 	limit := f.Int("limit", 20, "runs to list (runs)")
+	reject := f.Bool("reject", false, "reject instead of approving (approve)")
+	reason := f.String("reason", "", "why: recorded with the decision (approve)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -122,6 +124,19 @@ func runPipelines(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, r, func(w *tabwriter.Writer) { describeRun(w, r, true) })
+	case "approve":
+		if err := need(2, "approve RUN STEP --reason TEXT [--reject]"); err != nil {
+			return err
+		}
+		r, err := c.DecideStep(ctx, pos[0], pos[1], !*reject, *reason)
+		if err != nil {
+			return err
+		}
+		verb := "approved"
+		if *reject {
+			verb = "rejected"
+		}
+		return f.emit(e, r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s step %s of run %s\n", verb, pos[1], r.ID) })
 	case "cancel":
 		if err := need(1, "cancel RUN"); err != nil {
 			return err
@@ -132,7 +147,7 @@ func runPipelines(ctx context.Context, e *Env, args []string) error {
 		}
 		return f.emit(e, r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "run %s: %s\n", r.ID, r.State) })
 	}
-	return usagef("pipelines: unknown subcommand %q (list, plan, run, rerun, runs, show, cancel)", sub)
+	return usagef("pipelines: unknown subcommand %q (list, plan, run, rerun, runs, show, approve, cancel)", sub)
 }
 
 // typedParams reads NAME=VALUE flags, taking numbers and booleans as such.
@@ -198,6 +213,8 @@ func stepLine(a *pipeline.Attempt) string {
 		return "cached (from run " + a.CachedFrom + ")"
 	case a.State == pipeline.Running:
 		return fmt.Sprintf("running (attempt %d)", a.Number)
+	case a.State == pipeline.Waiting:
+		return fmt.Sprintf("waiting for approval: plinth pipelines approve %s %s --reason ...", a.Run, a.Step)
 	case a.State.Final() && a.State != pipeline.Succeeded:
 		return fmt.Sprintf("%s: %s", a.State, a.Error)
 	}

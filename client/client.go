@@ -765,3 +765,10 @@ func (c *Client) PredictAt(ctx context.Context, endpoint, requestID string, at t
 	}
 	return &out, nil
 }
+
+// DecideStep approves (or rejects) a run's step that waits for a person.
+func (c *Client) DecideStep(ctx context.Context, run, step string, approve bool, reason string) (*pipeline.Report, error) {
+	var out pipeline.Report
+	err := c.do(ctx, "POST", "/api/v1/pipeline-runs/"+esc(run)+"/steps/"+esc(step)+"/approval", map[string]any{"approve": approve, "reason": reason}, &out)
+	return &out, err
+}

@@ -491,7 +491,7 @@ func (e *Engine) step(ctx context.Context, run *Run, st Step, upstream map[strin
 		e.failEarly(ctx, run, st, err)
 		return nil, err
 	}
-	if p.kind.Deterministic() && !st.NoCache {
+	if cacheable(p) && !st.NoCache {
 		hit, err := e.Store.Cached(ctx, p.key)
 		if err == nil {
 			a := &Attempt{Run: run.ID, Step: st.Name, State: Running, Key: p.key, Inputs: p.inputs, With: p.with, Code: p.code, Worker: e.Owner, StartedAt: e.now()}
@@ -611,6 +611,7 @@ func (e *Engine) runAttempt(ctx context.Context, run *Run, st Step, p *prepared,
 		Context: sctx, Run: run, Step: st, Attempt: a.Number, With: p.with, Inputs: p.inputs,
 		Dir: dir, Blobs: e.Blobs, Log: log, Now: e.now,
 	}
+	sc.await = func(string) (*Decision, error) { return e.await(sctx, a) }
 	meter := startMeter()
 	out, err := runKind(p.kind, sc)
 	a.Cost = meter.stop(sc.childCost)
@@ -650,6 +651,46 @@ func (e *Engine) runAttempt(ctx context.Context, run *Run, st Step, p *prepared,
 		return nil, err
 	}
 	return out, nil
+}
+
+// await marks an attempt waiting and polls for the decision on its step.
+func (e *Engine) await(ctx context.Context, a *Attempt) (*Decision, error) {
+	if d, err := e.Store.Decision(ctx, a.Run, a.Step); err == nil {
+		return d, nil // decided before (the run resumed)
+	}
+	if err := e.Store.WaitAttempt(ctx, a.Run, a.Step, a.Number); err != nil {
+		return nil, err
+	}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		d, err := e.Store.Decision(ctx, a.Run, a.Step)
+		if err == nil {
+			return d, nil
+		}
+		if plinth.ErrorCode(err) != plinth.ENOTFOUND {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-tick.C:
+		}
+	}
+}
+
+// Decide records a person's decision on a run's step that waits for
+// approval.
+func (e *Engine) Decide(ctx context.Context, run, step string, approve bool, reason string) error {
+	r, err := e.Store.PipelineRun(ctx, run)
+	if err != nil {
+		return err
+	}
+	a := r.Latest()[step]
+	if a == nil || a.State != Waiting {
+		return plinth.Errorf(plinth.ECONFLICT, "step %s of run %s is not waiting for approval", step, run)
+	}
+	return e.Store.Decide(ctx, run, step, Decision{Approve: approve, By: plinth.PrincipalFrom(ctx), Reason: reason, At: e.now()})
 }
 
 // runKind runs a kind, turning a panic into a system error so one broken
@@ -812,4 +853,12 @@ func errText(err error) string {
 		return pe.Message
 	}
 	return err.Error()
+}
+
+// cacheable reports whether a prepared step may be taken from the cache.
+func cacheable(p *prepared) bool {
+	if c, ok := p.kind.(interface{ Cacheable(map[string]any) bool }); ok && !c.Cacheable(p.with) {
+		return false
+	}
+	return p.kind.Deterministic()
 }

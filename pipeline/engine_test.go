@@ -480,3 +480,61 @@ func TestForEach(t *testing.T) {
 		t.Fatalf("fan-in without for_each: %v", err)
 	}
 }
+
+func TestApprovalWaits(t *testing.T) {
+	for _, approve := range []bool{true, false} {
+		t.Run(fmt.Sprint("approve=", approve), func(t *testing.T) {
+			e := newEnv(t)
+			eng := e.engine(t, "e1")
+			spec := pipeline.Spec{Name: "approved", Steps: []pipeline.Step{
+				{Name: "score", Kind: "sum", With: map[string]any{"add": 0.9}},
+				{Name: "gate", Kind: "gate", Inputs: map[string]string{"metrics": "score.sum"}, With: map[string]any{"conditions": []any{"sum > 0.5"}, "approval": true}},
+				{Name: "ship", Kind: "sum", Inputs: map[string]string{"a": "gate.metrics"}},
+			}}
+			ctx := context.Background()
+			r, err := eng.Start(ctx, spec, pipeline.RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := eng.Decide(ctx, r.ID, "score", true, "not a gate"); plinth.ErrorCode(err) != plinth.ECONFLICT {
+				t.Fatalf("deciding a step that does not wait: %v", err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got, _ := eng.Store.PipelineRun(ctx, r.ID)
+				if a := got.Latest()["gate"]; a != nil && a.State == pipeline.Waiting {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the gate never waited")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err := eng.Decide(plinth.WithPrincipal(ctx, "ann"), r.ID, "gate", approve, "looks right"); err != nil {
+				t.Fatal(err)
+			}
+			if err := eng.Decide(ctx, r.ID, "gate", approve, "again"); plinth.ErrorCode(err) != plinth.ECONFLICT {
+				t.Fatalf("deciding twice: %v", err)
+			}
+			var got *pipeline.Run
+			for {
+				got, _ = eng.Store.PipelineRun(ctx, r.ID)
+				if got.State.Final() || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			want := "score=succeeded gate=succeeded ship=succeeded"
+			if !approve {
+				want = "score=succeeded gate=halted ship=skipped"
+			}
+			if got.State != pipeline.Succeeded || states(got) != want {
+				t.Fatalf("after the decision: %s %s", got.State, states(got))
+			}
+			if a := got.Latest()["gate"]; !approve && !strings.Contains(a.Error, "rejected by ann: looks right") {
+				t.Fatalf("rejection: %q", a.Error)
+			}
+			eng.Shutdown()
+		})
+	}
+}

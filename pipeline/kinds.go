@@ -280,12 +280,20 @@ func (k *trainingSetKind) Run(sc *StepContext) (map[string]Value, error) {
 // gateKind passes a run on only when every condition holds on the
 // metrics; otherwise it halts the run — the steps after it are skipped and
 // the run still succeeds, because a challenger that loses is an outcome,
-// not a failure.
+// not a failure. With approval: true it then waits for a person's
+// decision; a gate that asks for approval is never taken from the cache.
 type gateKind struct{}
 
 func (gateKind) Inputs() map[string]Type  { return map[string]Type{"metrics": Metrics} }
 func (gateKind) Outputs() map[string]Type { return map[string]Type{"metrics": Metrics} }
 func (gateKind) Deterministic() bool      { return true }
+
+// Cacheable keeps a gate that asks a person out of the cache: each run
+// asks again.
+func (gateKind) Cacheable(with map[string]any) bool {
+	ok, _ := with["approval"].(bool)
+	return !ok
+}
 
 func (gateKind) Run(sc *StepContext) (map[string]Value, error) {
 	conds, err := sc.strings("conditions")
@@ -309,6 +317,16 @@ func (gateKind) Run(sc *StepContext) (map[string]Value, error) {
 	}
 	if len(failed) > 0 {
 		return nil, &Halt{Reason: "gate not passed: " + strings.Join(failed, "; ")}
+	}
+	if ok, _ := sc.With["approval"].(bool); ok {
+		d, err := sc.Await("the conditions hold; a person must approve")
+		if err != nil {
+			return nil, err
+		}
+		if !d.Approve {
+			return nil, &Halt{Reason: fmt.Sprintf("rejected by %s: %s", d.By, d.Reason)}
+		}
+		sc.Logf("approved by %s: %s", d.By, d.Reason)
 	}
 	return map[string]Value{"metrics": sc.Inputs["metrics"]}, nil
 }

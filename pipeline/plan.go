@@ -70,6 +70,8 @@ func (e *Engine) Plan(ctx context.Context, spec Spec, params map[string]any) ([]
 			p.Reason = "runs: upstream " + strings.Join(runs, ", ") + " runs, so its inputs are not known yet"
 		case !e.Kinds[st.Kind].Deterministic():
 			p.Reason = "runs: " + st.Kind + " steps always run"
+		case st.Kind == "gate" && st.With["approval"] == true:
+			p.Reason = "runs: it asks a person to approve"
 		default:
 			upstream := map[string]map[string]Value{}
 			for _, d := range st.Deps() {

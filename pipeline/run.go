@@ -117,6 +117,14 @@ func (r *Run) Cost() Cost {
 	return c
 }
 
+// Decision is a person's answer to a step that asks for approval.
+type Decision struct {
+	Approve bool      `json:"approve"`
+	By      string    `json:"by"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+}
+
 // Report is a run as people and clients see it: with its total cost.
 type Report struct {
 	Run
@@ -190,6 +198,13 @@ type Store interface {
 	// LastSucceeded returns the newest successful attempt of a pipeline's
 	// step, for explaining why a key changed.
 	LastSucceeded(ctx context.Context, pipeline, step string) (*Attempt, error)
+	// WaitAttempt marks a running attempt as waiting for a person.
+	WaitAttempt(ctx context.Context, run, step string, number int) error
+	// Decide records a person's decision on a step waiting for approval
+	// (ECONFLICT once decided); Decision returns it, or ENOTFOUND.
+	Decide(ctx context.Context, run, step string, d Decision) error
+	Decision(ctx context.Context, run, step string) (*Decision, error)
+
 	// Fired reports whether a run of the pipeline has the given Fire.
 	Fired(ctx context.Context, pipeline, fire string) (bool, error)
 	// LastFire returns the greatest Fire of the pipeline's runs that

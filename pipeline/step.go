@@ -30,6 +30,18 @@ type StepContext struct {
 	Now func() time.Time
 
 	childCost Cost
+	await     func(reason string) (*Decision, error)
+}
+
+// Await asks a person to approve the step and waits for the decision: the
+// attempt shows as waiting (with reason in its log) until someone decides
+// through the API, or the run is cancelled.
+func (sc *StepContext) Await(reason string) (*Decision, error) {
+	if sc.await == nil {
+		return nil, fmt.Errorf("this step cannot wait for approval here")
+	}
+	sc.Logf("waiting for approval: %s", reason)
+	return sc.await(reason)
 }
 
 // Logf writes a line to the step's log.

@@ -193,7 +193,7 @@ func (s *Store) StartAttempt(ctx context.Context, a *pipeline.Attempt) error {
 	})
 }
 
-// FinishAttempt records a running attempt's end and, for a success (or a
+// FinishAttempt records a running (or waiting) attempt's end and, for a success (or a
 // halt) with a key that ran (not a cache hit), the cache entry — in one
 // transaction.
 func (s *Store) FinishAttempt(ctx context.Context, a *pipeline.Attempt) error {
@@ -205,7 +205,7 @@ func (s *Store) FinishAttempt(ctx context.Context, a *pipeline.Attempt) error {
 		}
 		res, err := s.exec(ctx, tx, `UPDATE pipeline_attempts SET state = ?, cached_from = ?, outputs = ?, log = ?, error = ?, user_error = ?,
 			finished_at = ?, cpu_seconds = ?, peak_rss = ?, wall_seconds = ?, worker = CASE WHEN ? = '' THEN worker ELSE ? END
-			WHERE run_id = ? AND step = ? AND attempt = ? AND state = 'running'`,
+			WHERE run_id = ? AND step = ? AND attempt = ? AND state IN ('running', 'waiting')`,
 			string(a.State), a.CachedFrom, string(outputs), a.Log, a.Error, a.UserError, finished,
 			a.Cost.CPUSeconds, a.Cost.PeakRSS, a.Cost.WallSeconds, a.Worker, a.Worker, a.Run, a.Step, a.Number)
 		if err != nil {
@@ -326,4 +326,46 @@ func (s *Store) LastFire(ctx context.Context, name, prefix string) (string, erro
 		return "", fmt.Errorf("pipeline fires: %w", err)
 	}
 	return f.String, nil
+}
+
+// WaitAttempt marks a running attempt as waiting for approval.
+func (s *Store) WaitAttempt(ctx context.Context, run, step string, number int) error {
+	res, err := s.exec(ctx, s.db, `UPDATE pipeline_attempts SET state = 'waiting' WHERE run_id = ? AND step = ? AND attempt = ? AND state = 'running'`,
+		run, step, number)
+	if err != nil {
+		return fmt.Errorf("wait attempt %d of %s: %w", number, step, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return plinth.Errorf(plinth.ECONFLICT, "attempt %d of step %s is no longer running", number, step)
+	}
+	return nil
+}
+
+// Decide records the approval decision on a step of a run.
+func (s *Store) Decide(ctx context.Context, run, step string, d pipeline.Decision) error {
+	res, err := s.exec(ctx, s.db, `INSERT INTO pipeline_approvals (run_id, step, approve, decided_by, reason, decided_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, step) DO NOTHING`, run, step, d.Approve, d.By, d.Reason, micros(d.At))
+	if err != nil {
+		return fmt.Errorf("decide %s: %w", step, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return plinth.Errorf(plinth.ECONFLICT, "step %s of run %s is already decided", step, run)
+	}
+	return nil
+}
+
+// Decision returns the approval decision on a step of a run.
+func (s *Store) Decision(ctx context.Context, run, step string) (*pipeline.Decision, error) {
+	var d pipeline.Decision
+	var at int64
+	err := s.queryRow(ctx, s.db, `SELECT approve, decided_by, reason, decided_at FROM pipeline_approvals WHERE run_id = ? AND step = ?`, run, step).
+		Scan(&d.Approve, &d.By, &d.Reason, &at)
+	if err == sql.ErrNoRows {
+		return nil, plinth.NotFound("decision on step", step)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decision on %s: %w", step, err)
+	}
+	d.At = fromMicros(at)
+	return &d, nil
 }
