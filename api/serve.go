@@ -122,6 +122,14 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 	if req.Time != nil {
 		ctx = serve.WithEventTime(ctx, *req.Time)
 	}
+	// A blue-green endpoint's green version answers the requests that
+	// ask for it: smoke tests before the switch.
+	if v := r.Header.Get("X-Plinth-Variant"); v != "" {
+		if v != "candidate" && v != "stable" {
+			return plinth.Invalid("X-Plinth-Variant", "%q is not candidate or stable", v)
+		}
+		ctx = serve.WithVariant(ctx, v)
+	}
 	res, err := s.Runtime.Predict(ctx, r.PathValue("endpoint"), req.Instances, req.Explain)
 	if err != nil {
 		return err

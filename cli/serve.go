@@ -17,13 +17,14 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 	sub, args := subcommand(args, "list")
 	f := newFlags(e, "endpoints "+sub)
 	reason := f.String("reason", "", "why: recorded in the endpoint's history")
-	strategy := f.String("strategy", "single", "single, canary, ab or shadow (deploy)")
+	strategy := f.String("strategy", "single", "single, canary, ab, shadow or bluegreen (deploy)")
 	candidate := f.String("candidate", "", "the candidate version, e.g. income@3 (deploy with canary, ab, shadow)")
 	weight := f.Float64("weight", 0, "the candidate's share of traffic, 0 to 1 (canary, ab)")
 	sticky := f.String("sticky-key", "", "request field that keeps A/B assignments stable (ab)")
 	gateWindow := f.Duration("gate-window", 0, "promote the candidate after this long clean; setting it (or --gate-min-requests) turns on the gate (canary, ab)")
 	gateMin := f.Int64("gate-min-requests", 0, "candidate requests before the gate decides (default 100)")
 	explain := f.Int("explain", 0, "show this many top feature contributions per prediction (predict)")
+	variant := f.String("variant", "", "ask for the candidate (or stable) version: smoke-test the green side of a blue-green endpoint (predict)")
 	var inputs listFlag
 	f.Var(&inputs, "input", "feature=value of the instance; repeatable (predict)")
 	instancesJSON := f.String("instances", "", `JSON array of instances, e.g. '[{"age": 39}]' (predict)`)
@@ -139,7 +140,7 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 		default:
 			return usagef("give --input feature=value ... or --instances JSON")
 		}
-		res, err := c.Predict(ctx, pos[0], instances, *explain)
+		res, err := c.PredictVariant(ctx, pos[0], *variant, instances, *explain)
 		if err != nil {
 			return err
 		}

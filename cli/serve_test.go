@@ -39,4 +39,25 @@ func TestEndpointCommands(t *testing.T) {
 	if !strings.Contains(out, `"window": "30m0s"`) || !strings.Contains(out, `"min_requests": 50`) {
 		t.Fatalf("canary with gate: %s", out)
 	}
+	// Blue-green: green is loaded beside blue and answers only the
+	// requests that ask for it, until promote switches everything.
+	run(t, "endpoints", "deploy", "income", "income@1", "--strategy", "bluegreen", "--candidate", "income@2", "--data", data)
+	predict := func(args ...string) string {
+		return run(t, append([]string{"endpoints", "predict", "income", "--input", "age=39", "--data", data}, args...)...)
+	}
+	for range 20 {
+		if out := predict(); !strings.Contains(out, "income version 1, stable") {
+			t.Fatalf("blue answers everyone: %s", out)
+		}
+	}
+	if out := predict("--variant", "candidate"); !strings.Contains(out, "income version 2, candidate") {
+		t.Fatalf("green answers its smoke test: %s", out)
+	}
+	run(t, "endpoints", "promote", "income", "--reason", "smoke tests passed", "--data", data)
+	if out := predict(); !strings.Contains(out, "income version 2, stable") {
+		t.Fatalf("after the switch: %s", out)
+	}
+	if out := run(t, "endpoints", "rollback", "income", "--data", data); !strings.Contains(out, "income@1") {
+		t.Fatalf("switch back: %s", out)
+	}
 }

@@ -624,9 +624,31 @@ type PredictResponse struct {
 // Predict scores instances with an endpoint; explain > 0 adds that many
 // top feature contributions to each prediction.
 func (c *Client) Predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*PredictResponse, error) {
+	return c.PredictVariant(ctx, endpoint, "", instances, explain)
+}
+
+// PredictVariant is Predict asking for a variant ("candidate" or
+// "stable"; "" for the route's choice): how smoke tests reach the green
+// version of a blue-green endpoint.
+func (c *Client) PredictVariant(ctx context.Context, endpoint, variant string, instances []map[string]any, explain int) (*PredictResponse, error) {
+	body, err := json.Marshal(map[string]any{"instances": instances, "explain": explain})
+	if err != nil {
+		return nil, err
+	}
+	hdr := http.Header{}
+	if variant != "" {
+		hdr.Set("X-Plinth-Variant", variant)
+	}
+	resp, err := c.sendWith(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/predict", bytes.NewReader(body), "application/json", hdr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
 	var out PredictResponse
-	err := c.do(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/predict", map[string]any{"instances": instances, "explain": explain}, &out)
-	return &out, err
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("predict: decode response: %w", err)
+	}
+	return &out, nil
 }
 
 // Pipelines lists the registered pipelines with their newest runs.

@@ -26,6 +26,9 @@ const (
 	Canary = serve.Canary
 	AB     = serve.AB
 	Shadow = serve.Shadow
+	// BlueGreen: the candidate is loaded and reachable only on request
+	// until promote switches every request to it.
+	BlueGreen = serve.BlueGreen
 )
 
 // Target is one model version an endpoint serves.
@@ -135,21 +138,21 @@ func (d *Deployer) Deploy(ctx context.Context, endpoint string, s Spec) (*Endpoi
 		if s.Candidate != "" || s.Weight != 0 || s.StickyKey != "" {
 			return nil, plinth.Invalid("strategy", "single serves one version: candidate, weight and sticky_key do not apply")
 		}
-	case Canary, AB, Shadow:
+	case Canary, AB, Shadow, BlueGreen:
 		if s.Candidate == "" {
 			return nil, plinth.Invalid("candidate", "strategy %s needs a candidate version", s.Strategy)
 		}
-		if s.Strategy != Shadow && (s.Weight <= 0 || s.Weight >= 1) {
+		if (s.Strategy == Canary || s.Strategy == AB) && (s.Weight <= 0 || s.Weight >= 1) {
 			return nil, plinth.Invalid("weight", "the candidate's share must be between 0 and 1 (exclusive), have %v", s.Weight)
 		}
-		if s.Strategy == Shadow && s.Weight != 0 {
-			return nil, plinth.Invalid("weight", "a shadow answers no traffic; weight does not apply")
+		if (s.Strategy == Shadow || s.Strategy == BlueGreen) && s.Weight != 0 {
+			return nil, plinth.Invalid("weight", "a %s candidate answers no share of traffic; weight does not apply", s.Strategy)
 		}
 		if s.Strategy == AB && s.StickyKey == "" {
 			return nil, plinth.Invalid("sticky_key", "A/B needs the request field that keeps assignments stable")
 		}
 	default:
-		return nil, plinth.Invalid("strategy", "%q is not one of single, canary, ab, shadow", s.Strategy)
+		return nil, plinth.Invalid("strategy", "%q is not one of single, canary, ab, shadow, bluegreen", s.Strategy)
 	}
 	stable, err := d.resolve(ctx, "model", s.Model)
 	if err != nil {

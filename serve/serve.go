@@ -48,7 +48,20 @@ const (
 	Canary = "canary" // the candidate answers a random Weight of requests
 	AB     = "ab"     // the candidate answers a Weight of keys, the same keys every time
 	Shadow = "shadow" // the stable version answers; the candidate scores a copy off the response path
+	// BlueGreen keeps the candidate (green) loaded beside the stable
+	// version (blue): blue answers every request except those that ask
+	// for the candidate (WithVariant) — smoke tests of green with real
+	// features — until a promote switches all traffic at once.
+	BlueGreen = "bluegreen"
 )
+
+type variantKey struct{}
+
+// WithVariant asks for a variant of a route ("candidate" or "stable"):
+// how smoke tests reach the green version of a blue-green endpoint.
+func WithVariant(ctx context.Context, variant string) context.Context {
+	return context.WithValue(ctx, variantKey{}, variant)
+}
 
 // Target names a model version.
 type Target struct {
@@ -503,6 +516,9 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 		return nil, nil, nil, err
 	}
 	l, variant := rt.pick(instances)
+	if v, _ := ctx.Value(variantKey{}).(string); rt.route.Strategy == BlueGreen && v == "candidate" && rt.candidate != nil {
+		l, variant = rt.candidate, "candidate"
+	}
 	start := time.Now()
 	res, inputs, err := r.score(ctx, rt, l, variant, endpoint, instances, explain)
 	st := &rt.stats[0]
