@@ -45,6 +45,8 @@ var layers = map[string][]string{
 	// Workflows use the domains; the project registry and storage reach
 	// them through interfaces they own.
 	"pipeline": {"api", "cli", "client", "server", "demo", "sqlstore", "project", "blob/fsblob", "blob/s3blob", "duckdb"},
+	// An exported bundle scores with the model and on-demand code alone.
+	"bundle": {"train", "track", "registry", "dataset", "serve", "deploy", "pipeline", "monitor", "api", "cli", "client", "server", "demo", "sqlstore", "duckdb"},
 	// The work queue is a leaf: it carries bytes.
 	"queue": {"model", "train", "track", "registry", "feature", "dataset", "serve", "deploy", "pipeline", "monitor", "api", "cli", "client", "server", "demo", "sqlstore"},
 	// Monitoring reads models and profiles; alerts reach workflows as events.

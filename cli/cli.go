@@ -42,6 +42,7 @@ func commands() []command {
 		{"experiments", "[list | create NAME]", "list or create experiments", runExperiments},
 		{"runs", "[list | show | start | log | end | note | metric | compare | upload | download]", "track runs", runRuns},
 		{"models", "[list | show | versions | register | alias | unalias | approve | reject | delete-version | card | audit]", "the model registry", runModels},
+		{"export", "MODEL@VERSION [-o FILE]", "write a model version as a bundle for embedded inference in Go", runExport},
 		{"model", "[train | predict | evaluate | explain | import | info]", "work with model files directly, no server needed", runModel},
 		{"datasets", "[list | spec | ingest | push | versions | quarantines | inspect | replay]", "ingest and version data, with validation and quarantine", runDatasets},
 		{"endpoints", "[list | deploy | promote | rollback | history | shadow | predict]", "serve model versions behind named endpoints", runEndpoints},

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/plinthml/plinth/bundle"
 )
 
 // TestFlightsPipeline runs the flights example project's retraining
@@ -101,6 +105,33 @@ func TestFlightsPipeline(t *testing.T) {
 	}
 	if exp := run(t, "runs", "list", "--experiment", "retrain", "--data", data); strings.Count(exp, "train trial") < 8 {
 		t.Fatalf("tuning trials are not tracked as runs:\n%s", exp)
+	}
+	// Embedded inference: the production model, exported and scored in
+	// Go without a server, answers as the endpoint does.
+	bundlePath := filepath.Join(t.TempDir(), "delays.tar.gz")
+	if out := run(t, "export", "delays@production", "-o", bundlePath, "--data", data); !strings.Contains(out, "2 on-demand") {
+		t.Fatalf("export:\n%s", out)
+	}
+	b, err := bundle.Open(bundlePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := map[string]any{"sched_hour": 19.0, "distance": 1000.0, "weather__temp": 30.0, "weather__precip": 0.1}
+	p, err := b.Predict(inst)
+	if err != nil || len(p) != 1 || p[0] <= 0 || p[0] >= 1 {
+		t.Fatalf("bundle predict: %v %v", p, err)
+	}
+	// The endpoint gets every feature (null for missing), the on-demand
+	// ones computed as the bundle did.
+	full := map[string]any{}
+	for _, f := range b.Model.Signature.Features {
+		full[f.Name] = inst[f.Name]
+	}
+	full["evening"], full["freezing_rain"] = true, true
+	raw, _ := json.Marshal([]map[string]any{full})
+	served := run(t, "endpoints", "predict", "delays", "--variant", "stable", "--instances", string(raw), "--output", "json", "--data", data)
+	if !strings.Contains(served, fmt.Sprintf("%.6f", p[0])[:6]) {
+		t.Fatalf("the bundle says %v, the endpoint:\n%s", p, served)
 	}
 	id := regexp.MustCompile(`(?m)^([0-9a-f]{16}) `).FindStringSubmatch(runs)[1]
 	if show := run(t, "pipelines", "show", id, "--data", data); !strings.Contains(show, "--- trainset attempt 1") || !strings.Contains(show, "training set of delays") {
