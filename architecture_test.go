@@ -42,6 +42,8 @@ var layers = map[string][]string{
 	// Storage implements the domains' interfaces and serves nothing.
 	"sqlstore": {"api", "cli", "client", "server", "demo"},
 	"api":      {"cli", "server", "demo", "sqlstore", "blob/fsblob", "blob/s3blob"},
+	// The web UI calls the domain services as the API does.
+	"ui": {"cli", "server", "demo", "sqlstore", "api", "blob/fsblob", "blob/s3blob", "duckdb"},
 	// Workflows use the domains; the project registry and storage reach
 	// them through interfaces they own.
 	"pipeline": {"api", "cli", "client", "server", "demo", "sqlstore", "project", "blob/fsblob", "blob/s3blob", "duckdb"},

@@ -39,6 +39,7 @@ import (
 	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/track"
+	"github.com/plinthml/plinth/ui"
 )
 
 // Config says where a node keeps its state.
@@ -105,6 +106,7 @@ type Node struct {
 	Logger *slog.Logger
 
 	stopLog      func()
+	handler      http.Handler
 	natsServer   *queue.Server
 	monitorEvery time.Duration
 	queueURL     string
@@ -222,6 +224,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger, Metrics: metrics,
 		Admission: &api.Admission{MaxInFlight: cfg.MaxInFlight, MaxQueued: cfg.MaxQueued, Timeout: cfg.RequestTimeout},
 	}
+	n.buildHandler(catalog)
 	return n, nil
 }
 
@@ -300,8 +303,22 @@ func (n *Node) ready(ctx context.Context) error {
 	return nil
 }
 
-// Handler is the node's HTTP handler.
-func (n *Node) Handler() http.Handler { return n.API.Handler() }
+// Handler is the node's HTTP handler: the web UI at / and /ui/, the API
+// everywhere else.
+func (n *Node) Handler() http.Handler { return n.handler }
+
+func (n *Node) buildHandler(catalog project.Catalog) {
+	page := ui.Handler(ui.Deps{
+		Tracker: n.Tracker, Registry: n.Registry, Deployer: n.Deployer, Runtime: n.Runtime,
+		Pipelines: n.Pipelines, PipelineDefs: catalog, Features: catalog, Datasets: n.Meta, Definitions: n.Meta,
+		Watermarks: n.Meta, Blobs: n.Blobs, Monitors: catalog, Alerts: n.Meta, Logger: n.Logger,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", page)
+	mux.Handle("GET /{$}", page)
+	mux.Handle("/", n.API.Handler())
+	n.handler = mux
+}
 
 // Close stops the pipeline runs in progress (they resume on the next
 // start), flushes the prediction log and closes the stores.

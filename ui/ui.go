@@ -1,0 +1,257 @@
+// Package ui is plinth's web UI: server-rendered HTML pages over the same
+// domain services the JSON API uses, so the UI never holds logic of its own
+// that could drift from the API's. Pages are html/template, charts and
+// graphs are SVG drawn here in Go, and every asset is embedded: the UI works
+// offline, needs no build step and runs no script in the browser.
+//
+// Mount Handler at "/ui/" (it also answers "GET /" with a redirect there).
+package ui
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/deploy"
+	"github.com/plinthml/plinth/feature"
+	"github.com/plinthml/plinth/monitor"
+	"github.com/plinthml/plinth/pipeline"
+	"github.com/plinthml/plinth/project"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
+	"github.com/plinthml/plinth/track"
+)
+
+//go:embed templates static
+var assets embed.FS
+
+// Deps are the services the UI reads and steers. They are the node's own
+// services (see server.Node); the UI calls them directly, as the API does.
+type Deps struct {
+	Tracker  *track.Tracker
+	Registry *registry.Registry
+	Deployer *deploy.Deployer
+	Runtime  *serve.Runtime
+	// Pipelines runs and stores pipeline runs; PipelineDefs lists the
+	// registered pipelines (project.Catalog does).
+	Pipelines    *pipeline.Engine
+	PipelineDefs pipeline.Catalog
+	// Features lists entities and feature views (project.Catalog does).
+	Features feature.Catalog
+	Datasets dataset.Store
+	// Definitions, when set, lists the registered project's feature
+	// services (project.Store; the metadata store implements it).
+	Definitions project.Store
+	// Watermarks, when set, tells how far each view is materialized online.
+	Watermarks feature.Watermarks
+	// Blobs, when set, lets a model version page read the model file for
+	// its global feature importance.
+	Blobs blob.Store
+	// Monitors lists the registered monitors (project.Catalog does) and
+	// Alerts keeps their alerts (the metadata store); when set, the
+	// Monitoring page lists them and links each endpoint's report.
+	Monitors interface {
+		Monitors(ctx context.Context) ([]monitor.Spec, error)
+	}
+	Alerts monitor.AlertStore
+	// Predict answers the try-it form. Nil means Runtime.Predict; a node
+	// may pass a function that goes through its admission control.
+	Predict func(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*serve.Response, error)
+	Logger  *slog.Logger
+}
+
+// server is the UI's handler state.
+type server struct {
+	Deps
+	pages      map[string]*pageTemplate
+	importance *importanceCache
+}
+
+// Handler returns the UI's HTTP handler. Every page lives under /ui/; "GET
+// /" redirects there so the bare address of a node opens the UI. It panics
+// when a required service is missing: that is a wiring mistake, found the
+// first time the node starts, not something a page could recover from.
+func Handler(d Deps) http.Handler {
+	if err := d.check(); err != nil {
+		panic(err)
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Predict == nil && d.Runtime != nil {
+		d.Predict = d.Runtime.Predict
+	}
+	s := &server{Deps: d, pages: mustParsePages(), importance: newImportanceCache(64)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ui/", http.StatusFound)
+	})
+	static, _ := fs.Sub(assets, "static")
+	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	mux.Handle("GET /ui/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Assets change only with the binary; an hour is long enough to
+		// make pages fast and short enough that an upgrade shows soon.
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}))
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := rt.handle(w, r); err != nil {
+				s.fail(w, r, err)
+			}
+		})
+	}
+	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, plinth.Errorf(plinth.ENOTFOUND, "there is no page at %s", r.URL.Path))
+	})
+	return s.middleware(mux)
+}
+
+// check names the required services that are missing.
+func (d Deps) check() error {
+	var missing []string
+	for name, ok := range map[string]bool{
+		"Tracker": d.Tracker != nil, "Registry": d.Registry != nil, "Deployer": d.Deployer != nil,
+		"Runtime": d.Runtime != nil, "Pipelines": d.Pipelines != nil, "PipelineDefs": d.PipelineDefs != nil,
+		"Features": d.Features != nil, "Datasets": d.Datasets != nil,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("ui: Deps lacks %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+type route struct {
+	pattern string
+	handle  func(w http.ResponseWriter, r *http.Request) error
+}
+
+// routes is the one list of the UI's pages.
+func (s *server) routes() []route {
+	return []route{
+		{"GET /ui/{$}", s.home},
+		{"GET /ui/experiments", s.experiments},
+		{"GET /ui/runs", s.runs},
+		{"GET /ui/runs/{run}", s.run},
+		{"POST /ui/runs/{run}/note", s.saveNote},
+		{"GET /ui/compare", s.compare},
+		{"GET /ui/models", s.models},
+		{"GET /ui/models/{model}", s.model},
+		{"GET /ui/models/{model}/versions/{version}", s.version},
+		{"GET /ui/endpoints", s.endpoints},
+		{"GET /ui/endpoints/{endpoint}", s.endpoint},
+		{"GET /ui/endpoints/{endpoint}/{action}", s.confirmAction},
+		{"POST /ui/endpoints/{endpoint}/{action}", s.doAction},
+		{"GET /ui/endpoints/{endpoint}/try", s.tryIt},
+		{"POST /ui/endpoints/{endpoint}/try", s.tryIt},
+		{"GET /ui/pipelines", s.pipelines},
+		{"GET /ui/pipelines/{pipeline}", s.pipeline},
+		{"GET /ui/pipeline-runs/{run}", s.pipelineRun},
+		{"GET /ui/datasets", s.datasets},
+		{"GET /ui/datasets/{dataset}", s.dataset},
+		{"GET /ui/features", s.features},
+		{"GET /ui/features/{view}", s.featureView},
+		{"GET /ui/monitoring", s.monitoring},
+	}
+}
+
+// middleware sets the headers every page needs and turns a panic into an
+// error page, so one bad page cannot take the server down.
+func (s *server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		// No script runs in the UI and nothing is framed or posted away:
+		// the policy says so, and a browser enforces it.
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; img-src 'self' data:; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Logger.Error("panic rendering page", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				s.fail(w, r, fmt.Errorf("panic: %v", p))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusOf maps error codes to HTTP statuses for error pages.
+var statusOf = map[string]int{
+	plinth.EINVALID:      http.StatusBadRequest,
+	plinth.ENOTFOUND:     http.StatusNotFound,
+	plinth.ECONFLICT:     http.StatusConflict,
+	plinth.EUNAUTHORIZED: http.StatusUnauthorized,
+	plinth.EFORBIDDEN:    http.StatusForbidden,
+	plinth.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	plinth.EOVERLOADED:   http.StatusTooManyRequests,
+	plinth.ETIMEOUT:      http.StatusGatewayTimeout,
+	plinth.EINTERNAL:     http.StatusInternalServerError,
+}
+
+var errorTitles = map[int]string{
+	http.StatusBadRequest:          "That request is not right",
+	http.StatusNotFound:            "Not found",
+	http.StatusConflict:            "That conflicts with the current state",
+	http.StatusForbidden:           "Not allowed",
+	http.StatusServiceUnavailable:  "Not ready yet",
+	http.StatusTooManyRequests:     "Too busy",
+	http.StatusGatewayTimeout:      "That took too long",
+	http.StatusInternalServerError: "Something went wrong",
+}
+
+type errorPage struct {
+	Status  int
+	Message string
+	Ref     string
+}
+
+// fail renders err as a friendly page with the status its code maps to.
+// Internal errors are logged with a reference and shown without details.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := plinth.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	p := errorPage{Status: status, Message: plinth.ErrorMessage(err)}
+	var pe *plinth.Error
+	if errors.As(err, &pe) && pe.Field != "" && code == plinth.EINVALID {
+		p.Message = pe.Field + ": " + pe.Message
+	}
+	if status == http.StatusInternalServerError {
+		p.Ref = randomHex(6)
+		s.Logger.Error("ui internal error", "ref", p.Ref, "method", r.Method, "path", r.URL.Path, "error", err)
+		p.Message = "The server could not show this page. The error is logged under the reference below."
+	}
+	title := errorTitles[status]
+	if title == "" {
+		title = http.StatusText(status)
+	}
+	s.renderStatus(w, r, status, "error", title, "", p)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
