@@ -28,6 +28,8 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	logSample := fs.Float64("log-sample-rate", 1, "share of prediction requests recorded in the prediction log, above 0 and at most 1 (logging all costs throughput: see BENCHMARKS.md)")
 	timeout := fs.Duration("request-timeout", 10*time.Second, "time budget of a prediction request, queueing included; 504 after it")
 	q := queueFlags(e, fs)
+	var streams listFlag
+	fs.Var(&streams, "stream", "also score ENDPOINT's requests from the NATS stream requests_ENDPOINT into answers_ENDPOINT (needs --queue or --queue-listen); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,6 +59,13 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	}
 	logger.Info("plinth server ready", "addr", "http://"+ln.Addr().String(), "data", *data, "metadata", n.Meta.Dialect(),
 		"queue", n.QueueURL(), "startup", time.Since(start).Round(time.Millisecond))
+	for _, ep := range streams {
+		go func() {
+			if err := n.ServeStream(ctx, ep); err != nil {
+				logger.Error("streaming inference stopped", "endpoint", ep, "err", err)
+			}
+		}()
+	}
 	return n.Serve(ctx, ln, *grace)
 }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/queue"
+	"github.com/plinthml/plinth/serve"
 )
 
 // tasks adapts the work queue to what pipelines need of it.
@@ -46,6 +48,7 @@ func (n *Node) openQueue(ctx context.Context, cfg Config) error {
 		qcfg.URL = srv.URL()
 		qcfg.Server = srv
 	}
+	n.qcfg = &qcfg
 	q, err := queue.Open(ctx, qcfg)
 	if err != nil {
 		if n.natsServer != nil {
@@ -73,4 +76,46 @@ func (n *Node) Work(ctx context.Context, lease time.Duration) error {
 	}
 	w := &pipeline.Worker{Engine: n.Pipelines, Tasks: tasks{n.Queue}, Lease: lease}
 	return w.Run(ctx)
+}
+
+// inbox adapts a work queue to a stream's requests.
+type inbox struct{ q *queue.Queue }
+
+func (i inbox) Fetch(ctx context.Context) (serve.Message, error) {
+	t, err := i.q.Fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return delivery{t}, nil
+}
+
+// StreamNames are the queues of an endpoint's stream: requests in,
+// answers out.
+func StreamNames(endpoint string) (in, out string) {
+	e := strings.ReplaceAll(endpoint, ".", "_")
+	return "requests_" + e, "answers_" + e
+}
+
+// ServeStream scores the endpoint's requests from the work queue's NATS
+// server until ctx ends: clients publish StreamRequests to the stream
+// "requests_<endpoint>" and read StreamAnswers from "answers_<endpoint>".
+func (n *Node) ServeStream(ctx context.Context, endpoint string) error {
+	if n.qcfg == nil {
+		return fmt.Errorf("streaming needs a NATS server: give --queue URL or --queue-listen HOST:PORT")
+	}
+	inName, outName := StreamNames(endpoint)
+	in, out := *n.qcfg, *n.qcfg
+	in.Name, out.Name = inName, outName
+	inQ, err := queue.Open(ctx, in)
+	if err != nil {
+		return err
+	}
+	defer inQ.Close()
+	outQ, err := queue.Open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer outQ.Close()
+	n.Logger.Info("streaming inference", "endpoint", endpoint, "requests", inName, "answers", outName)
+	return n.Runtime.Stream(ctx, endpoint, inbox{inQ}, outQ)
 }

@@ -107,6 +107,7 @@ type Node struct {
 
 	stopLog      func()
 	handler      http.Handler
+	qcfg         *queue.Config
 	natsServer   *queue.Server
 	monitorEvery time.Duration
 	queueURL     string

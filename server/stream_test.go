@@ -1,0 +1,98 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/plinthml/plinth/client"
+	"github.com/plinthml/plinth/deploy"
+	"github.com/plinthml/plinth/internal/testproc"
+	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/queue"
+	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
+	"github.com/plinthml/plinth/server"
+	"github.com/plinthml/plinth/train"
+)
+
+// TestStreamingInference publishes requests to an endpoint's stream on the
+// node's embedded NATS server and reads the answers: the same runtime
+// scores them, and a bad request gets an error answer naming the field.
+func TestStreamingInference(t *testing.T) {
+	ctx := context.Background()
+	port, _ := testproc.FreePort()
+	n, err := server.Open(ctx, server.Config{DataDir: filepath.Join(t.TempDir(), "data"), QueueListen: "127.0.0.1:" + port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	c := client.Local(n.Handler())
+	tbl := &train.Table{Columns: []train.Column{{Name: "x", Type: model.Float, Num: []float64{0, 1, 2, 3, 4, 5, 6, 7}}}, Label: []float64{0, 0, 0, 0, 1, 1, 1, 1}}
+	p := train.DefaultGBTParams()
+	p.Rounds = 5
+	m, err := train.GBT(tbl, nil, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	m.Encode(&buf)
+	info, err := c.PutBlob(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateVersion(ctx, "s", registry.NewVersion{Format: "plinth", Artifacts: []registry.Artifact{{Path: "model.json", Digest: info.Digest.String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, "s", deploy.Spec{Model: "s@1"}); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go n.ServeStream(sctx, "s")
+
+	inName, outName := server.StreamNames("s")
+	url := "nats://127.0.0.1:" + port
+	in, err := queue.Open(ctx, queue.Config{URL: url, Name: inName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := queue.Open(ctx, queue.Config{URL: url, Name: outName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	for i := range 20 {
+		req, _ := json.Marshal(serve.StreamRequest{RequestID: fmt.Sprintf("r%d", i), Instances: []map[string]any{{"x": float64(i % 8)}}})
+		if err := in.Publish(ctx, fmt.Sprintf("r%d", i), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.Publish(ctx, "bad", []byte(`{"request_id": "bad", "instances": [{"x": "tall"}]}`))
+	got := map[string]serve.StreamAnswer{}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for len(got) < 21 {
+		task, err := out.Fetch(fctx)
+		if err != nil {
+			t.Fatalf("after %d answers: %v", len(got), err)
+		}
+		var a serve.StreamAnswer
+		if err := json.Unmarshal(task.Payload, &a); err != nil {
+			t.Fatal(err)
+		}
+		got[a.RequestID] = a
+		task.Ack(ctx)
+	}
+	if a := got["r6"]; a.Response == nil || a.Response.Version != 1 || a.Response.Predictions[0].Outputs[0] <= got["r1"].Response.Predictions[0].Outputs[0] {
+		t.Fatalf("answers: %+v %+v", got["r6"], got["r1"])
+	}
+	if a := got["bad"]; a.Error == nil || a.Error.Field != "instances[0].x" {
+		t.Fatalf("bad request: %+v", a.Error)
+	}
+}
