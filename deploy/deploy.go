@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/plinthml/plinth"
@@ -94,7 +96,11 @@ func (e *Endpoint) Route() serve.Route {
 type Deployer struct {
 	Store    Store
 	Registry *registry.Registry
-	Runtime  Runtime
+	// Alerts, when set, lists the monitor alerts firing on an endpoint
+	// that started after since: a gate rolls a canary back when one
+	// fires during its window.
+	Alerts  func(ctx context.Context, endpoint string, since time.Time) ([]string, error)
+	Runtime Runtime
 }
 
 // Spec asks for an endpoint configuration: Model (and, for a strategy
@@ -343,6 +349,9 @@ type Gate struct {
 	// MaxLatencyRatio is how many times slower than the stable version the
 	// candidate may be on average; default 3.
 	MaxLatencyRatio float64 `json:"max_latency_ratio,omitempty"`
+	// Alerts names monitor alert rules of the endpoint that roll the
+	// candidate back when they fire during its window.
+	Alerts []string `json:"alerts,omitempty"`
 }
 
 func (g Gate) withDefaults() Gate {
@@ -433,6 +442,19 @@ func (d *Deployer) Judge(ctx context.Context, now time.Time) ([]Endpoint, error)
 			continue
 		}
 		decision, reason := e.Gate.Judge(*st, now)
+		if d.Alerts != nil && len(e.Gate.Alerts) > 0 && decision != Reject {
+			if firing, err := d.Alerts(ctx, e.Name, e.UpdatedAt); err == nil {
+				var hit []string
+				for _, f := range firing {
+					if slices.Contains(e.Gate.Alerts, f) {
+						hit = append(hit, f)
+					}
+				}
+				if len(hit) > 0 {
+					decision, reason = Reject, "monitor alert firing during the canary: "+strings.Join(hit, ", ")
+				}
+			}
+		}
 		var out *Endpoint
 		switch decision {
 		case Promote:

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
@@ -175,5 +176,23 @@ func monitorMetrics(reg *prometheus.Registry) func(monitor.Spec, *monitor.Report
 			}
 			firing.WithLabelValues(spec.Endpoint, r.Name).Set(v)
 		}
+	}
+}
+
+// firingAlerts lists the unsilenced alerts of an endpoint that fired after
+// since, for the canary gates.
+func firingAlerts(store monitor.AlertStore) func(ctx context.Context, endpoint string, since time.Time) ([]string, error) {
+	return func(ctx context.Context, endpoint string, since time.Time) ([]string, error) {
+		alerts, err := store.Alerts(ctx, endpoint, 20)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, a := range alerts {
+			if a.State == monitor.Firing && !a.Silenced && a.FiredAt != nil && a.FiredAt.After(since) {
+				out = append(out, a.Rule)
+			}
+		}
+		return out, nil
 	}
 }

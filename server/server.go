@@ -187,6 +187,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.Runtime.Log.Start(logCtx, 100_000, metrics)
 	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}
 	n.Registry.InUse = append(n.Registry.InUse, n.Deployer.InUse)
+	n.Deployer.Alerts = firingAlerts(meta)
 	if err := n.loadEndpoints(ctx); err != nil {
 		n.Close()
 		return nil, err

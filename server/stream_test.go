@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/client"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/internal/testproc"
 	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/queue"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/serve"
@@ -32,22 +35,7 @@ func TestStreamingInference(t *testing.T) {
 	}
 	defer n.Close()
 	c := client.Local(n.Handler())
-	tbl := &train.Table{Columns: []train.Column{{Name: "x", Type: model.Float, Num: []float64{0, 1, 2, 3, 4, 5, 6, 7}}}, Label: []float64{0, 0, 0, 0, 1, 1, 1, 1}}
-	p := train.DefaultGBTParams()
-	p.Rounds = 5
-	m, err := train.GBT(tbl, nil, p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	m.Encode(&buf)
-	info, err := c.PutBlob(ctx, &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateVersion(ctx, "s", registry.NewVersion{Format: "plinth", Artifacts: []registry.Artifact{{Path: "model.json", Digest: info.Digest.String()}}}); err != nil {
-		t.Fatal(err)
-	}
+	registerTiny(t, c, "s", 5)
 	if _, err := c.Deploy(ctx, "s", deploy.Spec{Model: "s@1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -94,5 +82,67 @@ func TestStreamingInference(t *testing.T) {
 	}
 	if a := got["bad"]; a.Error == nil || a.Error.Field != "instances[0].x" {
 		t.Fatalf("bad request: %+v", a.Error)
+	}
+}
+
+// registerTiny registers a small GBT over one feature x as a version of
+// name.
+func registerTiny(t *testing.T, c *client.Client, name string, rounds int) {
+	t.Helper()
+	ctx := context.Background()
+	tbl := &train.Table{Columns: []train.Column{{Name: "x", Type: model.Float, Num: []float64{0, 1, 2, 3, 4, 5, 6, 7}}}, Label: []float64{0, 0, 0, 0, 1, 1, 1, 1}}
+	p := train.DefaultGBTParams()
+	p.Rounds = rounds
+	m, err := train.GBT(tbl, nil, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	m.Encode(&buf)
+	info, err := c.PutBlob(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateVersion(ctx, name, registry.NewVersion{Format: "plinth", Artifacts: []registry.Artifact{{Path: "model.json", Digest: info.Digest.String()}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCanaryGateWatchesAlerts: a monitor alert the gate names, firing
+// during the canary's window, rolls the candidate back.
+func TestCanaryGateWatchesAlerts(t *testing.T) {
+	ctx := context.Background()
+	n, err := server.Open(ctx, server.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	c := client.Local(n.Handler())
+	registerTiny(t, c, "g", 5)
+	registerTiny(t, c, "g", 6)
+	if _, err := c.Deploy(ctx, "g", deploy.Spec{Model: "g@1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deploy(ctx, "g", deploy.Spec{Model: "g@1", Strategy: deploy.Canary, Candidate: "g@2", Weight: 0.5,
+		Gate: &deploy.Gate{MinRequests: 1, Window: plinth.Duration(time.Hour), Alerts: []string{"auc_drop"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if _, err := c.Predict(ctx, "g", []map[string]any{{"x": float64(i % 8)}}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if changed, _ := n.Deployer.Judge(ctx, time.Now()); len(changed) != 0 {
+		t.Fatalf("decided with no alert: %+v", changed)
+	}
+	now := time.Now().UTC()
+	for _, rule := range []string{"drift", "auc_drop"} {
+		if err := n.Meta.SaveAlert(ctx, &monitor.Alert{Endpoint: "g", Rule: rule, State: monitor.Firing, StartedAt: now, FiredAt: &now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed, err := n.Deployer.Judge(ctx, time.Now())
+	if err != nil || len(changed) != 1 || changed[0].Action != "rollback" || !strings.Contains(changed[0].Reason, "monitor alert firing during the canary: auc_drop") {
+		t.Fatalf("judge: %v %+v", err, changed)
 	}
 }
