@@ -106,6 +106,15 @@ func TestFlightsPipeline(t *testing.T) {
 	if exp := run(t, "runs", "list", "--experiment", "retrain", "--data", data); strings.Count(exp, "train trial") < 8 {
 		t.Fatalf("tuning trials are not tracked as runs:\n%s", exp)
 	}
+	// By entity: the endpoint looks the features up online, windowed
+	// aggregations included (aggregated at materialization).
+	if out := run(t, "features", "materialize", "--data", data); !strings.Contains(out, "airline_delays") {
+		t.Fatalf("materialize:\n%s", out)
+	}
+	if out := run(t, "endpoints", "predict", "delays", "--input", "origin=JFK", "--input", "carrier=UA", "--input", "tailnum=N14228",
+		"--input", "sched_hour=19", "--input", "distance=1000", "--input", "weekday=3", "--input", "dest=ORD", "--data", data); !strings.Contains(out, "delays version") {
+		t.Fatalf("by-entity prediction:\n%s", out)
+	}
 	// Embedded inference: the production model, exported and scored in
 	// Go without a server, answers as the endpoint does.
 	bundlePath := filepath.Join(t.TempDir(), "delays.tar.gz")

@@ -38,6 +38,23 @@ func (e *Engine) Latest(ctx context.Context, spec feature.LatestSpec) (int64, er
 	q := "SELECT " + keyExpr + " AS __key, " + ev + " AS __ev, " + ing + " AS __ing, " + strings.Join(cols, ", ") +
 		" FROM " + src + " WHERE " + ev + " IS NOT NULL" +
 		" QUALIFY row_number() OVER (PARTITION BY " + strings.Join(quoteAll(spec.Keys), ", ") + " ORDER BY __ev DESC, __ing DESC) = 1"
+	if len(v.Aggregations) > 0 {
+		// A windowed aggregation's value at At: the last change point of
+		// its step function at or before At — an event, or an event
+		// leaving a window, so an entity whose events all aged out reads
+		// count 0 and a null mean, as a training set would at At.
+		if spec.At.IsZero() {
+			return 0, plinth.Invalid("at", "aggregating %s online needs the time to aggregate at", v.Name)
+		}
+		at := spec.At.UnixMicro()
+		var aggCols []string
+		for _, f := range v.Features {
+			aggCols = append(aggCols, quote(feature.Column(v.Name, f)))
+		}
+		q = "SELECT " + keyExpr + " AS __key, " + fmt.Sprint(at) + " AS __ev, 0 AS __ing, " + strings.Join(aggCols, ", ") +
+			" FROM (" + aggregateSQL(v, spec.Keys, src, ev, "") + ") WHERE __ev <= " + fmt.Sprint(at) +
+			" QUALIFY row_number() OVER (PARTITION BY " + strings.Join(quoteAll(spec.Keys), ", ") + " ORDER BY __ev DESC) = 1"
+	}
 	rows, err := e.db.QueryContext(ctx, q)
 	if err != nil {
 		return 0, plinth.Invalid("view", "materialization query for %s failed: %v", v.Name, err)

@@ -41,6 +41,9 @@ type LatestSpec struct {
 	Keys      []string
 	BatchSize int
 	Emit      func(rows []LatestRow) error
+	// At is the time a windowed aggregation view is aggregated at: each
+	// entity's aggregates over (At - window, At], stamped with At.
+	At time.Time
 }
 
 // Latester is the offline engine's side of materialization.
@@ -66,12 +69,19 @@ type Watermarks interface {
 // written: a run killed at any point is resumed by the next. Rows stream
 // from the engine in batches; memory does not grow with the table. A view
 // over a file is re-read whole each run.
+//
+// A windowed aggregation view is aggregated as of the run's time, over
+// all its data, and stamped with that time: online, its values are those
+// of the last materialization, as fresh as the schedule that runs it (its
+// TTL marks them stale after that).
 type Materializer struct {
 	Catalog    Catalog
 	Snapshots  Snapshots
 	Engine     Latester
 	Online     online.Store
 	Watermarks Watermarks
+	// Now is the time aggregations are computed at (default time.Now).
+	Now func() time.Time
 }
 
 // MaterializeResult reports one view's run.
@@ -100,12 +110,6 @@ func (m *Materializer) Materialize(ctx context.Context, views []string, progress
 			continue
 		}
 		delete(want, v.Name)
-		if len(v.Aggregations) > 0 {
-			if len(views) > 0 {
-				return out, plinth.Invalid("view", "%s is a windowed aggregation; serving those online is not supported yet", v.Name)
-			}
-			continue
-		}
 		spec := TrainingSetSpec{Entities: entities}
 		keys, err := spec.JoinKeys(v)
 		if err != nil {
@@ -131,7 +135,23 @@ func (m *Materializer) materialize(ctx context.Context, v View, keys []string, p
 		return nil, err
 	}
 	next := wm
-	if !strings.ContainsAny(v.Source, "./") {
+	var at time.Time
+	switch {
+	case len(v.Aggregations) > 0:
+		// Windows need every event, not the new ones: no watermark.
+		at = time.Now().UTC()
+		if m.Now != nil {
+			at = m.Now().UTC()
+		}
+		if !strings.ContainsAny(v.Source, "./") {
+			if v.Paths, err = m.Snapshots.Files(ctx, v.Source, nil); err != nil {
+				return nil, err
+			}
+			if len(v.Paths) == 0 {
+				return &MaterializeResult{View: v.Name, Watermark: wm, Took: time.Since(start)}, nil
+			}
+		}
+	case !strings.ContainsAny(v.Source, "./"):
 		if v.Paths, next, err = m.Snapshots.Since(ctx, v.Source, wm); err != nil {
 			return nil, err
 		}
@@ -141,7 +161,7 @@ func (m *Materializer) materialize(ctx context.Context, v View, keys []string, p
 	}
 	res := &MaterializeResult{View: v.Name, Watermark: wm}
 	records := make([]online.Record, 0, 4096)
-	spec := LatestSpec{View: v, Keys: keys, BatchSize: 4096, Emit: func(rows []LatestRow) error {
+	spec := LatestSpec{View: v, Keys: keys, BatchSize: 4096, At: at, Emit: func(rows []LatestRow) error {
 		records = records[:0]
 		for _, r := range rows {
 			vals := make([]online.Value, len(r.Values))
@@ -317,9 +337,6 @@ func (s *Server) loadPlan(ctx context.Context, service string) (*servicePlan, er
 			if v.Name == sel.Name {
 				full = v // the stored record holds all of the view's features
 			}
-		}
-		if len(full.Aggregations) > 0 {
-			return nil, plinth.Invalid("feature_service", "view %s is a windowed aggregation; serving those online is not supported yet", full.Name)
 		}
 		keys, err := spec.JoinKeys(full)
 		if err != nil {
