@@ -58,6 +58,8 @@ type Server struct {
 	// Checker reports on monitored endpoints; Alerts keeps their alerts.
 	Checker *monitor.Checker
 	Alerts  monitor.AlertStore
+	// WorkDir holds temporary files (skew checks' label tables).
+	WorkDir string
 	Runtime *serve.Runtime
 	Blobs   blob.Store
 	// Ready reports whether the server can take traffic (its stores
@@ -176,6 +178,7 @@ var routes = []route{
 	{"GET", "/api/v1/monitors/{endpoint}/report", (*Server).monitorReport},
 	{"POST", "/api/v1/monitors/{endpoint}/check", (*Server).checkMonitor},
 	{"GET", "/api/v1/monitors/{endpoint}/alerts", (*Server).monitorAlerts},
+	{"GET", "/api/v1/monitors/{endpoint}/skew", (*Server).monitorSkew},
 	{"POST", "/api/v1/monitors/{endpoint}/alerts/{rule}/silence", (*Server).silenceAlert},
 
 	{"GET", "/api/v1/endpoints", (*Server).listEndpoints},

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/monitor"
 )
 
@@ -136,5 +138,44 @@ func (s *Server) silenceAlert(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"endpoint": spec.Endpoint, "rule": r.PathValue("rule"), "silenced_until": until})
+	return nil
+}
+
+func (s *Server) monitorSkew(w http.ResponseWriter, r *http.Request) error {
+	sample := 500
+	if v := r.URL.Query().Get("sample"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			return plinth.Invalid("sample", "%q is not a number from 1 to 100000", v)
+		}
+		sample = n
+	}
+	endpoint := r.PathValue("endpoint")
+	e, err := s.Deployer.Store.Endpoint(r.Context(), endpoint)
+	if err != nil {
+		return err
+	}
+	v, err := s.Registry.Version(r.Context(), e.Stable.Model, e.Stable.Version)
+	if err != nil {
+		return err
+	}
+	if v.FeatureService == "" {
+		return plinth.Invalid("endpoint", "%s serves %s@%d, which records no feature service: its requests carry their features, there is no online lookup to check", endpoint, v.Model, v.Version)
+	}
+	if s.Checker.Flush != nil {
+		if err := s.Checker.Flush(r.Context()); err != nil {
+			return err
+		}
+	}
+	build := func(ctx context.Context, service, labels, timestamp, output string) error {
+		_, err := s.Features.Build(ctx, feature.Request{Service: service, Labels: labels, Timestamp: timestamp, Output: output})
+		return err
+	}
+	skew, err := s.Checker.Joiner.Skew(r.Context(), s.Checker.Predictions(endpoint), v.FeatureService, sample, build, s.WorkDir)
+	if err != nil {
+		return err
+	}
+	skew.Endpoint = endpoint
+	writeJSON(w, http.StatusOK, skew)
 	return nil
 }

@@ -46,7 +46,7 @@ func commands() []command {
 		{"model", "[train | predict | evaluate | explain | import | info]", "work with model files directly, no server needed", runModel},
 		{"datasets", "[list | spec | ingest | push | versions | quarantines | inspect | replay]", "ingest and version data, with validation and quarantine", runDatasets},
 		{"endpoints", "[list | deploy | promote | rollback | history | shadow | predict]", "serve model versions behind named endpoints", runEndpoints},
-		{"monitor", "[report | check | alerts | silence]", "drift, data quality, performance and alerts of served traffic", runMonitor},
+		{"monitor", "[report | check | alerts | skew | silence]", "drift, data quality, performance and alerts of served traffic", runMonitor},
 		{"pipelines", "[list | plan | run | rerun | runs | show | approve | cancel]", "run pipelines: cached, resumable DAGs of steps", runPipelines},
 		{"plan", "[-f plinth.yaml] [--prune]", "show how the project file differs from the registry", runPlan(false)},
 		{"apply", "[-f plinth.yaml] [--prune]", "register the project file", runPlan(true)},

@@ -19,6 +19,7 @@ func runMonitor(ctx context.Context, e *Env, args []string) error {
 	to := f.String("to", "", "end of the period, RFC 3339 (report)")
 	html := f.String("html", "", "also write the report as an HTML page with plots to this file (report)")
 	silence := f.Duration("for", 0, "how long to silence the rule (silence)")
+	sample := f.Int("sample", 500, "requests by entity to compare (skew)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -104,6 +105,25 @@ func runMonitor(ctx context.Context, e *Env, args []string) error {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.Rule, state, a.StartedAt.Local().Format(time.DateTime), a.Message)
 			}
 		})
+	case "skew":
+		if err := need(1, "skew ENDPOINT [--sample N]"); err != nil {
+			return err
+		}
+		sk, err := c.Skew(ctx, pos[0], *sample)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, sk, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "%s (feature service %s): %d requests by entity compared with the offline store\n", pos[0], sk.Service, sk.Sampled)
+			fmt.Fprintln(w, "FEATURE\tCOMPARED\tMISMATCHED\tRATE\tEXAMPLE")
+			for _, fs := range sk.Features {
+				ex := "-"
+				if fs.Example != nil {
+					ex = fmt.Sprintf("request %s: online %v, offline %v", fs.Example.RequestID, fs.Example.Online, fs.Example.Offline)
+				}
+				fmt.Fprintf(w, "%s\t%d\t%d\t%.3f\t%s\n", fs.Feature, fs.Compared, fs.Mismatched, fs.Rate, ex)
+			}
+		})
 	case "silence":
 		if err := need(2, "silence ENDPOINT RULE --for DURATION"); err != nil {
 			return err
@@ -117,7 +137,7 @@ func runMonitor(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(e.Stdout, "silenced %s on %s for %s\n", pos[1], pos[0], *silence)
 		return nil
 	}
-	return usagef("monitor: unknown subcommand %q (report, check, alerts, silence)", sub)
+	return usagef("monitor: unknown subcommand %q (report, check, alerts, skew, silence)", sub)
 }
 
 func describeReport(w *tabwriter.Writer, rep *monitor.Report) {

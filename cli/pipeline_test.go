@@ -115,6 +115,11 @@ func TestFlightsPipeline(t *testing.T) {
 		"--input", "sched_hour=19", "--input", "distance=1000", "--input", "weekday=3", "--input", "dest=ORD", "--data", data); !strings.Contains(out, "delays version") {
 		t.Fatalf("by-entity prediction:\n%s", out)
 	}
+	// Training–serving skew: what that request was served online against
+	// the offline store's features at the same time.
+	if out := run(t, "monitor", "skew", "delays", "--output", "json", "--data", data); !strings.Contains(out, `"skewed": []`) || !strings.Contains(out, `"feature": "plane__seats"`) {
+		t.Fatalf("skew:\n%s", out)
+	}
 	// Embedded inference: the production model, exported and scored in
 	// Go without a server, answers as the endpoint does.
 	bundlePath := filepath.Join(t.TempDir(), "delays.tar.gz")

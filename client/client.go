@@ -794,3 +794,11 @@ func (c *Client) DecideStep(ctx context.Context, run, step string, approve bool,
 	err := c.do(ctx, "POST", "/api/v1/pipeline-runs/"+esc(run)+"/steps/"+esc(step)+"/approval", map[string]any{"approve": approve, "reason": reason}, &out)
 	return &out, err
 }
+
+// Skew compares the features an endpoint served by entity with the
+// offline store's for the same entities and times.
+func (c *Client) Skew(ctx context.Context, endpoint string, sample int) (*monitor.Skew, error) {
+	var out monitor.Skew
+	err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/monitors/%s/skew?sample=%d", esc(endpoint), sample), nil, &out)
+	return &out, err
+}

@@ -19,6 +19,9 @@ type LogRecord struct {
 	Version   int            `json:"version"`
 	Variant   string         `json:"variant"`
 	Inputs    map[string]any `json:"inputs"`
+	// Request is what a request by entity sent — the entity keys and
+	// request data — before its features were looked up online.
+	Request   map[string]any `json:"request,omitempty"`
 	Outputs   []float64      `json:"outputs"`
 	LatencyUS int64          `json:"latency_us"`
 }

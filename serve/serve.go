@@ -500,10 +500,16 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 		if t, ok := ctx.Value(eventTimeKey{}).(time.Time); ok {
 			now = t.UTC()
 		}
+		// Requests by entity keep what they sent (keys and request data):
+		// the training–serving skew check rebuilds their features offline.
+		byEntity := l.FeatureService != "" && !complete(l.Predictor.Model().Signature, instances)
 		records := make([]LogRecord, len(instances))
 		for i := range instances {
 			records[i] = LogRecord{RequestID: id, Time: now, Endpoint: endpoint, Model: l.Model, Version: l.Version,
 				Variant: res.Variant, Inputs: inputs[i], Outputs: res.Predictions[i].Outputs, LatencyUS: us}
+			if byEntity {
+				records[i].Request = instances[i]
+			}
 		}
 		r.Log.Log(records)
 	}

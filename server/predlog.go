@@ -56,9 +56,14 @@ func (s logSink) write(ctx context.Context, name string, recs []serve.LogRecord)
 		// Inputs differ between models: they are kept as one JSON text
 		// column, which DuckDB reads with its JSON functions.
 		inputs, _ := json.Marshal(r.Inputs)
+		request := ""
+		if r.Request != nil {
+			b, _ := json.Marshal(r.Request)
+			request = string(b)
+		}
 		row := map[string]any{
 			"request_id": r.RequestID, "time": r.Time, "endpoint": r.Endpoint, "model": r.Model, "version": r.Version,
-			"variant": r.Variant, "inputs": string(inputs), "outputs": r.Outputs, "latency_us": r.LatencyUS,
+			"variant": r.Variant, "inputs": string(inputs), "request": request, "outputs": r.Outputs, "latency_us": r.LatencyUS,
 		}
 		if err := enc.Encode(row); err != nil {
 			tmp.Close()

@@ -218,7 +218,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Flush:  n.Runtime.Log.Flush, Predictions: PredictionDataset, OnFire: n.retrain(catalog), Observe: monitorMetrics(metrics),
 	}
 	n.API = &api.Server{
-		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta,
+		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta, WorkDir: work,
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta},
 		FeatureServer: featureServer,
