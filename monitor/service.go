@@ -147,8 +147,9 @@ func (m *Monitor) windows(ctx context.Context, k Key) *live {
 	return l
 }
 
-// Flush saves every open window as it stands, and starts them afresh:
-// what a report sees includes the traffic up to now.
+// Flush saves what every open window holds and starts it afresh, without
+// closing it: what a report sees includes the traffic up to now, and the
+// rest of the window's traffic is saved (merged) later.
 func (m *Monitor) Flush(ctx context.Context) error {
 	m.mu.Lock()
 	keys := make([]Key, 0, len(m.live))
@@ -162,7 +163,7 @@ func (m *Monitor) Flush(ctx context.Context) error {
 		m.mu.Lock()
 		l := m.live[k]
 		m.mu.Unlock()
-		for _, p := range l.windows.Close(farFuture) {
+		for _, p := range l.windows.Drain() {
 			if err := m.Store.SaveWindow(ctx, k, p); err != nil {
 				return err
 			}
@@ -407,5 +408,5 @@ func (m *Monitor) Report(ctx context.Context, endpoint string, from, to time.Tim
 	return rep, nil
 }
 
-// farFuture closes every window.
+// farFuture is after every window.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)

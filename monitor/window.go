@@ -134,6 +134,23 @@ func (w *Windows) Profiles() []*Profile {
 	return out
 }
 
+// Drain returns the profiles of the open windows, oldest first, and starts
+// them afresh without closing them: rows that come later for the same
+// windows are profiled, and drained or closed, again. Profiles merge, so
+// the pieces add up to the window (the store merges them).
+func (w *Windows) Drain() []*Profile {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*Profile
+	for _, win := range w.open {
+		if p := w.snapshot(win); p.Rows > 0 {
+			out = append(out, p)
+		}
+		win.p.Reset()
+	}
+	return out
+}
+
 // Close closes the windows that end at or before t and returns their
 // profiles, oldest first; OnClose is not called for them. Close(time.Now())
 // hands over every finished window, and a far future time all of them.

@@ -57,8 +57,9 @@ const (
 
 type variantKey struct{}
 
-// WithVariant asks for a variant of a route ("candidate" or "stable"):
-// how smoke tests reach the green version of a blue-green endpoint.
+// WithVariant asks for a variant of a route ("candidate" or "stable"),
+// whatever the strategy would pick: how smoke tests reach the green
+// version of a blue-green endpoint.
 func WithVariant(ctx context.Context, variant string) context.Context {
 	return context.WithValue(ctx, variantKey{}, variant)
 }
@@ -522,8 +523,13 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 		return nil, nil, nil, err
 	}
 	l, variant := rt.pick(instances)
-	if v, _ := ctx.Value(variantKey{}).(string); rt.route.Strategy == BlueGreen && v == "candidate" && rt.candidate != nil {
+	// A request may ask for a variant: smoke tests of a blue-green
+	// candidate, comparisons of a canary's versions.
+	switch v, _ := ctx.Value(variantKey{}).(string); {
+	case v == "candidate" && rt.candidate != nil:
 		l, variant = rt.candidate, "candidate"
+	case v == "stable":
+		l, variant = rt.stable, "stable"
 	}
 	start := time.Now()
 	res, inputs, err := r.score(ctx, rt, l, variant, endpoint, instances, explain)

@@ -116,3 +116,64 @@ func TestBarChart(t *testing.T) {
 		t.Errorf("empty bar chart: %s", got)
 	}
 }
+
+// TestTimeChart: a time axis has round UTC ticks, and a rule is drawn
+// inside the Y range even beyond the data, and named in the legend and the
+// chart's text.
+func TestTimeChart(t *testing.T) {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var pts []Point
+	for h := 0; h < 12; h++ {
+		pts = append(pts, Point{float64(start.Add(time.Duration(h) * time.Hour).Unix()), 0.1 * float64(h%3)})
+	}
+	svg := string(LineChart{Label: "share", Time: true, Series: []Series{{Name: "v1", Points: pts}},
+		Rules: []Rule{{0.5, "threshold 0.5"}}}.SVG())
+	for _, want := range []string{">00:00<", ">03:00<", ">09:00<", `class="rule"`, "<title>threshold 0.5</title>", "at 2026-03-01 11:00; threshold 0.5", `>threshold 0.5</li>`} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	// The rule at 0.5 is above every point: the Y axis reaches it.
+	if !strings.Contains(svg, ">0.5<") {
+		t.Error("the Y axis stops short of the rule")
+	}
+	ticks, format := timeTicks(float64(start.Unix()), float64(start.Add(30*24*time.Hour).Unix()), 6)
+	if len(ticks) == 0 || len(ticks) > 7 || format(ticks[0]) != "Mar 2" || time.Unix(int64(ticks[0]), 0).UTC().Weekday() != time.Monday {
+		t.Errorf("a month: %d ticks, first %q", len(ticks), format(ticks[0]))
+	}
+	ticks, format = timeTicks(float64(start.Add(20*time.Hour).Unix()), float64(start.Add(30*time.Hour).Unix()), 6)
+	if len(ticks) == 0 || format(ticks[0]) != "Mar 1 21:00" {
+		t.Errorf("across midnight: first tick %q of %d", format(ticks[0]), len(ticks))
+	}
+	one := string(LineChart{Time: true, Series: []Series{{Points: pts[:1]}}}.SVG())
+	if !strings.Contains(one, "<circle") || strings.Contains(one, "NaN") {
+		t.Errorf("a single window:\n%s", one)
+	}
+}
+
+func TestGroupedBars(t *testing.T) {
+	svg := string(GroupedBars{Label: "hour", Groups: []string{"< 0", "0", "12"}, Percent: true, Classes: []string{"s5", "s0"},
+		Series: []BarSeries{{"reference", []float64{0, 0.5, 0.5}}, {"current", []float64{0.1, 0.2, math.NaN()}}}}.SVG())
+	for _, want := range []string{`role="img"`, `aria-label="hour; &lt; 0: reference 0.0%, current 10.0%; 0: reference 50.0%, current 20.0%`, `<rect class="s5"`, `<rect class="s0"`,
+		"<title>0, current: 20.0%</title>", ">40%<", `aria-hidden="true"><rect class="s5"`, ">reference</li>"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	if n := strings.Count(svg, "<rect "); n != 8 {
+		t.Errorf("%d rects, want 6 bars and 2 swatches", n)
+	}
+	if strings.Contains(svg, `height="-`) || strings.Contains(svg, `"NaN"`) {
+		t.Errorf("bad geometry:\n%s", svg)
+	}
+	many := make([]string, 12)
+	for i := range many {
+		many[i] = "category " + string(rune('a'+i))
+	}
+	if svg := string(GroupedBars{Groups: many, Series: []BarSeries{{"x", make([]float64, 12)}}}.SVG()); !strings.Contains(svg, "rotate(-35") {
+		t.Error("many long labels are not slanted")
+	}
+	if got := (GroupedBars{}).SVG(); !strings.Contains(string(got), "Nothing to show") {
+		t.Errorf("empty chart: %s", got)
+	}
+}

@@ -276,6 +276,20 @@ func TestBrowser(t *testing.T) {
 	}
 	b.screenshot("try")
 
+	// Trace that prediction: its inputs and its lineage, back to the raw
+	// snapshots.
+	b.do(chromedp.Click(chromedp.CSS("#trace")), chromedp.WaitVisible(chromedp.CSS("svg.graph")))
+	if h := b.heading(); !strings.HasPrefix(h, "Prediction ui-") {
+		t.Fatalf("prediction heading %q", h)
+	}
+	if got := b.eval(`[...document.querySelectorAll("section.record th[scope=row]")].map(e => e.textContent + "=" + e.nextElementSibling.textContent).join(" ")`); !strings.Contains(got, "hour=19") || !strings.Contains(got, "origin=EWR") {
+		t.Errorf("the traced prediction's inputs and outputs: %s", got)
+	}
+	if n, _ := strconv.Atoi(b.eval(`String(document.querySelectorAll("svg.graph a").length)`)); n != 7 {
+		t.Errorf("the prediction's lineage has %d linked boxes, want 7: snapshots, view, service, training set, run, version, endpoint", n)
+	}
+	b.screenshot("prediction")
+
 	// Roll the canary back, through the confirmation.
 	b.do(chromedp.Navigate(srv.URL+"/ui/endpoints/delays"), chromedp.WaitVisible(chromedp.CSS("a.danger")),
 		chromedp.Click(chromedp.CSS("a.danger")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
@@ -302,8 +316,41 @@ func TestBrowser(t *testing.T) {
 	b.screenshot("dataset")
 	b.do(chromedp.Navigate(srv.URL+"/ui/features/route_stats"), chromedp.WaitVisible(chromedp.CSS("#schema-h")))
 	b.screenshot("feature-view")
-	b.do(chromedp.Navigate(srv.URL+"/ui/monitoring"), chromedp.WaitVisible(chromedp.CSS("#alerts-h")))
-	b.screenshot("monitoring")
+	// Monitoring: from the list to the endpoint's monitor, its charts and
+	// tables; a shorter period; then silence the firing drift alert.
+	b.do(chromedp.Click(chromedp.CSS(`nav a[href="/ui/monitors"]`)), chromedp.WaitVisible(chromedp.CSS(`th a[href="/ui/monitors/delays"]`)))
+	b.screenshot("monitors")
+	b.do(chromedp.Click(chromedp.CSS(`th a[href="/ui/monitors/delays"]`)), chromedp.WaitVisible(chromedp.CSS("#drift-table")))
+	if h := b.heading(); h != "Monitor delays" {
+		t.Fatalf("monitor heading %q", h)
+	}
+	if n, _ := strconv.Atoi(b.eval(`String(document.querySelectorAll("svg.linechart").length)`)); n < 4 {
+		t.Errorf("%d line charts, want drift share, two drifted features, the prediction and performance", n)
+	}
+	if n, _ := strconv.Atoi(b.eval(`String(document.querySelectorAll("svg.groupedbars").length)`)); n < 2 {
+		t.Errorf("%d distributions, want the two drifted features'", n)
+	}
+	if first := b.text("#drift-table tbody tr:first-child th"); first != "hour" && first != "distance" {
+		t.Errorf("the most important feature first is %q", first)
+	}
+	b.screenshot("monitor")
+	from := f.hour.Add(-3 * time.Hour).Format("2006-01-02T15:04")
+	b.do(chromedp.SetValue(chromedp.CSS("#from"), from), chromedp.Click(chromedp.CSS("#period-form button")),
+		chromedp.WaitVisible(chromedp.CSS(`#period-form a`)))
+	if got := b.eval(`document.querySelector("#from").value`); got != from {
+		t.Errorf("the period starts at %q, want %q", got, from)
+	}
+	b.do(chromedp.SetValue(chromedp.CSS("#silence-rule"), "drift"), chromedp.SetValue(chromedp.CSS("#silence-for"), "4h"),
+		chromedp.Click(chromedp.CSS("#silence")), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if msg := b.text(".notice"); !strings.Contains(msg, "Silenced drift until") {
+		t.Errorf("after silencing the page says %q", msg)
+	}
+	until, err := f.node.Meta.SilencedUntil(context.Background(), "delays", "drift")
+	must(t, err)
+	if d := time.Until(until); d < 4*time.Hour-time.Minute || d > 4*time.Hour {
+		t.Errorf("drift silenced for %v, want 4h", d)
+	}
+	b.screenshot("monitor-silenced")
 
 	b.mu.Lock()
 	defer b.mu.Unlock()

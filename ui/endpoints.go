@@ -49,6 +49,7 @@ type endpointPage struct {
 	History                []deploy.Endpoint
 	Alerts                 []monitor.Alert
 	CanRollback            bool
+	CanLookup              bool   // predictions can be traced
 	Done                   string // the action just taken, for the notice
 }
 
@@ -70,7 +71,7 @@ func (s *server) endpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := endpointPage{Endpoint: e, History: hist, CanRollback: len(hist) > 1}
+	p := endpointPage{Endpoint: e, History: hist, CanRollback: len(hist) > 1, CanLookup: s.LookupPrediction != nil}
 	switch r.URL.Query().Get("done") {
 	case "rollback":
 		p.Done = fmt.Sprintf("Rolled back: revision %d now serves %s.", e.Revision, targetString(&e.Stable))

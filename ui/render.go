@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/track"
 )
 
-// navItem is one entry of the navigation bar. New sections (monitors,
-// when they land) add a line here and a route.
+// navItem is one entry of the navigation bar. A new section adds a line
+// here and its routes.
 type navItem struct {
 	Section, Label, Href string
 }
@@ -33,7 +34,7 @@ var nav = []navItem{
 	{"pipelines", "Pipelines", "/ui/pipelines"},
 	{"datasets", "Datasets", "/ui/datasets"},
 	{"features", "Features", "/ui/features"},
-	{"monitoring", "Monitoring", "/ui/monitoring"},
+	{"monitoring", "Monitoring", "/ui/monitors"},
 }
 
 // layout is what every page's template sees: the page's own data in Data,
@@ -164,6 +165,11 @@ var funcs = template.FuncMap{
 	"rows":     func(n int64) string { return plural(int(n), "row") },
 	"int":      func(n int64) int { return int(n) },
 	"micros":   func(us float64) float64 { return us / 1e6 },
+	"usecs":    func(us int64) string { return secs(float64(us) / 1e6) },
+	"plural":   func(n int64, unit string) string { return plural(int(n), unit) },
+	// outputName names a model output's drift pseudo-feature as a person
+	// would: prediction, prediction[1].
+	"outputName": func(name string) string { return "prediction" + strings.TrimPrefix(name, monitor.PredictionFeature) },
 }
 
 func when(t time.Time) template.HTML {

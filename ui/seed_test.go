@@ -21,6 +21,7 @@ import (
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/project"
 	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/server"
 	"github.com/plinthml/plinth/track"
 	"github.com/plinthml/plinth/train"
@@ -30,13 +31,19 @@ import (
 // fixture is a real node, seeded through its domain services with a small
 // but complete story: a dataset with a quarantined batch, a feature view
 // over it, three tracked runs, two model versions trained with the built-in
-// GBT, an endpoint serving one as stable and the other as a canary, and a
-// pipeline run with a cache hit, a success and a failure.
+// GBT with their reference profiles, an endpoint serving one as stable and
+// the other as a canary, eight hours of its traffic drifting away from the
+// training data (hour and distance) with labels that show the AUC falling,
+// a monitor with alerts, and a pipeline run with a cache hit, a success and
+// a failure.
 type fixture struct {
 	node    *server.Node
 	handler http.Handler
 	runs    map[string]string // run name -> id
 	pipeRun string
+	// hour is the start of the hour the traffic was sent in; the eight
+	// hours before it hold the dated traffic.
+	hour time.Time
 }
 
 const projectYAML = `
@@ -48,6 +55,10 @@ datasets:
       - {name: sched_dep, type: timestamp, not_null: true}
       - {name: origin, type: string, not_null: true, in: [EWR, JFK, LGA]}
       - {name: distance, type: float, min: 0}
+      - {name: delayed, type: int, not_null: true}
+  - name: delays_labels
+    columns:
+      - {name: request_id, type: string, not_null: true}
       - {name: delayed, type: int, not_null: true}
 entities:
   - {name: airport, join_keys: [origin]}
@@ -80,8 +91,10 @@ pipelines:
 monitors:
   - endpoint: delays
     lookback: 168h
+    labels: {dataset: delays_labels, key: request_id, label: delayed, every: 2h}
     alerts:
       - {name: drift, when: "drift_share >= 0.3", severity: warning}
+      - {name: auc_drop, when: "auc < 0.6", for: 1h, severity: critical}
     retrain: {pipeline: retrain}
 `
 
@@ -98,6 +111,7 @@ func newFixture(t testing.TB) *fixture {
 	f.seedData(t)
 	f.seedRuns(t)
 	f.seedModels(t)
+	f.seedTraffic(t)
 	f.seedPipelineRun(t)
 	d := Deps(n)
 	d.Logger = slog.New(slog.NewTextHandler(testLog{t}, nil))
@@ -112,6 +126,7 @@ func Deps(n *server.Node) ui.Deps {
 		Pipelines: n.Pipelines, PipelineDefs: n.API.PipelineDefs, Features: project.Catalog{Store: n.Meta},
 		Datasets: n.Meta, Definitions: n.Meta, Watermarks: n.Meta, Blobs: n.Blobs,
 		Monitors: project.Catalog{Store: n.Meta}, Alerts: n.Meta,
+		Checker: n.Checker, LookupPrediction: n.LookupPrediction,
 	}
 }
 
@@ -203,33 +218,58 @@ func (f *fixture) seedRuns(t testing.TB) {
 	}
 }
 
-// trainModel trains a small GBT on a table like the flights data: distance,
-// an hour and a categorical airport.
-func trainModel(t testing.TB, seed uint64, rounds int) *model.Model {
+// trainRows are the training rows of the fixture's models, like the flights
+// data: distance, an hour and a categorical airport, and whether the
+// flight was late.
+func trainRows(seed uint64) (dist, hour []float64, origin []string, late []float64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	const rows = 400
-	tbl := &train.Table{Label: make([]float64, rows)}
-	dist := train.Column{Name: "distance", Type: model.Float, Num: make([]float64, rows)}
-	hour := train.Column{Name: "hour", Type: model.Float, Num: make([]float64, rows)}
-	origin := train.Column{Name: "origin", Type: model.Categorical, Cat: make([]string, rows)}
 	for i := 0; i < rows; i++ {
-		dist.Num[i] = 100 + 2000*rng.Float64()
-		hour.Num[i] = float64(rng.IntN(24))
-		origin.Cat[i] = []string{"EWR", "JFK", "LGA"}[rng.IntN(3)]
-		p := 0.2 + 0.4*hour.Num[i]/23
-		if origin.Cat[i] == "EWR" {
+		dist = append(dist, 100+2000*rng.Float64())
+		hour = append(hour, float64(rng.IntN(24)))
+		origin = append(origin, []string{"EWR", "JFK", "LGA"}[rng.IntN(3)])
+		p := 0.2 + 0.4*hour[i]/23
+		if origin[i] == "EWR" {
 			p += 0.2
 		}
+		late = append(late, 0)
 		if rng.Float64() < p {
-			tbl.Label[i] = 1
+			late[i] = 1
 		}
 	}
-	tbl.Columns = []train.Column{dist, hour, origin}
+	return dist, hour, origin, late
+}
+
+// trainModel trains a small GBT on trainRows.
+func trainModel(t testing.TB, seed uint64, rounds int) *model.Model {
+	dist, hour, origin, late := trainRows(seed)
+	tbl := &train.Table{Label: late, Columns: []train.Column{
+		{Name: "distance", Type: model.Float, Num: dist},
+		{Name: "hour", Type: model.Float, Num: hour},
+		{Name: "origin", Type: model.Categorical, Cat: origin}}}
 	params := train.DefaultGBTParams()
 	params.Rounds, params.MaxDepth, params.Seed = rounds, 3, seed
 	m, err := train.GBT(tbl, nil, params, nil)
 	must(t, err)
 	return m
+}
+
+// referenceProfile freezes a model's reference profile from its training
+// rows and its predictions on them, as the register step does.
+func referenceProfile(t testing.TB, m *model.Model, seed uint64) *monitor.Profile {
+	dist, hour, origin, _ := trainRows(seed)
+	rows := make([][]float64, len(dist))
+	var preds []float64
+	for i := range rows {
+		rows[i] = make([]float64, len(m.Signature.Features))
+		must(t, m.Signature.EncodeRow(map[string]any{"distance": dist[i], "hour": hour[i], "origin": origin[i]}, rows[i]))
+		out, err := m.Predict(rows[i])
+		must(t, err)
+		preds = append(preds, out...)
+	}
+	ref, err := monitor.Reference(m, rows, preds)
+	must(t, err)
+	return ref
 }
 
 func (f *fixture) seedModels(t testing.TB) {
@@ -243,10 +283,11 @@ func (f *fixture) seedModels(t testing.TB) {
 		must(t, m.Encode(&buf))
 		info, err := n.Blobs.Put(ctx, &buf)
 		must(t, err)
-		_, err = n.Registry.CreateVersion(ctx, "delays", registry.NewVersion{Format: "plinth", RunID: f.runs[run],
+		v, err := n.Registry.CreateVersion(ctx, "delays", registry.NewVersion{Format: "plinth", RunID: f.runs[run],
 			Artifacts: []registry.Artifact{{Path: "model.json", Digest: info.Digest.String(), Size: info.Size}},
 			Signature: registry.SignatureOf(m), FeatureService: "delays_features", FeatureServiceVersion: 1})
 		must(t, err)
+		must(t, n.Meta.SaveReference(ctx, "delays", v.Version, referenceProfile(t, m, uint64(i+1))))
 	}
 	must(t, n.Registry.SetAlias(ctx, "delays", "champion", 2, "deep wins on auc"))
 	must(t, n.Registry.SetAlias(ctx, "delays", "production", 1, "first release"))
@@ -261,10 +302,66 @@ func (f *fixture) seedModels(t testing.TB) {
 	must(t, n.Meta.SaveAlert(ctx, &monitor.Alert{Endpoint: "delays", Rule: "drift", Severity: "warning", State: "firing",
 		Message: "drift_share 0.5 >= 0.3", Features: []string{"hour", "distance"}, StartedAt: fired, FiredAt: &fired,
 		Figures: map[string]float64{"drift_share": 0.5}}))
+	started, resolved := time.Now().Add(-30*time.Hour), time.Now().Add(-26*time.Hour)
+	must(t, n.Meta.SaveAlert(ctx, &monitor.Alert{Endpoint: "delays", Rule: "auc_drop", Severity: "critical", State: "resolved",
+		Message: "auc_drop: auc < 0.6 no longer holds", StartedAt: started, FiredAt: &started, ResolvedAt: &resolved,
+		Figures: map[string]float64{"auc": 0.66}}))
 	for i := 0; i < 20; i++ {
 		_, err := n.Runtime.Predict(ctx, "delays", []map[string]any{{"distance": 500.0 + float64(i), "hour": 18.0, "origin": "EWR"}}, 0)
 		must(t, err)
 	}
+}
+
+// trafficHours is how many hours of traffic seedTraffic sends, and
+// perHour how many predictions each.
+const trafficHours, perHour = 8, 30
+
+// seedTraffic sends eight hours of predictions through the runtime, dated
+// in the past hours so that monitoring windows fill: flights later in the
+// day and longer, hour after hour, and some without a distance. Labels
+// come in for them as a dataset, more and more unlike what the model
+// predicted.
+func (f *fixture) seedTraffic(t testing.TB) {
+	ctx := context.Background()
+	n := f.node
+	rng := rand.New(rand.NewPCG(42, 1))
+	now := time.Now().UTC().Truncate(time.Hour)
+	f.hour = now
+	var labels strings.Builder
+	labels.WriteString("request_id,delayed\n")
+	for h := trafficHours; h >= 1; h-- {
+		k := float64(trafficHours-h) / (trafficHours - 1) // 0, then up to 1: how far the traffic has moved
+		start := now.Add(-time.Duration(h) * time.Hour)
+		for i := 0; i < perHour; i++ {
+			in := map[string]any{"distance": 100 + 2000*rng.Float64() + 1500*k, "hour": float64(rng.IntN(24)),
+				"origin": []string{"EWR", "JFK", "LGA"}[rng.IntN(3)]}
+			if rng.Float64() < k {
+				in["hour"] = float64(17 + rng.IntN(7))
+			}
+			if k > 0.5 && i%5 == 0 {
+				in["distance"] = nil
+			}
+			id := fmt.Sprintf("req-%d-%02d", h, i)
+			pctx := serve.WithEventTime(plinth.WithRequestID(ctx, id), start.Add(time.Duration(i)*time.Minute))
+			res, err := n.Runtime.Predict(pctx, "delays", []map[string]any{in}, 0)
+			must(t, err)
+			p := res.Predictions[0].Outputs[0]
+			if rng.Float64() < 0.9*k {
+				p = 1 - p // the world no longer works as the model learned
+			}
+			late := 0
+			if rng.Float64() < p {
+				late = 1
+			}
+			fmt.Fprintf(&labels, "%s,%d\n", id, late)
+		}
+	}
+	spec, err := n.Meta.Spec(ctx, "delays_labels")
+	must(t, err)
+	path := filepath.Join(t.TempDir(), "labels.csv")
+	must(t, os.WriteFile(path, []byte(labels.String()), 0o644))
+	_, _, err = n.Ingester.Ingest(ctx, *spec, path)
+	must(t, err)
 }
 
 func (f *fixture) seedPipelineRun(t testing.TB) {

@@ -28,6 +28,8 @@ type tryPage struct {
 	Fields         []formField
 	Error          string
 	Result         *tryResult
+	// CanTrace says a prediction can be found again in the log.
+	CanTrace bool
 }
 
 type formField struct {
@@ -48,11 +50,13 @@ type option struct {
 }
 
 type tryResult struct {
-	Response *serve.Response
-	Outputs  []output
-	Base     *float64
-	Explain  template.HTML
-	Top      []serve.Contribution
+	// RequestID is the id the prediction is logged under.
+	RequestID string
+	Response  *serve.Response
+	Outputs   []output
+	Base      *float64
+	Explain   template.HTML
+	Top       []serve.Contribution
 }
 
 type output struct {
@@ -70,7 +74,7 @@ func (s *server) tryIt(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sig := loaded.Predictor.Model().Signature
-	p := tryPage{Endpoint: name, Model: loaded.Model, Version: loaded.Version, FeatureService: loaded.FeatureService}
+	p := tryPage{Endpoint: name, Model: loaded.Model, Version: loaded.Version, FeatureService: loaded.FeatureService, CanTrace: s.LookupPrediction != nil}
 	defaults := defaultInputs(loaded.Predictor.Model())
 	for i, f := range sig.Features {
 		p.Fields = append(p.Fields, newField(i, f, defaults[i]))
@@ -104,7 +108,10 @@ func (s *server) tryIt(w http.ResponseWriter, r *http.Request) error {
 		s.renderStatus(w, r, http.StatusBadRequest, "try", "Try "+name, "endpoints", p)
 		return nil
 	}
-	res, err := s.Predict(r.Context(), name, []map[string]any{instance}, explainTop)
+	// The prediction is logged under a request id of its own, which the
+	// result shows so that it can be traced later.
+	id := "ui-" + randomHex(8)
+	res, err := s.Predict(plinth.WithRequestID(r.Context(), id), name, []map[string]any{instance}, explainTop)
 	if err != nil {
 		if plinth.ErrorCode(err) != plinth.EINVALID {
 			return err
@@ -124,6 +131,7 @@ func (s *server) tryIt(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	p.Result = s.result(r, res, instance)
+	p.Result.RequestID = id
 	return s.render(w, r, "try", "Try "+name, "endpoints", p)
 }
 

@@ -20,6 +20,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
@@ -60,12 +61,27 @@ type Deps struct {
 	// its global feature importance.
 	Blobs blob.Store
 	// Monitors lists the registered monitors (project.Catalog does) and
-	// Alerts keeps their alerts (the metadata store); when set, the
-	// Monitoring page lists them and links each endpoint's report.
+	// Alerts keeps their alerts and silences (the metadata store); when
+	// set, the Monitoring pages list them, and a monitor's page shows its
+	// alert history and silences its rules.
 	Monitors interface {
 		Monitors(ctx context.Context) ([]monitor.Spec, error)
 	}
 	Alerts monitor.AlertStore
+	// Checker, when set, reports on a monitored endpoint's traffic over a
+	// period (monitor.Checker does: drift, data quality, performance on
+	// the labels that came in) for the Monitoring pages. Without it they
+	// list the monitors and their alerts only.
+	Checker interface {
+		Report(ctx context.Context, endpoint string, from, to time.Time) (*monitor.Report, error)
+		Spec(ctx context.Context, endpoint string) (*monitor.Spec, error)
+	}
+	// LookupPrediction, when set, finds the records of a request in an
+	// endpoint's prediction log (one per instance scored; none, or an
+	// ENOTFOUND error, when the log has no such request), for the page
+	// that traces a prediction back to its model's lineage. The node
+	// reads its prediction log dataset with DuckDB.
+	LookupPrediction func(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error)
 	// Predict answers the try-it form. Nil means Runtime.Predict; a node
 	// may pass a function that goes through its admission control.
 	Predict func(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*serve.Response, error)
@@ -168,7 +184,11 @@ func (s *server) routes() []route {
 		{"GET /ui/datasets/{dataset}", s.dataset},
 		{"GET /ui/features", s.features},
 		{"GET /ui/features/{view}", s.featureView},
-		{"GET /ui/monitoring", s.monitoring},
+		{"GET /ui/monitoring", s.monitoringMoved},
+		{"GET /ui/monitors", s.monitors},
+		{"GET /ui/monitors/{endpoint}", s.monitor},
+		{"POST /ui/monitors/{endpoint}/silence", s.silence},
+		{"GET /ui/predictions", s.prediction},
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/ui"
 )
@@ -44,7 +46,7 @@ func TestPages(t *testing.T) {
 		{"/ui/models/delays/versions/2", []string{"Lineage", "training run", "deep", "flights v1", "delays_features", "route_stats", "Global importance", "distance", "origin", "categorical"}},
 		{"/ui/endpoints", []string{"delays", "canary"}},
 		{"/ui/endpoints/delays", []string{"Traffic split", "stable", "candidate", "Roll back", "Change history", "canary the champion", "first release", "drift_share 0.5 &gt;= 0.3",
-			"Canary gate", "<dd>2m</dd>", "<dd>0.01</dd>", "the gate says <strong>wait</strong>"}},
+			"Canary gate", "<dd>2m</dd>", "<dd>0.01</dd>", "the gate says <strong>wait</strong>", `href="/ui/monitors/delays"`, "Trace a prediction", `name="request_id"`}},
 		{"/ui/endpoints/delays/rollback", []string{"Roll back delays?", "revision 1", `name="csrf"`, "Reason"}},
 		{"/ui/endpoints/delays/promote", []string{"Promote delays?"}},
 		{"/ui/endpoints/delays/try", []string{`<select id="f2" name="x:origin">`, "EWR", "LGA", `name="x:distance"`, "Predict"}},
@@ -55,7 +57,27 @@ func TestPages(t *testing.T) {
 		{"/ui/datasets/flights", []string{"v1", "Quarantines", "below min 0", "not an allowed value", "1 row)", "distance", "route_stats", "not null"}},
 		{"/ui/features", []string{"route_stats", "airport", "delays_features", "24h</td>"}},
 		{"/ui/features/route_stats", []string{"route_stats", "distance", "DOUBLE", "Snapshots behind it", "v1", "not materialized yet"}},
-		{"/ui/monitoring", []string{"Monitoring", "drift (warning)", "report?format=html", `href="/ui/pipelines/retrain"`, "drifted: hour, distance", "firing"}},
+		{"/ui/monitors", []string{"Monitoring", `href="/ui/monitors/delays"`, "Drift share", `<td class="num">260</td>`, `<span class="tag bad">drifted</span>`, "hour, distance", "AUC ", "labels</span>",
+			"drift: <span class=\"state firing\">firing</span>", `href="/ui/pipelines/retrain"`, "drift_share 0.5 &gt;= 0.3", "auc_drop"}},
+		{"/ui/monitors/delays", []string{"Monitor delays", "The data has drifted", "260 predictions",
+			// drift share over time, a line per version, with its threshold
+			// (the canary's share of the traffic is random: its line is not
+			// checked)
+			`aria-label="Share of drifted features per window; delays v1: 9 points`, `class="rule"`, "dataset drift from 50%",
+			// the drifted features over time, most important first, and their distributions
+			"hour: Kolmogorov–Smirnov p-value per window", "distance: Kolmogorov–Smirnov p-value per window", "drift below 0.05",
+			`class="groupedbars"`, "hour: share of values per bin", "reference", "current",
+			// the per-feature table
+			`<tr class="drifted"><th scope="row">hour</th><td>float</td><td>ks</td>`, "Importance", "prediction <span class=\"muted\">(model output)</span>",
+			// data quality, performance, alerts
+			"out_of_range", `feature &#34;distance&#34;: missing in`, `id="perf-table"`, "AUC on the labels that came in", "calibration_error",
+			`id="rules-table"`, "<code>auc &lt; 0.6</code>", `action="/ui/monitors/delays/silence"`, `name="csrf"`, `<option value="drift" selected>`,
+			"auc_drop: auc &lt; 0.6 no longer holds", `class="state resolved"`}},
+		{"/ui/monitors/delays?from=" + url.QueryEscape(f.hour.Add(-5*time.Hour).Format("2006-01-02T15:04")) + "&to=" + url.QueryEscape(f.hour.Format("2006-01-02T15:04")),
+			[]string{"Back to the last 168h", "delays v1: 5 points", `value="` + f.hour.Format("2006-01-02T15:04") + `"`}},
+		{"/ui/predictions", []string{"Trace a prediction", `<label for="request-id">`, `<option value="delays"`}},
+		{"/ui/predictions?endpoint=delays&request_id=req-3-05", []string{"Prediction <span class=\"mono\">req-3-05</span>", "Lineage", "lineage-prediction", "req-3-05, prediction",
+			"raw snapshots", "training run", "feature view", "Inputs, as the model saw them", `<th scope="row">hour</th>`, "Outputs", `class="num output"`}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			code, body := get(t, f.handler, tc.path)
@@ -94,6 +116,10 @@ func TestErrorPages(t *testing.T) {
 		{"/ui/nowhere", 404, "no page"},
 		{"/ui/compare?run=" + f.runs["deep"], 400, "at least two runs"},
 		{"/ui/runs?filter=" + url.QueryEscape("metrics.auc >"), 400, "The filter is not right"},
+		{"/ui/monitors/nope", 404, "not found"},
+		{"/ui/monitors/delays?from=yesterday", 400, "from: &#34;yesterday&#34; is not a time"},
+		{"/ui/monitors/delays?from=2026-03-02T00:00&to=2026-03-01T00:00", 400, "must start before it ends"},
+		{"/ui/predictions?endpoint=delays&request_id=nope", 404, "has no request nope"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			code, body := get(t, f.handler, tc.path)
@@ -123,8 +149,13 @@ func TestRootRedirects(t *testing.T) {
 	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("Content-Security-Policy %q", csp)
 	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/ui/monitoring", nil))
+	if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != "/ui/monitors" {
+		t.Errorf("GET /ui/monitoring = %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
 	// No page carries an inline style or script, which the policy refuses.
-	for _, path := range []string{"/ui/", "/ui/runs", "/ui/endpoints/delays", "/ui/models/delays/versions/2"} {
+	for _, path := range []string{"/ui/", "/ui/runs", "/ui/endpoints/delays", "/ui/models/delays/versions/2", "/ui/monitors/delays", "/ui/predictions?endpoint=delays&request_id=req-3-05"} {
 		if _, body := get(t, h, path); regexp.MustCompile(`<script|style="|<style`).MatchString(body) {
 			t.Errorf("%s has inline style or script", path)
 		}
@@ -221,6 +252,16 @@ func TestForms(t *testing.T) {
 		if rec.Code != http.StatusOK || !strings.Contains(body, `class="big prediction"`) || !strings.Contains(body, "hour = 20") || !strings.Contains(body, `<option value="LGA" selected>`) {
 			t.Fatalf("status %d:\n%s", rec.Code, body)
 		}
+		// The prediction can be traced at once: the lookup flushes the
+		// prediction log when the request is not in it yet.
+		m := regexp.MustCompile(`href="(/ui/predictions\?endpoint=delays&amp;request_id=(ui-[0-9a-f]+))"`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no link to trace the prediction:\n%s", body)
+		}
+		code, trace := get(t, h, strings.ReplaceAll(m[1], "&amp;", "&"))
+		if code != http.StatusOK || !strings.Contains(trace, "Prediction <span class=\"mono\">"+m[2]) || !strings.Contains(trace, `<th scope="row">origin</th><td>LGA</td>`) || !strings.Contains(trace, "lineage-prediction") {
+			t.Fatalf("tracing %s: status %d\n%s", m[2], code, trace)
+		}
 		form.Set("x:hour", "soon")
 		rec = post(t, h, "/ui/endpoints/delays/try", form, cookie)
 		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "is not a number") || !strings.Contains(rec.Body.String(), `aria-invalid="true"`) {
@@ -240,6 +281,35 @@ func TestForms(t *testing.T) {
 		}
 	})
 
+	t.Run("silence", func(t *testing.T) {
+		rec := post(t, h, "/ui/monitors/delays/silence", url.Values{"rule": {"drift"}, "for": {"4h"}}, cookie)
+		if rec.Code != http.StatusForbidden {
+			t.Fatalf("without the token: status %d", rec.Code)
+		}
+		for _, bad := range []url.Values{{"rule": {"nope"}, "for": {"4h"}}, {"rule": {"drift"}, "for": {"forever"}}, {"rule": {"drift"}, "for": {"2200h"}}} {
+			bad.Set("csrf", tok)
+			if rec := post(t, h, "/ui/monitors/delays/silence", bad, cookie); rec.Code != http.StatusBadRequest {
+				t.Errorf("%v: status %d", bad, rec.Code)
+			}
+		}
+		if until, err := f.node.Meta.SilencedUntil(ctx, "delays", "drift"); err != nil || !until.IsZero() {
+			t.Fatalf("a refused form silenced the rule: %v %v", until, err)
+		}
+		rec = post(t, h, "/ui/monitors/delays/silence", url.Values{"csrf": {tok}, "rule": {"drift"}, "for": {"4h"}}, cookie)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/monitors/delays?silenced=drift" {
+			t.Fatalf("status %d to %q: %s", rec.Code, rec.Header().Get("Location"), rec.Body.String())
+		}
+		until, err := f.node.Meta.SilencedUntil(ctx, "delays", "drift")
+		must(t, err)
+		if d := time.Until(until); d < 4*time.Hour-time.Minute || d > 4*time.Hour {
+			t.Fatalf("silenced for %v, want 4h", d)
+		}
+		_, body := get(t, h, rec.Header().Get("Location"))
+		if !strings.Contains(body, "Silenced drift until "+until.UTC().Format("2006-01-02 15:04")) || !strings.Contains(body, `<td><time datetime="`+until.UTC().Format(time.RFC3339)) {
+			t.Fatalf("no notice or silence shown:\n%s", body)
+		}
+	})
+
 	t.Run("rollback", func(t *testing.T) {
 		rec := post(t, h, "/ui/endpoints/delays/rollback", url.Values{"csrf": {tok}, "reason": {"canary too slow"}}, cookie)
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/endpoints/delays?done=rollback" {
@@ -255,6 +325,58 @@ func TestForms(t *testing.T) {
 			t.Fatalf("promote without a candidate: %d", code)
 		}
 	})
+}
+
+// TestWithoutMonitoring: a node that wires no checker nor prediction log
+// still lists its monitors and alerts, and says what it cannot show.
+func TestWithoutMonitoring(t *testing.T) {
+	f := newFixture(t)
+	d := Deps(f.node)
+	d.Checker, d.LookupPrediction = nil, nil
+	h := ui.Handler(d)
+	for path, wants := range map[string][]string{
+		"/ui/monitors":         {`href="/ui/monitors/delays"`, "drift: <span class=\"state firing\">firing</span>"},
+		"/ui/monitors/delays":  {"Reports are not wired", `id="rules-table"`, `id="silence-form"`, `id="alert-history"`},
+		"/ui/predictions":      {"not wired"},
+		"/ui/endpoints/delays": {"Roll back"},
+	} {
+		code, body := get(t, h, path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: status %d\n%s", path, code, body)
+		}
+		for _, w := range wants {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s lacks %q", path, w)
+			}
+		}
+		if strings.Contains(body, "Drift share") || strings.Contains(body, `id="trace-form"`) {
+			t.Errorf("%s shows what is not wired", path)
+		}
+	}
+}
+
+// TestUnmonitoredEndpoint: an endpoint no monitor watches still has a
+// monitoring page, from the traffic profiled all the same, and no rules to
+// silence.
+func TestUnmonitoredEndpoint(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.node.Deployer.Deploy(ctx, "spare", deploy.Spec{Model: "delays@production", Reason: "a second endpoint"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.node.Runtime.Predict(ctx, "spare", []map[string]any{{"distance": 700.0, "hour": 9.0, "origin": "JFK"}}, 0)
+	must(t, err)
+	if _, body := get(t, f.handler, "/ui/monitors"); !strings.Contains(body, `Not monitored: <a href="/ui/monitors/spare">spare</a>`) {
+		t.Error("the list does not name the endpoint without a monitor")
+	}
+	code, body := get(t, f.handler, "/ui/monitors/spare")
+	if code != http.StatusOK || !strings.Contains(body, "No monitor is declared") || !strings.Contains(body, "1 prediction") || strings.Contains(body, `id="silence-form"`) {
+		t.Fatalf("status %d:\n%s", code, body)
+	}
+	tok, cookie := session(t, f.handler, "/ui/monitors/delays")
+	if rec := post(t, f.handler, "/ui/monitors/spare/silence", url.Values{"csrf": {tok}, "rule": {"drift"}, "for": {"1h"}}, cookie); rec.Code != http.StatusBadRequest {
+		t.Errorf("silencing a rule the endpoint lacks: status %d", rec.Code)
+	}
 }
 
 func TestHandlerNeedsItsServices(t *testing.T) {
