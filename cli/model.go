@@ -15,12 +15,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/eval"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/model/formats"
 	"github.com/plinthml/plinth/progress"
 	"github.com/plinthml/plinth/train"
+	"github.com/plinthml/plinth/train/tune"
 )
 
 // runModel is `plinth model`: training, scoring and explaining model files
@@ -45,7 +47,7 @@ func runModel(ctx context.Context, e *Env, args []string) error {
 	slice := fs.String("slice", "", "column to break metrics down by (evaluate)")
 	algo := fs.String("algo", "gbt", "trainer: gbt (gradient-boosted trees) or linear (train)")
 	params := kvFlag{}
-	fs.Var(params, "param", "trainer parameter key=value, repeatable (train). Both: objective (binary:logistic, multi:softprob, reg:squarederror; gbt also reg:pseudohubererror), num_class, learning_rate, seed. "+
+	fs.Var(params, "param", "trainer parameter key=value, repeatable (train). Both: objective (binary:logistic, multi:softprob, reg:squarederror; gbt also reg:pseudohubererror, reg:quantileerror with quantile_alpha), num_class, learning_rate, seed. "+
 		"gbt: rounds, max_depth, max_leaves, grow_policy, min_child_weight, alpha, lambda, gamma, subsample, colsample_bytree, max_bin, early_stopping_rounds, eval_metric, nthread. linear: epochs, l1, l2, batch_size")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -336,54 +338,12 @@ func modelTrain(e *Env, algo, dataPath, validPath, label, positive string, categ
 	return nil
 }
 
-// gbtParams reads --param flags in XGBoost's names, over its defaults.
+// gbtParams reads --param flags in XGBoost's names (and the aliases the
+// search space takes), over its defaults.
 func gbtParams(kv kvFlag) (train.GBTParams, error) {
 	p := train.DefaultGBTParams()
-	for k, v := range kv {
-		var err error
-		switch k {
-		case "objective":
-			p.Objective = v
-		case "num_class":
-			p.NumClass, err = strconv.Atoi(v)
-		case "rounds", "num_round", "n_estimators":
-			p.Rounds, err = strconv.Atoi(v)
-		case "learning_rate", "eta":
-			p.LearningRate, err = strconv.ParseFloat(v, 64)
-		case "max_depth":
-			p.MaxDepth, err = strconv.Atoi(v)
-		case "max_leaves", "num_leaves":
-			p.MaxLeaves, err = strconv.Atoi(v)
-		case "grow_policy":
-			p.Growth = v
-		case "min_child_weight":
-			p.MinChildWeight, err = strconv.ParseFloat(v, 64)
-		case "alpha", "reg_alpha":
-			p.Alpha, err = strconv.ParseFloat(v, 64)
-		case "lambda", "reg_lambda":
-			p.Lambda, err = strconv.ParseFloat(v, 64)
-		case "gamma", "min_split_loss":
-			p.Gamma, err = strconv.ParseFloat(v, 64)
-		case "subsample":
-			p.Subsample, err = strconv.ParseFloat(v, 64)
-		case "colsample_bytree":
-			p.ColsampleByTree, err = strconv.ParseFloat(v, 64)
-		case "max_bin", "max_bins":
-			p.MaxBins, err = strconv.Atoi(v)
-		case "early_stopping_rounds":
-			p.EarlyStoppingRounds, err = strconv.Atoi(v)
-		case "eval_metric":
-			p.Metric = v
-		case "seed":
-			p.Seed, err = strconv.ParseUint(v, 10, 64)
-		case "nthread":
-			p.Threads, err = strconv.Atoi(v)
-		default:
-			return p, usagef("--param %s: unknown gbt parameter (see plinth model train -h)", k)
-		}
-		if err != nil {
-			return p, usagef("--param %s=%s: %v", k, v, err)
-		}
+	if err := tune.ApplyGBT(&p, typedParams(kv)); err != nil {
+		return p, usagef("--param %s", plinth.ErrorMessage(err))
 	}
 	return p, nil
 }
@@ -414,31 +374,8 @@ func progressSummary(p train.Progress) string {
 
 func linearParams(kv kvFlag) (train.LinearParams, error) {
 	var p train.LinearParams
-	for k, v := range kv {
-		var err error
-		switch k {
-		case "objective":
-			p.Objective = v
-		case "num_class":
-			p.NumClass, err = strconv.Atoi(v)
-		case "l1":
-			p.L1, err = strconv.ParseFloat(v, 64)
-		case "epochs":
-			p.Epochs, err = strconv.Atoi(v)
-		case "learning_rate":
-			p.LearningRate, err = strconv.ParseFloat(v, 64)
-		case "l2":
-			p.L2, err = strconv.ParseFloat(v, 64)
-		case "batch_size":
-			p.BatchSize, err = strconv.Atoi(v)
-		case "seed":
-			p.Seed, err = strconv.ParseUint(v, 10, 64)
-		default:
-			return p, usagef("--param %s: unknown parameter (have objective, num_class, epochs, learning_rate, l1, l2, batch_size, seed)", k)
-		}
-		if err != nil {
-			return p, usagef("--param %s=%s: %v", k, v, err)
-		}
+	if err := tune.ApplyLinear(&p, typedParams(kv)); err != nil {
+		return p, usagef("--param %s", plinth.ErrorMessage(err))
 	}
 	return p, nil
 }

@@ -54,6 +54,9 @@ type GBTParams struct {
 	MaxBins int
 
 	HuberSlope float64 // delta of reg:pseudohubererror; default 1
+	// QuantileAlpha is the quantile reg:quantileerror predicts, in (0, 1);
+	// default 0.5 (the median).
+	QuantileAlpha float64
 
 	// EarlyStoppingRounds stops training when the validation metric has
 	// not improved for that many rounds, and keeps the trees of the best
@@ -135,7 +138,7 @@ func (p *GBTParams) check(hasValid bool) error {
 		return nil
 	}
 	switch p.Objective {
-	case model.BinaryLogistic, model.RegSquaredError, model.RegPseudoHuber:
+	case model.BinaryLogistic, model.RegSquaredError, model.RegPseudoHuber, model.RegQuantile:
 		if p.NumClass != 0 && p.NumClass != 1 {
 			return plinth.Invalid("num_class", "only for %s, not %s", model.MultiSoftprob, p.Objective)
 		}
@@ -144,8 +147,16 @@ func (p *GBTParams) check(hasValid bool) error {
 			return plinth.Invalid("num_class", "must be in [2, %d] for %s, have %d", model.MaxClasses, p.Objective, p.NumClass)
 		}
 	default:
-		return plinth.Invalid("objective", "unknown objective %q (want %s, %s, %s or %s)", p.Objective,
-			model.BinaryLogistic, model.MultiSoftprob, model.RegSquaredError, model.RegPseudoHuber)
+		return plinth.Invalid("objective", "unknown objective %q (want %s, %s, %s, %s or %s)", p.Objective,
+			model.BinaryLogistic, model.MultiSoftprob, model.RegSquaredError, model.RegPseudoHuber, model.RegQuantile)
+	}
+	if p.Objective == model.RegQuantile {
+		if p.QuantileAlpha == 0 {
+			p.QuantileAlpha = 0.5
+		}
+		if !(p.QuantileAlpha > 0 && p.QuantileAlpha < 1) {
+			return plinth.Invalid("quantile_alpha", "must be in (0, 1), have %v", p.QuantileAlpha)
+		}
 	}
 	if p.Rounds < 0 {
 		return plinth.Invalid("rounds", "must be > 0, have %d", p.Rounds)
@@ -198,6 +209,7 @@ func (p *GBTParams) check(hasValid bool) error {
 		model.MultiSoftprob:   {"mlogloss", "merror"},
 		model.RegSquaredError: {"rmse", "mae"},
 		model.RegPseudoHuber:  {"rmse", "mae"},
+		model.RegQuantile:     {"quantile", "mae", "rmse"},
 	}[p.Objective]
 	if p.Metric == "" {
 		p.Metric = metrics[0]
@@ -356,6 +368,9 @@ func trainGBT(trainT, valid *Table, p GBTParams, report func(GBTProgress)) (*mod
 			gr.rows = rows[:len(sampled)]
 			copy(gr.rows, sampled)
 			gr.grow()
+			if p.Objective == model.RegQuantile {
+				gr.refitQuantile(margin, trainT.Label, p.QuantileAlpha, K, k)
+			}
 			tree := gr.tree(k)
 			if len(sampled) == n {
 				gr.addLeaves(margin, K, k)
@@ -375,14 +390,14 @@ func trainGBT(trainT, valid *Table, p GBTParams, report func(GBTProgress)) (*mod
 		}
 		pr := GBTProgress{Round: round, Metric: p.Metric, Train: math.NaN(), Valid: math.NaN()}
 		if needValid {
-			pr.Valid = gbtMetric(p.Metric, vmargin, valid.Label, K, threads)
+			pr.Valid = gbtMetric(p.Metric, vmargin, valid.Label, K, threads, p.QuantileAlpha)
 			if bestRound == 0 || (higherBetter && pr.Valid > best) || (!higherBetter && pr.Valid < best) {
 				best, bestRound = pr.Valid, round
 			}
 			pr.BestRound = bestRound
 		}
 		if report != nil {
-			pr.Train = gbtMetric(p.Metric, margin, trainT.Label, K, threads)
+			pr.Train = gbtMetric(p.Metric, margin, trainT.Label, K, threads, p.QuantileAlpha)
 			report(pr)
 		}
 		if p.EarlyStoppingRounds > 0 && round-bestRound >= p.EarlyStoppingRounds {
@@ -400,6 +415,9 @@ func trainGBT(trainT, valid *Table, p GBTParams, report func(GBTProgress)) (*mod
 	}
 	if p.Objective == model.RegPseudoHuber {
 		obj.HuberSlope = p.HuberSlope
+	}
+	if p.Objective == model.RegQuantile {
+		obj.QuantileAlpha = p.QuantileAlpha
 	}
 	m := &model.Model{
 		FormatVersion: model.FormatVersion,
@@ -479,6 +497,10 @@ func baseScore(y []float64, p GBTParams) []float64 {
 		s := slices.Clone(y)
 		slices.Sort(s)
 		return []float64{s[len(s)/2]}
+	case model.RegQuantile:
+		s := slices.Clone(y)
+		slices.Sort(s)
+		return []float64{s[min(len(s)-1, int(p.QuantileAlpha*float64(len(s))))]}
 	default:
 		var sum float64
 		for _, v := range y {
@@ -532,6 +554,21 @@ func gradients(margin, y []float64, gh [][]float32, p GBTParams, threads int) {
 				g[2*r] = float32(margin[r] - y[r])
 				g[2*r+1] = 1
 			}
+		case model.RegQuantile:
+			// The pinball loss: its gradient is -alpha below the label
+			// and 1-alpha above; its hessian is 0, so each row counts 1
+			// (XGBoost does the same) and a leaf moves by the share of
+			// rows on each side.
+			g := gh[0]
+			a := p.QuantileAlpha
+			for r := lo; r < hi; r++ {
+				if margin[r] < y[r] {
+					g[2*r] = float32(-a)
+				} else {
+					g[2*r] = float32(1 - a)
+				}
+				g[2*r+1] = 1
+			}
 		case model.RegPseudoHuber:
 			g := gh[0]
 			d := p.HuberSlope
@@ -578,7 +615,7 @@ func gbtSoftmax(z, out []float64) {
 // gbtMetric computes a metric from margins (row-major, K per row). Sums run
 // over fixed blocks added in order, so the figure does not depend on the
 // number of threads.
-func gbtMetric(name string, margin, y []float64, K, threads int) float64 {
+func gbtMetric(name string, margin, y []float64, K, threads int, alpha float64) float64 {
 	n := len(y)
 	if name == "auc" {
 		prob := make([]float64, n)
@@ -616,6 +653,12 @@ func gbtMetric(name string, margin, y []float64, K, threads int) float64 {
 				s += d * d
 			case "mae":
 				s += math.Abs(margin[r] - y[r])
+			case "quantile": // the pinball loss
+				if d := y[r] - margin[r]; d >= 0 {
+					s += alpha * d
+				} else {
+					s -= (1 - alpha) * d
+				}
 			}
 		}
 		sums[blk] = s

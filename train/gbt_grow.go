@@ -665,6 +665,32 @@ func (gr *grower) addLeaves(margin []float64, stride, k int) {
 	})
 }
 
+// refitQuantile sets each leaf to the alpha quantile of its rows'
+// residuals (times the learning rate), as XGBoost and LightGBM do for the
+// quantile objective: the pinball loss's gradient says only which side a
+// row is on, so gradient steps alone would crawl to a far quantile.
+func (gr *grower) refitQuantile(margin, y []float64, alpha float64, stride, k int) {
+	var leaves []int
+	for i := range gr.nodes {
+		if gr.nodes[i].left == 0 {
+			leaves = append(leaves, i)
+		}
+	}
+	parallelFor(gr.threads, len(leaves), func(i int) {
+		n := &gr.nodes[leaves[i]]
+		rows := gr.rows[n.lo:n.hi]
+		if len(rows) == 0 {
+			return
+		}
+		res := make([]float64, len(rows))
+		for j, r := range rows {
+			res[j] = y[r] - margin[int(r)*stride+k]
+		}
+		slices.Sort(res)
+		n.value = res[min(len(res)-1, int(alpha*float64(len(res))))] * gr.eta
+	})
+}
+
 // addAll walks every training row down the grown tree on its bins and adds
 // the leaf value to margin[r*stride+k]: for rows left out by subsampling.
 func (gr *grower) addAll(margin []float64, stride, k int) {

@@ -663,3 +663,45 @@ func TestHistRowsFast(t *testing.T) {
 		}
 	}
 }
+
+// TestGBTQuantile: the alpha quantile of a noisy target is learned: about
+// alpha of the labels fall below the predictions, on fresh data too.
+func TestGBTQuantile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	gen := func(n int) *Table {
+		tb := &Table{Columns: []Column{{Name: "x", Type: model.Float, Num: make([]float64, n)}}, Label: make([]float64, n)}
+		for i := range n {
+			x := rng.Float64() * 10
+			tb.Columns[0].Num[i] = x
+			tb.Label[i] = x + rng.NormFloat64()*(1+x/5) // noise grows with x
+		}
+		return tb
+	}
+	trainT, test := gen(20_000), gen(5_000)
+	for _, alpha := range []float64{0.1, 0.5, 0.9} {
+		p := DefaultGBTParams()
+		p.Objective, p.QuantileAlpha, p.Rounds, p.LearningRate, p.Seed = model.RegQuantile, alpha, 200, 0.1, 1
+		m, err := GBT(trainT, nil, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Objective.QuantileAlpha != alpha {
+			t.Fatalf("objective %+v", m.Objective)
+		}
+		below := 0
+		for i := range test.Label {
+			out, _ := m.Predict([]float64{test.Columns[0].Num[i]})
+			if test.Label[i] < out[0] {
+				below++
+			}
+		}
+		if got := float64(below) / float64(len(test.Label)); math.Abs(got-alpha) > 0.04 {
+			t.Errorf("alpha %.1f: %.3f of the labels below the predictions", alpha, got)
+		}
+	}
+	p := DefaultGBTParams()
+	p.Objective, p.QuantileAlpha = model.RegQuantile, 1.5
+	if _, err := GBT(trainT, nil, p, nil); plinth.ErrorCode(err) != plinth.EINVALID {
+		t.Fatalf("alpha out of range: %v", err)
+	}
+}

@@ -31,6 +31,7 @@ var gbtFields = map[string]func(p *train.GBTParams) any{
 	"colsample_bytree":      func(p *train.GBTParams) any { return &p.ColsampleByTree },
 	"max_bins":              func(p *train.GBTParams) any { return &p.MaxBins },
 	"huber_slope":           func(p *train.GBTParams) any { return &p.HuberSlope },
+	"quantile_alpha":        func(p *train.GBTParams) any { return &p.QuantileAlpha },
 	"early_stopping_rounds": func(p *train.GBTParams) any { return &p.EarlyStoppingRounds },
 	"metric":                func(p *train.GBTParams) any { return &p.Metric },
 	"seed":                  func(p *train.GBTParams) any { return &p.Seed },
