@@ -106,6 +106,16 @@ func TestFlightsPipeline(t *testing.T) {
 	if exp := run(t, "runs", "list", "--experiment", "retrain", "--data", data); strings.Count(exp, "train trial") < 8 {
 		t.Fatalf("tuning trials are not tracked as runs:\n%s", exp)
 	}
+	// Ingest and materialize as pipeline steps: the same file twice loads
+	// once.
+	out = run(t, "pipelines", "run", "refresh_weather", "--data", data)
+	if !regexp.MustCompile(`load +1 +succeeded .*dataset: weather@2`).MatchString(out) || !strings.Contains(out, "entities=3") {
+		t.Fatalf("refresh_weather:\n%s", out)
+	}
+	out = run(t, "pipelines", "run", "refresh_weather", "--data", data)
+	if !regexp.MustCompile(`load +1 +cached`).MatchString(out) || !regexp.MustCompile(`online +1 +succeeded`).MatchString(out) {
+		t.Fatalf("refresh_weather again:\n%s", out)
+	}
 	// By entity: the endpoint looks the features up online, windowed
 	// aggregations included (aggregated at materialization).
 	if out := run(t, "features", "materialize", "--data", data); !strings.Contains(out, "airline_delays") {

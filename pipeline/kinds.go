@@ -33,6 +33,10 @@ type Services struct {
 	// Profiles keeps the reference profiles monitoring compares live
 	// traffic with; the register step freezes one per version.
 	Profiles monitor.Store
+	// Ingester loads batches under their dataset's expectations (ingest,
+	// validate); Materializer fills the online store (materialize).
+	Ingester     *dataset.Ingester
+	Materializer *feature.Materializer
 }
 
 // Kinds returns the built-in step kinds over the services.
@@ -48,6 +52,9 @@ func Kinds(s *Services) map[string]Kind {
 		"deploy":       &deployKind{s},
 		"batch_score":  &scoreKind{t},
 		"command":      &commandKind{s},
+		"ingest":       &ingestKind{s},
+		"validate":     &validateKind{s},
+		"materialize":  &materializeKind{s},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -305,6 +306,10 @@ func (k *evaluateKind) Run(sc *StepContext) (map[string]Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	slice, err := sc.String("slice", "")
+	if err != nil {
+		return nil, err
+	}
 	score := func(input string) (map[string]float64, error) {
 		path, err := sc.File(input)
 		if err != nil {
@@ -322,6 +327,11 @@ func (k *evaluateKind) Run(sc *StepContext) (map[string]Value, error) {
 		if err != nil {
 			return nil, plinth.Invalid("steps."+sc.Step.Name+".inputs."+input, "%v", err)
 		}
+		if slice != "" && input == "model" {
+			if err := sliceMetrics(sc, m, t, slice, metrics); err != nil {
+				return nil, err
+			}
+		}
 		return metrics, nil
 	}
 	metrics, err := score("model")
@@ -332,7 +342,7 @@ func (k *evaluateKind) Run(sc *StepContext) (map[string]Value, error) {
 	// The reference's metrics are always there, so gate conditions
 	// compile whether or not a champion exists: has_reference says.
 	for _, n := range sortedKeys(metrics) {
-		if n != "rows" {
+		if n != "rows" && !strings.HasPrefix(n, "slice_") {
 			metrics["reference_"+n], metrics["delta_"+n] = 0, 0
 		}
 	}
@@ -492,4 +502,56 @@ func scoreModel(m *model.Model, t *train.Table) (map[string]float64, error) {
 		out["rmse"], out["mae"], out["r2"] = r.RMSE, r.MAE, r.R2
 	}
 	return out, nil
+}
+
+// sliceMetrics adds a binary classifier's metrics per value of a column:
+// slice_<value>_auc, slice_<value>_rows, ... (values made identifiers), so
+// gates can hold every slice to a bar.
+func sliceMetrics(sc *StepContext, m *model.Model, t *train.Table, column string, metrics map[string]float64) error {
+	var values []string
+	for _, c := range t.Columns {
+		if c.Name != column {
+			continue
+		}
+		if c.Type == model.Categorical {
+			values = c.Cat
+		} else {
+			for _, x := range c.Num {
+				values = append(values, strconv.FormatFloat(x, 'g', -1, 64))
+			}
+		}
+	}
+	if values == nil {
+		return plinth.Invalid(sc.field("slice"), "the data has no column %q", column)
+	}
+	if !strings.HasPrefix(m.Objective.Name, "binary:") {
+		return plinth.Invalid(sc.field("slice"), "slices are measured for binary classifiers, not %s", m.Objective.Name)
+	}
+	p, err := model.Compile(m)
+	if err != nil {
+		return err
+	}
+	x, err := t.Matrix(m.Signature)
+	if err != nil {
+		return err
+	}
+	preds := make([]float64, x.Rows)
+	if err := p.Predict(x, preds); err != nil {
+		return err
+	}
+	slices, err := eval.BinarySlices(values, t.Label, preds)
+	if err != nil {
+		return err
+	}
+	for _, s := range slices {
+		key := "slice_" + envName(s.Value)
+		metrics[key+"_rows"] = float64(s.Count)
+		metrics[key+"_accuracy"] = s.Accuracy
+		metrics[key+"_log_loss"] = s.LogLoss
+		if !math.IsNaN(s.AUC) {
+			metrics[key+"_auc"] = s.AUC
+		}
+		sc.Logf("slice %s=%s: %d rows, AUC %.4f, accuracy %.4f", column, s.Value, s.Count, s.AUC, s.Accuracy)
+	}
+	return nil
 }

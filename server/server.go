@@ -192,8 +192,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	materializer := &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta}
+	if onlineStore == nil {
+		materializer = nil // a worker beside a server leaves the online store to it
+	}
 	services := &pipeline.Services{Features: features, Datasets: meta, Registry: n.Registry, Tracker: n.Tracker, Deployer: n.Deployer,
-		DuckDB: offline.DB(), Profiles: meta}
+		DuckDB: offline.DB(), Profiles: meta, Ingester: n.Ingester, Materializer: materializer}
 	host, _ := os.Hostname()
 	n.Pipelines = &pipeline.Engine{
 		Store: meta, Blobs: blobs, Kinds: pipeline.Kinds(services), Resolver: services,
@@ -220,7 +224,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.API = &api.Server{
 		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta, WorkDir: work,
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
-		Materializer:  &feature.Materializer{Catalog: catalog, Snapshots: features.Snapshots, Engine: offline, Online: onlineStore, Watermarks: meta},
+		Materializer:  materializer,
 		FeatureServer: featureServer,
 		Deployer:      n.Deployer, Runtime: n.Runtime,
 		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger, Metrics: metrics,
