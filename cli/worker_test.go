@@ -18,6 +18,7 @@ import (
 	"github.com/plinthml/plinth/client"
 	"github.com/plinthml/plinth/internal/testproc"
 	"github.com/plinthml/plinth/pipeline"
+	"github.com/plinthml/plinth/queue/natstest"
 )
 
 // TestMain lets tests run the plinth command line as separate processes:
@@ -112,14 +113,27 @@ pipelines:
           run: ["sh", "-c", "echo plinth:metric y 2"]
 `
 
-// TestWorkersOverNATS runs one plinth server with an embedded NATS server
-// and two `plinth worker` processes on loopback. A worker is SIGKILLed in
-// the middle of a step: the task is delivered again to the other worker,
-// the pipeline completes, and the step's result is recorded exactly once.
+// TestWorkersOverNATS runs one plinth server and two `plinth worker`
+// processes on loopback, with the work queue on a real nats-server (the
+// Debian package) — and, as a second case, on the NATS server the plinth
+// server embeds. A worker is SIGKILLed in the middle of a step: the task is
+// delivered again to the other worker, the pipeline completes, and the
+// step's result is recorded exactly once.
 func TestWorkersOverNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	t.Run("nats-server", func(t *testing.T) {
+		ns := natstest.Start(t, t.TempDir())
+		workersOverNATS(t, []string{"--queue", ns.URL}, ns.URL)
+	})
+	t.Run("embedded", func(t *testing.T) {
+		natsPort, _ := testproc.FreePort()
+		workersOverNATS(t, []string{"--queue-listen", "127.0.0.1:" + natsPort}, "nats://127.0.0.1:"+natsPort)
+	})
+}
+
+func workersOverNATS(t *testing.T, serverQueue []string, queueURL string) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	mark := filepath.Join(dir, "mark")
@@ -128,14 +142,13 @@ func TestWorkersOverNATS(t *testing.T) {
 	run(t, "apply", "-f", proj, "--data", data)
 
 	httpPort, _ := testproc.FreePort()
-	natsPort, _ := testproc.FreePort()
-	srv := startPlinth(t, "server", "--data", data, "--addr", "127.0.0.1:"+httpPort, "--queue-listen", "127.0.0.1:"+natsPort, "--queue-lease", "2s", "--log-level", "warn")
+	args := append([]string{"server", "--data", data, "--addr", "127.0.0.1:" + httpPort, "--queue-lease", "2s", "--log-level", "warn"}, serverQueue...)
+	srv := startPlinth(t, args...)
 	c, _ := client.New("http://127.0.0.1:" + httpPort)
 	ctx := context.Background()
 	if err := testproc.WaitReady(func() error { return c.Ready(ctx) }, srv.exited, 60*time.Second); err != nil {
 		t.Fatalf("server: %v\n%s", err, srv.out.String())
 	}
-	queueURL := "nats://127.0.0.1:" + natsPort
 	workers := map[int]*proc{}
 	for range 2 {
 		w := startPlinth(t, "worker", "--data", data, "--queue", queueURL, "--queue-lease", "2s", "--log-level", "warn")
