@@ -165,6 +165,8 @@ type demo struct {
 	dir  string // the project folder
 	// september is the traffic the canary gates decide on.
 	september *traffic
+	// challengerRejected is set when the gate rolled the challenger back.
+	challengerRejected bool
 }
 
 // project writes the flights project where a user can read and edit it,
@@ -537,6 +539,10 @@ func (d *demo) gateDecisions(ctx context.Context) error {
 				d.say("promote", "the gate promoted delays@%d: %s; production now points at it", e.Stable.Version, strings.TrimPrefix(e.Reason, "gate: "))
 			}
 		case "rollback":
+			if d.res.BadVersion == 0 && d.res.Challenger > 0 && !d.challengerRejected {
+				d.challengerRejected = true
+				d.say("rollback", "the gate rolled the challenger delays@%d back: %s", d.res.Challenger, strings.TrimPrefix(e.Reason, "gate: "))
+			}
 			if !d.res.RolledBack && d.res.BadVersion > 0 {
 				d.res.RolledBack, d.res.RollbackReason = true, strings.TrimPrefix(e.Reason, "gate: ")
 				d.say("rollback", "the gate rolled delays@%d back automatically: %s", d.res.BadVersion, d.res.RollbackReason)
@@ -691,8 +697,11 @@ func (d *demo) send(ctx context.Context, instances []map[string]any, ids []strin
 // the gate catch it on September's traffic.
 func (d *demo) brokenModel(ctx context.Context) error {
 	// The challenger's canary decides first.
-	if err := d.septemberUntil(ctx, func() bool { return d.res.Promoted }, "the gate did not promote the challenger"); err != nil {
+	if err := d.septemberUntil(ctx, func() bool { return d.res.Promoted || d.challengerRejected }, "the gate did not promote the challenger"); err != nil {
 		return err
+	}
+	if d.challengerRejected {
+		return errors.New("the gate rolled the challenger back instead of promoting it")
 	}
 	prod, err := d.c.Version(ctx, "delays", "production")
 	if err != nil {

@@ -347,12 +347,17 @@ type Gate struct {
 	// the stable version's; default 0.1.
 	MaxMeanShift float64 `json:"max_mean_shift,omitempty"`
 	// MaxLatencyRatio is how many times slower than the stable version the
-	// candidate may be on average; default 3.
+	// candidate may be on average (when it is also at least 1 ms slower);
+	// default 3.
 	MaxLatencyRatio float64 `json:"max_latency_ratio,omitempty"`
 	// Alerts names monitor alert rules of the endpoint that roll the
 	// candidate back when they fire during its window.
 	Alerts []string `json:"alerts,omitempty"`
 }
+
+// minLatencyPenalty is how much slower (µs) a candidate must be, beyond
+// MaxLatencyRatio, to be rejected for its latency.
+const minLatencyPenalty = 1000
 
 func (g Gate) withDefaults() Gate {
 	if g.Window == 0 {
@@ -413,7 +418,9 @@ func (g Gate) Judge(st serve.RouteStats, now time.Time) (decision, reason string
 	if s.Outputs > 0 && math.Abs(c.MeanOutput-s.MeanOutput) > g.MaxMeanShift {
 		return Reject, fmt.Sprintf("candidate mean prediction %.4f is %.4f from the stable version's %.4f", c.MeanOutput, math.Abs(c.MeanOutput-s.MeanOutput), s.MeanOutput)
 	}
-	if s.MeanMicros > 0 && c.MeanMicros/s.MeanMicros > g.MaxLatencyRatio {
+	// A ratio of microseconds is noise on a busy machine: the candidate
+	// must also be slower by a millisecond that users would notice.
+	if s.MeanMicros > 0 && c.MeanMicros/s.MeanMicros > g.MaxLatencyRatio && c.MeanMicros-s.MeanMicros > minLatencyPenalty {
 		return Reject, fmt.Sprintf("candidate is %.1f times slower than the stable version", c.MeanMicros/s.MeanMicros)
 	}
 	if now.Sub(st.Since) < g.Window.Std() {

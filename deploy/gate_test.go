@@ -24,7 +24,8 @@ func TestGateJudge(t *testing.T) {
 		{"errors", serve.VariantStats{Requests: 200, Errors: 20, Outputs: 180, MeanOutput: 0.3, StdOutput: 0.2, MeanMicros: 20}, time.Minute, Reject, "error rate 0.100"},
 		{"constant predictions", serve.VariantStats{Requests: 200, Outputs: 200, MeanOutput: 0.31, StdOutput: 0, MeanMicros: 20}, time.Minute, Reject, "constant"},
 		{"mean shift", serve.VariantStats{Requests: 200, Outputs: 200, MeanOutput: 0.55, StdOutput: 0.2, MeanMicros: 20}, time.Minute, Reject, "mean prediction"},
-		{"slow", serve.VariantStats{Requests: 200, Outputs: 200, MeanOutput: 0.31, StdOutput: 0.2, MeanMicros: 100}, time.Minute, Reject, "5.0 times slower"},
+		{"slow", serve.VariantStats{Requests: 200, Outputs: 200, MeanOutput: 0.31, StdOutput: 0.2, MeanMicros: 5000}, time.Minute, Reject, "250.0 times slower"},
+		{"slower by microseconds only", serve.VariantStats{Requests: 200, Outputs: 200, MeanOutput: 0.31, StdOutput: 0.2, MeanMicros: 100}, time.Minute, Wait, "window"},
 		{"clean, window running", serve.VariantStats{Requests: 200, Outputs: 200, MeanOutput: 0.31, StdOutput: 0.2, MeanMicros: 25}, time.Minute, Wait, "window"},
 		{"clean, window over", serve.VariantStats{Requests: 200, Outputs: 200, MeanOutput: 0.31, StdOutput: 0.2, MeanMicros: 25}, 11 * time.Minute, Promote, "clean for 10m0s"},
 	} {
