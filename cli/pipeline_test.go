@@ -77,6 +77,13 @@ func TestFlightsPipeline(t *testing.T) {
 		t.Fatalf("run after a new month:\n%s", out)
 	}
 
+	// A rerun of the first run reads what it read (flights@2), not the
+	// newest version: every deterministic step repeats from the cache.
+	first := regexp.MustCompile(`(?m)^([0-9a-f]{16}) `).FindAllStringSubmatch(run(t, "pipelines", "runs", "retrain", "--data", data), -1)
+	out = run(t, "pipelines", "rerun", first[len(first)-1][1], "--data", data)
+	if !regexp.MustCompile(`trainset +1 +cached`).MatchString(out) || !regexp.MustCompile(`train +1 +cached`).MatchString(out) {
+		t.Fatalf("rerun of the first run:\n%s", out)
+	}
 	// Three months: a challenger, compared with production, goes out as
 	// a canary.
 	out = run(t, "pipelines", "run", "retrain", "--param", "train_until=2013-04-01", "--data", data)
@@ -87,7 +94,7 @@ func TestFlightsPipeline(t *testing.T) {
 		t.Fatalf("canary:\n%s", eps)
 	}
 	runs := run(t, "pipelines", "runs", "retrain", "--data", data)
-	if strings.Count(runs, "succeeded") != 5 {
+	if strings.Count(runs, "succeeded") != 6 {
 		t.Fatalf("runs:\n%s", runs)
 	}
 	out = run(t, "pipelines", "run", "baseline", "--data", data)

@@ -147,13 +147,36 @@ func (e *Engine) Go(id string) {
 	}()
 }
 
-// Rerun starts a new run of a past run's frozen spec and parameters.
+// Rerun starts a new run of a past run's frozen spec and parameters,
+// reading the same external inputs it read (the dataset versions, model
+// versions and files recorded on its attempts), so deterministic steps
+// give the same outputs.
 func (e *Engine) Rerun(ctx context.Context, id string) (*Run, error) {
 	old, err := e.Store.PipelineRun(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return e.Start(ctx, old.Spec, RunOptions{Params: old.Params, Trigger: "rerun of " + id, RerunOf: id, Version: old.PipelineVersion})
+	spec := old.Spec
+	spec.Pinned = map[string]map[string]Value{}
+	for _, st := range spec.Steps {
+		a := old.Latest()[st.Name]
+		if a == nil {
+			continue
+		}
+		for in, ref := range st.Inputs {
+			r, err := ParseRef(ref)
+			if err != nil || r.Step != "" {
+				continue
+			}
+			if v, ok := a.Inputs[in]; ok {
+				if spec.Pinned[st.Name] == nil {
+					spec.Pinned[st.Name] = map[string]Value{}
+				}
+				spec.Pinned[st.Name][in] = v
+			}
+		}
+	}
+	return e.Start(ctx, spec, RunOptions{Params: old.Params, Trigger: "rerun of " + id, RerunOf: id, Version: old.PipelineVersion})
 }
 
 // Cancel stops a run this engine is executing; its running attempts end
@@ -429,6 +452,10 @@ func (e *Engine) prepare(ctx context.Context, run *Run, st Step, upstream map[st
 			if !ok {
 				return nil, plinth.Invalid("steps."+st.Name+".inputs."+in, "step %s wrote no output %q", r.Step, r.Output)
 			}
+			p.inputs[in] = v
+			continue
+		}
+		if v, ok := run.Spec.Pinned[st.Name][in]; ok {
 			p.inputs[in] = v
 			continue
 		}

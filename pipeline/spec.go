@@ -50,6 +50,10 @@ type Spec struct {
 	// Notify is a URL that gets a JSON POST when a run fails.
 	Notify string `json:"notify,omitempty" yaml:"notify,omitempty"`
 	Steps  []Step `json:"steps" yaml:"steps"`
+	// Pinned holds, per step and input, the values a rerun reuses for
+	// external references (datasets, models, files) instead of resolving
+	// them again: a rerun reads what the run it repeats read.
+	Pinned map[string]map[string]Value `json:"pinned,omitempty" yaml:"-"`
 }
 
 // Step is one node of the DAG.
