@@ -347,10 +347,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	// Encode before writing the status: a value JSON cannot carry (NaN)
+	// must be a 500 the client sees, not an empty 200.
+	body, err := json.Marshal(v)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, `{"error":{"code":%q,"message":"internal error: the response could not be encoded"}}`+"\n", plinth.EINTERNAL)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.Encode(v)
+	w.Write(append(body, '\n'))
 }
 
 // MaxBodyBytes bounds a JSON request body: a batch of a million metric

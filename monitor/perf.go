@@ -127,10 +127,10 @@ func measure(y, p []float64) map[string]float64 {
 			pos += v
 		}
 		m["positive_rate"] = pos / float64(len(y))
-		return m
+		return finiteFigures(m)
 	}
 	if r, err := eval.Regress(y, p); err == nil {
 		m["rmse"], m["mae"] = r.RMSE, r.MAE
 	}
-	return m
+	return finiteFigures(m) // a period with one class has no AUC
 }
