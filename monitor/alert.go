@@ -25,6 +25,11 @@ type Spec struct {
 	// Lookback is the period a check judges: the traffic in the Lookback
 	// before the newest window (default 24h).
 	Lookback plinth.Duration `json:"lookback,omitempty" yaml:"lookback,omitempty"`
+	// Thresholds is "default" (Evidently's, see Method) or "learned": a
+	// distance must also pass the threshold its reference learned from
+	// the variation between chunks of the training data, which keeps
+	// features that always move from crying wolf.
+	Thresholds string `json:"thresholds,omitempty" yaml:"thresholds,omitempty"`
 	// Labels say where ground truth arrives, to be joined to the
 	// prediction log by request id.
 	Labels *Labels `json:"labels,omitempty" yaml:"labels,omitempty"`
@@ -75,6 +80,9 @@ var ruleName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 func (s *Spec) Validate() error {
 	if s.Endpoint == "" {
 		return plinth.Invalid("endpoint", "required")
+	}
+	if s.Thresholds != "" && s.Thresholds != "default" && s.Thresholds != "learned" {
+		return plinth.Invalid("thresholds", "%q is not default or learned", s.Thresholds)
 	}
 	if s.Labels != nil && (s.Labels.Dataset == "" || s.Labels.Key == "" || s.Labels.Label == "") {
 		return plinth.Invalid("labels", "needs dataset, key and label")

@@ -79,7 +79,7 @@ func (c *Checker) Report(ctx context.Context, endpoint string, from, to time.Tim
 		}
 		from = to.Add(-lookback)
 	}
-	rep, err := c.Monitor.Report(ctx, endpoint, from, to)
+	rep, err := c.Monitor.Report(ctx, endpoint, from, to, ReportOptions{LearnedThresholds: spec.Thresholds == "learned"})
 	if err != nil {
 		return nil, err
 	}

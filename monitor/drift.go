@@ -97,6 +97,10 @@ type DriftOptions struct {
 	Methods map[string]Method
 	// Thresholds replaces default thresholds, by method.
 	Thresholds map[Method]float64
+	// Learned holds thresholds learned from the reference (see Learn), by
+	// feature: a distance drifts only past the larger of its default and
+	// its learned threshold.
+	Learned map[string]Learned
 	// Importance, such as the model's global feature importance, ranks the
 	// results: the features that matter most to the model come first,
 	// which is the order an alert should name them in.
@@ -316,6 +320,11 @@ func featureDrift(rf, cf *FeatureProfile, opts DriftOptions) (FeatureDrift, erro
 	t, set := opts.Thresholds[m]
 	if !set {
 		t = DefaultThreshold(m)
+	}
+	// A threshold learned from the reference's own variation raises a
+	// distance's bar where the training data itself moves that much.
+	if l, ok := opts.Learned[rf.Name]; ok && !m.IsTest() && l.Method == m && l.Threshold > t {
+		t = l.Threshold
 	}
 	fd.Method, fd.Threshold = m, t
 	fd.Score, fd.Statistic = finite(score), finite(stats[m])

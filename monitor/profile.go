@@ -77,6 +77,9 @@ type Profile struct {
 	// signature (AddInputs only).
 	UnknownInputs int64            `json:"unknown_inputs,omitempty"`
 	Features      []FeatureProfile `json:"features"`
+	// Learned are thresholds a reference learned from its own chunks
+	// (see Learn); empty for live profiles.
+	Learned map[string]Learned `json:"learned_thresholds,omitempty"`
 }
 
 // FeatureProfile is the profile of one feature or prediction output. Every

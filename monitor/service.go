@@ -174,7 +174,8 @@ func (m *Monitor) Flush(ctx context.Context) error {
 
 // Reference builds and freezes a version's reference profile from its
 // training set: the encoded rows (signature order) and the model's
-// predictions on them.
+// predictions on them. It also learns each feature's drift threshold from
+// the variation between chunks of the rows (see Learn).
 func Reference(m *model.Model, rows [][]float64, predictions []float64) (*Profile, error) {
 	nf, k := len(m.Signature.Features), m.NumOutputs()
 	if len(predictions) != len(rows)*k {
@@ -192,7 +193,14 @@ func Reference(m *model.Model, rows [][]float64, predictions []float64) (*Profil
 			cols[nf+c][i] = predictions[i*k+c]
 		}
 	}
-	return ProfileTable(&m.Signature, cols, Options{Outputs: k, K: ReferenceK})
+	ref, err := ProfileTable(&m.Signature, cols, Options{Outputs: k, K: ReferenceK})
+	if err != nil {
+		return nil, err
+	}
+	if ref.Learned, err = Learn(&m.Signature, ref, cols, k); err != nil {
+		return nil, err
+	}
+	return ref, nil
 }
 
 // WindowDrift is one window compared with the reference: a point of the
@@ -299,9 +307,16 @@ type Performance struct {
 	Metrics map[string]float64 `json:"metrics"`
 }
 
+// ReportOptions tune a report.
+type ReportOptions struct {
+	// LearnedThresholds holds distances to the thresholds each reference
+	// learned from its own variation, where those are higher.
+	LearnedThresholds bool
+}
+
 // Report compares an endpoint's traffic in [from, to) with the reference
 // of the version that served most of it.
-func (m *Monitor) Report(ctx context.Context, endpoint string, from, to time.Time) (*Report, error) {
+func (m *Monitor) Report(ctx context.Context, endpoint string, from, to time.Time, opts ReportOptions) (*Report, error) {
 	if err := m.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -361,7 +376,7 @@ func (m *Monitor) Report(ctx context.Context, endpoint string, from, to time.Tim
 		if ref == nil {
 			continue
 		}
-		d, err := DetectDrift(ref, s.Profile, DriftOptions{Importance: importance[s.Key]})
+		d, err := DetectDrift(ref, s.Profile, driftOptions(ref, importance[s.Key], opts))
 		if err != nil {
 			return nil, err
 		}
@@ -386,7 +401,7 @@ func (m *Monitor) Report(ctx context.Context, endpoint string, from, to time.Tim
 		rep.Missing = append(rep.Missing, fmt.Sprintf("%s@%d has no reference profile (registered outside a pipeline): no drift or quality", main.Model, main.Version))
 		return rep, nil
 	}
-	if rep.Drift, err = DetectDrift(ref, merged, DriftOptions{Importance: importance[main]}); err != nil {
+	if rep.Drift, err = DetectDrift(ref, merged, driftOptions(ref, importance[main], opts)); err != nil {
 		return nil, err
 	}
 	if rep.Quality, err = CheckQuality(ref, merged, QualityOptions{}); err != nil {
@@ -410,3 +425,11 @@ func (m *Monitor) Report(ctx context.Context, endpoint string, from, to time.Tim
 
 // farFuture is after every window.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func driftOptions(ref *Profile, importance map[string]float64, opts ReportOptions) DriftOptions {
+	d := DriftOptions{Importance: importance}
+	if opts.LearnedThresholds {
+		d.Learned = ref.Learned
+	}
+	return d
+}
