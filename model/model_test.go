@@ -601,3 +601,13 @@ func TestImportance(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	small, big := randomModel(rng, 5, 10, 4, 1), randomModel(rng, 5, 200, 6, 1)
+	ps, _ := Compile(small)
+	pb, _ := Compile(big)
+	if ps.MemoryBytes() <= 0 || pb.MemoryBytes() <= 5*ps.MemoryBytes() {
+		t.Fatalf("10 trees: %d bytes, 200 deeper trees: %d bytes", ps.MemoryBytes(), pb.MemoryBytes())
+	}
+}

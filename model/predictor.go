@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/plinthml/plinth"
 )
@@ -780,4 +781,26 @@ func (p *Predictor) walkLockstep(root, depth int32, rows []float64, nf int, leav
 	for ; r < len(leaves); r++ {
 		leaves[r] = p.walkFixed(root, depth, rows[r*nf:(r+1)*nf])
 	}
+}
+
+// MemoryBytes estimates the memory the compiled predictor holds: its flat
+// arrays (nodes, leaf values, categorical sets, TreeSHAP data) and the
+// linear terms. Servers account it per loaded model.
+func (p *Predictor) MemoryBytes() int64 {
+	n := int64(cap(p.nodes))*int64(unsafe.Sizeof(node{})) +
+		8*int64(cap(p.value)+cap(p.base)+cap(p.cover)+cap(p.expect)+cap(p.treeBase)) +
+		4*int64(cap(p.roots)+cap(p.outputOf)+cap(p.depth)+cap(p.groupDepth)) + int64(cap(p.special))
+	for _, c := range p.catSets {
+		n += 4 * int64(cap(c))
+	}
+	if l := p.linear; l != nil {
+		n += 8 * int64(len(l.Intercept))
+		for _, t := range l.Terms {
+			n += int64(unsafe.Sizeof(t)) + 8*int64(len(t.Weights)+len(t.Reference))
+			for _, c := range t.CategoryWeights {
+				n += 8 * int64(len(c))
+			}
+		}
+	}
+	return n
 }

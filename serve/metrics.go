@@ -15,6 +15,7 @@ type Metrics struct {
 	errors   *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	outputs  *prometheus.HistogramVec
+	memory   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the serving series with reg.
@@ -36,8 +37,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.LinearBuckets(0, 0.1, 11),
 		}, labels),
 	}
-	reg.MustRegister(m.requests, m.errors, m.latency, m.outputs)
+	m.memory = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "plinth_model_memory_bytes", Help: "Memory held by each loaded model version, by endpoint and variant.",
+	}, labels)
+	reg.MustRegister(m.requests, m.errors, m.latency, m.outputs, m.memory)
 	return m
+}
+
+// loaded accounts the memory of an endpoint's newly active versions.
+func (m *Metrics) loaded(endpoint string, rt *routing) {
+	if m == nil {
+		return
+	}
+	m.memory.DeletePartialMatch(prometheus.Labels{"endpoint": endpoint})
+	m.memory.WithLabelValues(endpoint, rt.stable.Model, strconv.Itoa(rt.stable.Version), "stable").Set(float64(rt.stable.Predictor.MemoryBytes()))
+	if rt.candidate != nil {
+		m.memory.WithLabelValues(endpoint, rt.candidate.Model, strconv.Itoa(rt.candidate.Version), "candidate").Set(float64(rt.candidate.Predictor.MemoryBytes()))
+	}
 }
 
 func (m *Metrics) observe(endpoint string, l *Loaded, variant string, start time.Time, preds []Prediction) {

@@ -98,6 +98,8 @@ type VariantStats struct {
 	MeanOutput float64 `json:"mean_output"` // of each prediction's first output
 	StdOutput  float64 `json:"std_output"`
 	MeanMicros float64 `json:"mean_latency_us"`
+	// MemoryBytes is what the variant's compiled model holds in memory.
+	MemoryBytes int64 `json:"memory_bytes"`
 }
 
 // variantCounter accumulates VariantStats.
@@ -155,7 +157,12 @@ func (r *Runtime) Stats(endpoint string) (*RouteStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RouteStats{Since: rt.since, Strategy: rt.route.Strategy, Stable: rt.stats[0].snapshot(), Candidate: rt.stats[1].snapshot()}, nil
+	st := &RouteStats{Since: rt.since, Strategy: rt.route.Strategy, Stable: rt.stats[0].snapshot(), Candidate: rt.stats[1].snapshot()}
+	st.Stable.MemoryBytes = rt.stable.Predictor.MemoryBytes()
+	if rt.candidate != nil {
+		st.Candidate.MemoryBytes = rt.candidate.Predictor.MemoryBytes()
+	}
+	return st, nil
 }
 
 // ShadowStats compares a shadow candidate with the stable version on the
@@ -261,6 +268,7 @@ func (r *Runtime) Load(ctx context.Context, endpoint string, route Route) (func(
 		rt.shadow = &ShadowStats{queue: make(chan shadowJob, 256), StableVersion: rt.stable.Version, ShadowVersion: rt.candidate.Version}
 	}
 	return func() {
+		r.Metrics.loaded(endpoint, rt)
 		old := r.slot(endpoint).Swap(rt)
 		if old != nil && old.shadow != nil {
 			old.shadow.stop()
