@@ -50,7 +50,7 @@ func Kinds(s *Services) map[string]Kind {
 		"gate":         gateKind{},
 		"register":     &registerKind{s, t},
 		"deploy":       &deployKind{s},
-		"batch_score":  &scoreKind{t},
+		"batch_score":  &scoreKind{s, t},
 		"command":      &commandKind{s},
 		"ingest":       &ingestKind{s},
 		"validate":     &validateKind{s},

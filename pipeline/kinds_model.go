@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/eval"
 	"github.com/plinthml/plinth/model"
@@ -373,11 +374,18 @@ func formatMetrics(m map[string]float64) string {
 	return strings.Join(parts, " ")
 }
 
-// scoreKind scores a table with a model in batch, writing the table with
-// a prediction column (one per class for a multiclass model).
-type scoreKind struct{ t tables }
+// scoreKind scores a table or a dataset with a model in batch: in chunks
+// of with.chunk rows (default 100,000), so memory stays bounded whatever
+// the size, writing the data with a prediction column (one per class for
+// a multiclass model) as Parquet. With with.dataset the scores are also
+// registered as a version of that dataset, their source naming the model
+// and the run. As a pipeline step it is resumable and cached like any.
+type scoreKind struct {
+	s *Services
+	t tables
+}
 
-func (*scoreKind) Inputs() map[string]Type  { return map[string]Type{"model": Any, "data": Table} }
+func (*scoreKind) Inputs() map[string]Type  { return map[string]Type{"model": Any, "data": Any} }
 func (*scoreKind) Outputs() map[string]Type { return map[string]Type{"scores": Table} }
 func (*scoreKind) Deterministic() bool      { return true }
 
@@ -390,11 +398,23 @@ func (k *scoreKind) Run(sc *StepContext) (map[string]Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := sc.File("data")
+	chunk, err := sc.Float("chunk", 100_000)
 	if err != nil {
 		return nil, err
 	}
-	t, err := k.t.read(sc, sc.Dir, data, "", "", nil, m)
+	if chunk < 1 {
+		return nil, plinth.Invalid(sc.field("chunk"), "must be at least 1")
+	}
+	files, err := k.s.inputFiles(sc, "data")
+	if err != nil {
+		return nil, err
+	}
+	// One file to read in chunks, rows in a stable order.
+	data := filepath.Join(sc.Dir, "data.parquet")
+	if err := k.t.query(sc, data, "SELECT * FROM input", files...); err != nil {
+		return nil, err
+	}
+	total, err := k.t.count(sc, data)
 	if err != nil {
 		return nil, err
 	}
@@ -402,20 +422,13 @@ func (k *scoreKind) Run(sc *StepContext) (map[string]Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := t.Matrix(m.Signature)
-	if err != nil {
-		return nil, plinth.Invalid("steps."+sc.Step.Name+".inputs.data", "%v", err)
-	}
 	kOut := p.NumOutputs()
-	preds := make([]float64, x.Rows*kOut)
-	if err := p.Predict(x, preds); err != nil {
-		return nil, err
-	}
 	predPath := filepath.Join(sc.Dir, "predictions.csv")
 	f, err := os.Create(predPath)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	w := csv.NewWriter(f)
 	header := []string{"prediction"}
 	if kOut > 1 {
@@ -425,16 +438,38 @@ func (k *scoreKind) Run(sc *StepContext) (map[string]Value, error) {
 		}
 	}
 	w.Write(header)
+	size := int64(chunk)
 	row := make([]string, kOut)
-	for r := range x.Rows {
-		for c := range kOut {
-			row[c] = strconv.FormatFloat(preds[r*kOut+c], 'g', -1, 64)
+	for off := int64(0); off < total; off += size {
+		part := filepath.Join(sc.Dir, "part.parquet")
+		if err := k.t.query(sc, part, fmt.Sprintf("SELECT * FROM input LIMIT %d OFFSET %d", size, off), data); err != nil {
+			return nil, err
 		}
-		w.Write(row)
+		t, err := k.t.read(sc, sc.Dir, part, "", "", nil, m)
+		if err != nil {
+			return nil, err
+		}
+		x, err := t.Matrix(m.Signature)
+		if err != nil {
+			return nil, plinth.Invalid("steps."+sc.Step.Name+".inputs.data", "%v", err)
+		}
+		preds := make([]float64, x.Rows*kOut)
+		if err := p.Predict(x, preds); err != nil {
+			return nil, err
+		}
+		for r := range x.Rows {
+			for c := range kOut {
+				row[c] = strconv.FormatFloat(preds[r*kOut+c], 'g', -1, 64)
+			}
+			w.Write(row)
+		}
+		sc.Logf("scored %d of %d rows", min(off+size, total), total)
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
-		f.Close()
 		return nil, err
 	}
 	if err := f.Close(); err != nil {
@@ -445,12 +480,45 @@ func (k *scoreKind) Run(sc *StepContext) (map[string]Value, error) {
 	if err := k.t.query(sc, out, sel, data); err != nil {
 		return nil, err
 	}
-	sc.Logf("scored %d rows", x.Rows)
-	v, err := sc.Put(out, Table, fmt.Sprintf("scores (%d rows)", x.Rows))
+	v, err := sc.Put(out, Table, fmt.Sprintf("scores (%d rows)", total))
 	if err != nil {
 		return nil, err
 	}
+	if name, err := sc.String("dataset", ""); err != nil {
+		return nil, err
+	} else if name != "" {
+		ref, err := k.register(sc, name, out, sc.Inputs["model"].Ref)
+		if err != nil {
+			return nil, err
+		}
+		v.Ref = ref
+	}
 	return map[string]Value{"scores": v}, nil
+}
+
+// register stores scores as the next version of a dataset, created on
+// first use.
+func (k *scoreKind) register(sc *StepContext, name, path, model string) (string, error) {
+	spec, err := k.s.Datasets.Spec(sc, name)
+	if plinth.ErrorCode(err) == plinth.ENOTFOUND {
+		spec = &dataset.Spec{Name: name}
+		if err := spec.Validate(); err != nil {
+			return "", plinth.Invalid(sc.field("dataset"), "%s", plinth.ErrorMessage(err))
+		}
+		err = k.s.Datasets.SetSpec(sc, *spec)
+	}
+	if err != nil {
+		return "", err
+	}
+	v, _, err := k.s.Ingester.Ingest(sc, *spec, path)
+	if err != nil {
+		return "", err
+	}
+	if v == nil {
+		return "", fmt.Errorf("the scores were quarantined by the expectations of %s", name)
+	}
+	sc.Logf("scores of %s registered as %s version %d (%d rows), from run %s", model, name, v.Version, v.Rows, sc.Run.ID)
+	return fmt.Sprintf("%s@%d", name, v.Version), nil
 }
 
 // scoreModel evaluates m on t with the metrics that fit its objective:
