@@ -101,6 +101,10 @@ func TestFlightsPipeline(t *testing.T) {
 	if !regexp.MustCompile(`score +1 +succeeded .*scores: baseline_scores@1`).MatchString(out) || !strings.Contains(out, "auc=") {
 		t.Fatalf("baseline:\n%s", out)
 	}
+	holdout := regexp.MustCompile(`delays holdout \((\d+) rows\)`).FindStringSubmatch(out)
+	if v := run(t, "datasets", "versions", "baseline_scores", "--data", data); holdout == nil || !strings.Contains(v, holdout[1]) || !strings.Contains(v, "scores-of-run-") {
+		t.Fatalf("batch scores as a dataset (%v rows):\n%s", holdout, v)
+	}
 	out = run(t, "pipelines", "run", "per_origin", "--data", data)
 	for _, o := range []string{"EWR", "JFK", "LGA"} {
 		if !strings.Contains(out, "version: delays_"+o+"@1") || !regexp.MustCompile(`evaluate\[`+o+`\] +1 +succeeded .*auc=0\.[5-9]`).MatchString(out) {
@@ -109,10 +113,6 @@ func TestFlightsPipeline(t *testing.T) {
 	}
 	if m := run(t, "models", "show", "delays_JFK", "--output", "json", "--data", data); !strings.Contains(m, `"slice":"origin=JFK"`) && !strings.Contains(m, `"slice": "origin=JFK"`) {
 		t.Fatalf("the family's slice is not on the model:\n%s", m)
-	}
-	holdout := regexp.MustCompile(`delays holdout \((\d+) rows\)`).FindStringSubmatch(out)
-	if v := run(t, "datasets", "versions", "baseline_scores", "--data", data); holdout == nil || !strings.Contains(v, holdout[1]) {
-		t.Fatalf("batch scores as a dataset (%v rows):\n%s", holdout, v)
 	}
 	if exp := run(t, "runs", "list", "--experiment", "retrain", "--data", data); strings.Count(exp, "train trial") < 8 {
 		t.Fatalf("tuning trials are not tracked as runs:\n%s", exp)

@@ -475,7 +475,8 @@ func (k *scoreKind) Run(sc *StepContext) (map[string]Value, error) {
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	out := filepath.Join(sc.Dir, "scores.parquet")
+	// The file's name is the source the dataset version records.
+	out := filepath.Join(sc.Dir, fmt.Sprintf("scores-of-run-%s-step-%s.parquet", sc.Run.ID, strings.NewReplacer("[", "_", "]", "").Replace(sc.Step.Name)))
 	sel := fmt.Sprintf("SELECT * FROM input POSITIONAL JOIN read_csv(%s, header = true)", quote(predPath))
 	if err := k.t.query(sc, out, sel, data); err != nil {
 		return nil, err
