@@ -18,12 +18,14 @@ import (
 	"github.com/plinthml/plinth/api"
 	"github.com/plinthml/plinth/client"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/dataset/pgsource"
 )
 
 func runDatasets(ctx context.Context, e *Env, args []string) error {
 	sub, args := subcommand(args, "list")
 	f := newFlags(e, "datasets "+sub)
 	limit := f.Int("limit", 20, "rows to show (inspect)")
+	pgURL := f.String("postgres", e.Getenv("PLINTH_SOURCE_POSTGRES"), "read the batch from this PostgreSQL database instead of a file (ingest); FILE is then a table or a SELECT")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -82,8 +84,25 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 		_, err = e.Stdout.Write(out)
 		return err
 	case "ingest":
-		if err := need(2, "ingest NAME FILE (.csv, .csv.gz or .parquet)"); err != nil {
+		if err := need(2, "ingest NAME FILE (.csv, .csv.gz or .parquet) | ingest NAME TABLE_OR_QUERY --postgres URL"); err != nil {
 			return err
+		}
+		if *pgURL != "" {
+			// The rows stream from the database into the same ingestion
+			// as a file: expectations, quarantine, a versioned snapshot.
+			pr, pw := io.Pipe()
+			var copied int64
+			go func() {
+				n, err := pgsource.Copy(ctx, *pgURL, pos[1], pw)
+				copied = n
+				pw.CloseWithError(err)
+			}()
+			res, err := c.Ingest(ctx, pos[0], "csv", pr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.Stderr, "read %d rows from PostgreSQL\n", copied)
+			return f.emit(e, res, func(w *tabwriter.Writer) { ingestSummary(w, pos[0], res) })
 		}
 		format := "csv"
 		if strings.HasSuffix(strings.ToLower(pos[1]), ".parquet") {

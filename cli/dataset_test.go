@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/plinthml/plinth/client"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/sqlstore/pgtest"
 )
 
 func TestDatasetCommands(t *testing.T) {
@@ -71,4 +77,40 @@ func mustRead(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestIngestFromPostgres reads a batch from a real PostgreSQL table (and a
+// query) through the same expectations as a file: a bad row is
+// quarantined, the rest becomes a version.
+func TestIngestFromPostgres(t *testing.T) {
+	if !pgtest.Available(t) {
+		t.Skip(pgtest.SkipMessage)
+	}
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	table := fmt.Sprintf("weather_src_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, `CREATE TABLE `+table+` (origin TEXT, temp DOUBLE PRECISION, time_hour TIMESTAMPTZ)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO `+table+` VALUES ('JFK', 39.5, '2013-01-01T05:00:00Z'), ('LGA', 30, '2013-01-01T06:00:00Z'), ('EWR', NULL, NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	spec := filepath.Join(dir, "weather.yaml")
+	os.WriteFile(spec, []byte("name: weather\nevent_time: time_hour\ncolumns: [{name: temp, type: float}, {name: time_hour, type: timestamp, not_null: true}]\n"), 0o644)
+	run(t, "datasets", "spec", "weather", spec, "--data", data)
+	out := run(t, "datasets", "ingest", "weather", table, "--postgres", url, "--data", data)
+	if !strings.Contains(out, "weather version 1: 2 rows") || !strings.Contains(out, "time_hour: null") {
+		t.Fatalf("ingest from a table:\n%s", out)
+	}
+	out = run(t, "datasets", "ingest", "weather", "SELECT origin, temp + 1 AS temp, time_hour FROM "+table+" WHERE origin = 'JFK'", "--postgres", url, "--data", data)
+	if !strings.Contains(out, "weather version 2: 1 rows") {
+		t.Fatalf("ingest from a query:\n%s", out)
+	}
 }
