@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -202,48 +203,55 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Rows) == 0 || len(req.Rows) > MaxPushRows {
 		return plinth.Invalid("rows", "want 1 to %d events, have %d", MaxPushRows, len(req.Rows))
 	}
-	name := r.PathValue("dataset")
-	spec, err := s.Ingester.Store.Spec(r.Context(), name)
+	v, q, online, err := s.Push(r.Context(), r.PathValue("dataset"), req.Rows)
 	if err != nil {
 		return err
+	}
+	res := PushResult{IngestResult: IngestResult{Version: v, Quarantine: q}, Online: online}
+	writeJSON(w, http.StatusCreated, res)
+	return nil
+}
+
+// Push appends events to a dataset under its expectations (failing rows
+// are quarantined) and copies them at once into the online views over the
+// dataset: the one code path of pushes over HTTP and from NATS.
+func (s *Server) Push(ctx context.Context, name string, rows []map[string]any) (*dataset.Version, *dataset.Quarantine, []feature.MaterializeResult, error) {
+	spec, err := s.Ingester.Store.Spec(ctx, name)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	tmp, err := os.CreateTemp(s.Ingester.WorkDir, "push-*.ndjson")
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	defer os.Remove(tmp.Name())
 	enc := json.NewEncoder(tmp)
-	for _, row := range req.Rows {
+	for _, row := range rows {
 		if err := enc.Encode(row); err != nil {
 			tmp.Close()
-			return plinth.Invalid("rows", "%v", err)
+			return nil, nil, nil, plinth.Invalid("rows", "%v", err)
 		}
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	v, q, err := s.Ingester.Ingest(r.Context(), *spec, tmp.Name())
+	v, q, err := s.Ingester.Ingest(ctx, *spec, tmp.Name())
+	if err != nil || v == nil || s.Materializer == nil {
+		return v, q, nil, err
+	}
+	_, views, err := s.Materializer.Catalog.Features(ctx)
 	if err != nil {
-		return err
+		return v, q, nil, err
 	}
-	res := PushResult{IngestResult: IngestResult{Version: v, Quarantine: q}}
-	if v != nil && s.Materializer != nil {
-		_, views, err := s.Materializer.Catalog.Features(r.Context())
-		if err != nil {
-			return err
-		}
-		var names []string
-		for _, fv := range views {
-			if fv.Source == name && len(fv.Aggregations) == 0 {
-				names = append(names, fv.Name)
-			}
-		}
-		if len(names) > 0 {
-			if res.Online, err = s.Materializer.Materialize(r.Context(), names, nil); err != nil {
-				return err
-			}
+	var names []string
+	for _, fv := range views {
+		if fv.Source == name && len(fv.Aggregations) == 0 {
+			names = append(names, fv.Name)
 		}
 	}
-	writeJSON(w, http.StatusCreated, res)
-	return nil
+	if len(names) == 0 {
+		return v, q, nil, nil
+	}
+	online, err := s.Materializer.Materialize(ctx, names, nil)
+	return v, q, online, err
 }

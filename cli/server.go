@@ -28,7 +28,8 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	logSample := fs.Float64("log-sample-rate", 1, "share of prediction requests recorded in the prediction log, above 0 and at most 1 (logging all costs throughput: see BENCHMARKS.md)")
 	timeout := fs.Duration("request-timeout", 10*time.Second, "time budget of a prediction request, queueing included; 504 after it")
 	q := queueFlags(e, fs)
-	var streams listFlag
+	var streams, pushes listFlag
+	fs.Var(&pushes, "push-from-nats", "append the events arriving on the NATS stream push_DATASET to DATASET and the online store (needs --queue or --queue-listen); repeatable")
 	fs.Var(&streams, "stream", "also score ENDPOINT's requests from the NATS stream requests_ENDPOINT into answers_ENDPOINT (needs --queue or --queue-listen); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,6 +64,13 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 		go func() {
 			if err := n.ServeStream(ctx, ep); err != nil {
 				logger.Error("streaming inference stopped", "endpoint", ep, "err", err)
+			}
+		}()
+	}
+	for _, ds := range pushes {
+		go func() {
+			if err := n.ServePush(ctx, ds); err != nil {
+				logger.Error("push from NATS stopped", "dataset", ds, "err", err)
 			}
 		}()
 	}

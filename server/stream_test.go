@@ -12,6 +12,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/client"
+	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/internal/testproc"
 	"github.com/plinthml/plinth/model"
@@ -145,5 +146,48 @@ func TestCanaryGateWatchesAlerts(t *testing.T) {
 	changed, err := n.Deployer.Judge(ctx, time.Now())
 	if err != nil || len(changed) != 1 || changed[0].Action != "rollback" || !strings.Contains(changed[0].Reason, "monitor alert firing during the canary: auc_drop") {
 		t.Fatalf("judge: %v %+v", err, changed)
+	}
+}
+
+// TestPushFromNATS: events published on a dataset's push stream are
+// appended under its expectations, like a push over HTTP.
+func TestPushFromNATS(t *testing.T) {
+	ctx := context.Background()
+	port, _ := testproc.FreePort()
+	n, err := server.Open(ctx, server.Config{DataDir: filepath.Join(t.TempDir(), "data"), QueueListen: "127.0.0.1:" + port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Meta.SetSpec(ctx, dataset.Spec{Name: "weather", EventTime: "ts", Columns: []dataset.Column{{Name: "ts", Type: "timestamp", NotNull: true}, {Name: "temp", Type: "float"}}}); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go n.ServePush(sctx, "weather")
+	q, err := queue.Open(ctx, queue.Config{URL: "nats://127.0.0.1:" + port, Name: server.PushStream("weather")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	q.Publish(ctx, "a", []byte(`[{"origin": "JFK", "ts": "2013-01-01T05:00:00Z", "temp": 30}, {"origin": "LGA", "ts": "2013-01-01T05:00:00Z", "temp": 31}]`))
+	q.Publish(ctx, "b", []byte(`{"origin": "EWR", "ts": "2013-01-01T06:00:00Z", "temp": 29}`))
+	q.Publish(ctx, "c", []byte(`not json`))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		vs, err := n.Meta.DatasetVersions(ctx, "weather")
+		if err == nil && len(vs) > 0 {
+			var rows int64
+			for _, v := range vs {
+				rows += v.Rows
+			}
+			if rows == 3 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("versions: %+v %v", vs, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
