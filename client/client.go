@@ -631,13 +631,18 @@ func (c *Client) Predict(ctx context.Context, endpoint string, instances []map[s
 // "stable"; "" for the route's choice): how smoke tests reach the green
 // version of a blue-green endpoint.
 func (c *Client) PredictVariant(ctx context.Context, endpoint, variant string, instances []map[string]any, explain int) (*PredictResponse, error) {
-	body, err := json.Marshal(map[string]any{"instances": instances, "explain": explain})
-	if err != nil {
-		return nil, err
-	}
 	hdr := http.Header{}
 	if variant != "" {
 		hdr.Set("X-Plinth-Variant", variant)
+	}
+	return c.predict(ctx, endpoint, map[string]any{"instances": instances, "explain": explain}, hdr)
+}
+
+// predict posts a prediction request with extra headers.
+func (c *Client) predict(ctx context.Context, endpoint string, req map[string]any, hdr http.Header) (*PredictResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := c.sendWith(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/predict", bytes.NewReader(body), "application/json", hdr)
 	if err != nil {
@@ -768,24 +773,11 @@ func (c *Client) Silence(ctx context.Context, endpoint, rule string, d time.Dura
 // PredictAt scores instances as of a time (a replay or backfill), with a
 // request id that labels can later be joined on.
 func (c *Client) PredictAt(ctx context.Context, endpoint, requestID string, at time.Time, instances []map[string]any) (*PredictResponse, error) {
-	body, err := json.Marshal(map[string]any{"instances": instances, "time": at.UTC()})
-	if err != nil {
-		return nil, err
-	}
 	hdr := http.Header{}
 	if requestID != "" {
 		hdr.Set("X-Request-Id", requestID)
 	}
-	resp, err := c.sendWith(ctx, "POST", "/api/v1/endpoints/"+esc(endpoint)+"/predict", bytes.NewReader(body), "application/json", hdr)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var out PredictResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("predict: decode response: %w", err)
-	}
-	return &out, nil
+	return c.predict(ctx, endpoint, map[string]any{"instances": instances, "time": at.UTC()}, hdr)
 }
 
 // DecideStep approves (or rejects) a run's step that waits for a person.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/dataset"
 )
 
 // ingestKind loads a file (a file: reference or a table from an earlier
@@ -24,20 +25,8 @@ func (*ingestKind) Outputs() map[string]Type {
 func (*ingestKind) Deterministic() bool { return true }
 
 func (k *ingestKind) Run(sc *StepContext) (map[string]Value, error) {
-	name, err := sc.required("dataset")
+	name, spec, batch, err := k.s.batch(sc)
 	if err != nil {
-		return nil, err
-	}
-	spec, err := k.s.Datasets.Spec(sc, name)
-	if err != nil {
-		return nil, err
-	}
-	path, err := sc.File("data")
-	if err != nil {
-		return nil, err
-	}
-	batch := filepath.Join(sc.Dir, "batch"+batchExt(path))
-	if err := copyFile(path, batch); err != nil {
 		return nil, err
 	}
 	v, q, err := k.s.Ingester.Ingest(sc, *spec, batch)
@@ -61,6 +50,25 @@ func (k *ingestKind) Run(sc *StepContext) (map[string]Value, error) {
 		"dataset": {Type: Dataset, Digest: v.Digest, Ref: fmt.Sprintf("%s@%d", name, v.Version)},
 		"metrics": {Type: Metrics, Metrics: metrics},
 	}, nil
+}
+
+// batch returns the dataset a step names, its spec, and the step's data
+// input as a local batch file the engine can read.
+func (s *Services) batch(sc *StepContext) (string, *dataset.Spec, string, error) {
+	name, err := sc.required("dataset")
+	if err != nil {
+		return "", nil, "", err
+	}
+	spec, err := s.Datasets.Spec(sc, name)
+	if err != nil {
+		return "", nil, "", err
+	}
+	path, err := sc.File("data")
+	if err != nil {
+		return "", nil, "", err
+	}
+	batch := filepath.Join(sc.Dir, "batch"+batchExt(path))
+	return name, spec, batch, copyFile(path, batch)
 }
 
 func reasons(r map[string]int64) string {
@@ -109,24 +117,12 @@ func (*validateKind) Outputs() map[string]Type {
 func (*validateKind) Deterministic() bool { return true }
 
 func (k *validateKind) Run(sc *StepContext) (map[string]Value, error) {
-	name, err := sc.required("dataset")
-	if err != nil {
-		return nil, err
-	}
-	spec, err := k.s.Datasets.Spec(sc, name)
-	if err != nil {
-		return nil, err
-	}
 	limit, err := sc.Float("max_bad_fraction", 0)
 	if err != nil {
 		return nil, err
 	}
-	path, err := sc.File("data")
+	name, spec, batch, err := k.s.batch(sc)
 	if err != nil {
-		return nil, err
-	}
-	batch := filepath.Join(sc.Dir, "batch"+batchExt(path))
-	if err := copyFile(path, batch); err != nil {
 		return nil, err
 	}
 	good, bad := filepath.Join(sc.Dir, "good.parquet"), filepath.Join(sc.Dir, "bad.parquet")
