@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/sqlstore"
 )
@@ -82,5 +83,50 @@ func TestAlertLifecycle(t *testing.T) {
 	}
 	if err := (&monitor.Spec{Endpoint: "e", Alerts: []monitor.Rule{{Name: "y", When: "drift_share >="}}}).Validate(); err == nil {
 		t.Fatal("a rule that does not parse was accepted")
+	}
+}
+
+type noModels struct{}
+
+func (noModels) Model(context.Context, string, int) (*model.Model, error) {
+	return nil, plinth.NotFound("model", "m")
+}
+
+// A window whose traffic collapses against the windows before it is a
+// volume issue; ordinary windows are not.
+func TestVolumeAnomaly(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "plinth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sig := &model.Signature{Features: []model.Feature{{Name: "x", Type: model.Float, Nullable: true}}}
+	k := monitor.Key{Endpoint: "e", Model: "m", Version: 1}
+	start := time.Date(2013, 4, 1, 0, 0, 0, 0, time.UTC)
+	for h := range 12 {
+		n := 100 + h%3
+		if h == 10 {
+			n = 5 // an upstream outage
+		}
+		w, _ := monitor.NewWindows(sig, monitor.Options{}, monitor.WindowOptions{Every: time.Hour})
+		at := start.Add(time.Duration(h) * time.Hour)
+		for range n {
+			w.AddRow(at, []float64{1})
+		}
+		for _, p := range w.Drain() {
+			if err := store.SaveWindow(ctx, k, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m := &monitor.Monitor{Store: store, Models: noModels{}}
+	rep, err := m.Report(ctx, "e", start.Add(6*time.Hour), start.Add(12*time.Hour), monitor.ReportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Quality == nil || len(rep.Quality.Issues) != 1 || rep.Quality.Issues[0].Kind != monitor.IssueVolume ||
+		!strings.Contains(rep.Quality.Issues[0].Message, "2013-04-01 10:00 had 5 predictions") {
+		t.Fatalf("volume issues: %+v", rep.Quality)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -396,9 +397,14 @@ func (m *Monitor) Report(ctx context.Context, endpoint string, from, to time.Tim
 		rep.Series = append(rep.Series, wd)
 	}
 	rep.Rows = merged.Rows
+	volume, err := m.volumeIssues(ctx, endpoint, from, to)
+	if err != nil {
+		return nil, err
+	}
 	ref := reference(main)
 	if ref == nil {
-		rep.Missing = append(rep.Missing, fmt.Sprintf("%s@%d has no reference profile (registered outside a pipeline): no drift or quality", main.Model, main.Version))
+		rep.Missing = append(rep.Missing, fmt.Sprintf("%s@%d has no reference profile (registered outside a pipeline): no drift, and quality is volume only", main.Model, main.Version))
+		rep.Quality = &Quality{Rows: merged.Rows, Issues: volume}
 		return rep, nil
 	}
 	if rep.Drift, err = DetectDrift(ref, merged, driftOptions(ref, importance[main], opts)); err != nil {
@@ -407,6 +413,7 @@ func (m *Monitor) Report(ctx context.Context, endpoint string, from, to time.Tim
 	if rep.Quality, err = CheckQuality(ref, merged, QualityOptions{}); err != nil {
 		return nil, err
 	}
+	rep.Quality.Issues = append(rep.Quality.Issues, volume...)
 	for _, f := range rep.Drift.Features {
 		if !f.Drifted || len(rep.Distributions) >= 6 {
 			continue
@@ -432,4 +439,55 @@ func driftOptions(ref *Profile, importance map[string]float64, opts ReportOption
 		d.Learned = ref.Learned
 	}
 	return d
+}
+
+// volumeWindows is how many past windows a window's traffic is compared
+// with.
+const volumeWindows = 24
+
+// volumeIssues flags the windows of [from, to) whose traffic (all versions
+// together) is far from that of the windows before them: beyond three
+// standard deviations of the previous day's worth of windows, and by more
+// than half — a volume anomaly learned from the endpoint's own history.
+func (m *Monitor) volumeIssues(ctx context.Context, endpoint string, from, to time.Time) ([]Issue, error) {
+	stored, err := m.Store.Windows(ctx, endpoint, from.Add(-volumeWindows*m.every()), to)
+	if err != nil {
+		return nil, err
+	}
+	rows := map[time.Time]int64{}
+	var starts []time.Time
+	for _, s := range stored {
+		if _, ok := rows[s.Profile.Start]; !ok {
+			starts = append(starts, s.Profile.Start)
+		}
+		rows[s.Profile.Start] += s.Profile.Rows
+	}
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	var issues []Issue
+	for i, t := range starts {
+		if t.Before(from) || i < 3 {
+			continue // too little history to judge
+		}
+		past := starts[max(0, i-volumeWindows):i]
+		var mean, sq float64
+		for _, p := range past {
+			mean += float64(rows[p])
+		}
+		mean /= float64(len(past))
+		for _, p := range past {
+			d := float64(rows[p]) - mean
+			sq += d * d
+		}
+		std := math.Sqrt(sq / float64(len(past)))
+		n := float64(rows[t])
+		if d := math.Abs(n - mean); d > 3*std && d > mean/2 {
+			word := "more"
+			if n < mean {
+				word = "fewer"
+			}
+			issues = append(issues, Issue{Kind: IssueVolume, Message: fmt.Sprintf("the window of %s had %d predictions, %.0f%% %s than the %.0f ± %.0f of the %d windows before it",
+				t.UTC().Format("2006-01-02 15:04"), rows[t], 100*d/max(mean, 1), word, mean, std, len(past))})
+		}
+	}
+	return issues, nil
 }
