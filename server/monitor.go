@@ -108,6 +108,12 @@ func (n *Node) retrain(catalog project.Catalog) func(ctx context.Context, spec m
 				return
 			}
 		}
+		// Nor while the last challenger is still on trial as a candidate:
+		// its gate decides first.
+		if e, err := n.Deployer.Store.Endpoint(ctx, a.Endpoint); err == nil && e.Candidate != nil {
+			n.Logger.Info("alert while a candidate is on trial", "alert", a.Rule, "endpoint", a.Endpoint, "candidate", e.Candidate.Version)
+			return
+		}
 		run, err := n.Pipelines.CreateFired(ctx, p.Spec, p.Version, fmt.Sprintf("alert %s/%s %s", a.Endpoint, a.Rule, a.ID))
 		if err != nil {
 			n.Logger.Warn("retrain on alert", "pipeline", r.Pipeline, "err", err)
