@@ -146,7 +146,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	res.Elapsed = time.Since(start)
-	say("done", "in %s. Open %s/ for the UI (runs, models, endpoints, pipelines, monitors).", res.Elapsed.Round(time.Second), res.URL)
+	say("done", "in %s. Open %s/ for the UI: the search's trials at %s/ui/experiments, the drift at %s/ui/monitors/%s,"+
+		" the retraining at %s/ui/pipelines/retrain, the canary and the rollback at %s/ui/endpoints/%s.",
+		res.Elapsed.Round(time.Second), res.URL, res.URL, res.URL, endpoint, res.URL, res.URL, endpoint)
 	if cfg.Exit {
 		return res, nil
 	}

@@ -251,3 +251,25 @@ func outputRows(m map[string]pipeline.Value) []outputRow {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// decideStep approves or rejects a run's step that waits for a person, from
+// the form on the run page (with the same token as every other form).
+func (s *server) decideStep(w http.ResponseWriter, r *http.Request) error {
+	if err := checkCSRF(r); err != nil {
+		return err
+	}
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if reason == "" {
+		return plinth.Invalid("reason", "say why: it is recorded with the decision")
+	}
+	approve := r.PostFormValue("decision") == "approve"
+	if !approve && r.PostFormValue("decision") != "reject" {
+		return plinth.Invalid("decision", "approve or reject")
+	}
+	run, step := r.PathValue("run"), r.PathValue("step")
+	if err := s.Pipelines.Decide(r.Context(), run, step, approve, reason+" (from the web UI)"); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/ui/pipeline-runs/"+url.PathEscape(run)+"#step-"+url.PathEscape(step), http.StatusSeeOther)
+	return nil
+}

@@ -180,6 +180,7 @@ func (s *server) routes() []route {
 		{"GET /ui/pipelines", s.pipelines},
 		{"GET /ui/pipelines/{pipeline}", s.pipeline},
 		{"GET /ui/pipeline-runs/{run}", s.pipelineRun},
+		{"POST /ui/pipeline-runs/{run}/steps/{step}/approval", s.decideStep},
 		{"GET /ui/datasets", s.datasets},
 		{"GET /ui/datasets/{dataset}", s.dataset},
 		{"GET /ui/features", s.features},

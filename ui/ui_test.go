@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/deploy"
+	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/serve"
 	"github.com/plinthml/plinth/ui"
 )
@@ -281,6 +284,38 @@ func TestForms(t *testing.T) {
 		}
 	})
 
+	t.Run("approve a waiting step", func(t *testing.T) {
+		spec := pipeline.Spec{Name: "approved", Steps: []pipeline.Step{{Name: "ship", Kind: "gate", Inputs: map[string]string{"metrics": "file:" + writeMetricsFile(t)},
+			With: map[string]any{"conditions": []any{"true"}, "approval": true}}}}
+		run, err := f.node.Pipelines.Start(ctx, spec, pipeline.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := "/ui/pipeline-runs/" + run.ID
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, body := get(t, h, page); strings.Contains(body, `action="/ui/pipeline-runs/`+run.ID+`/steps/ship/approval"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the run page never offered the approval")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		action := page + "/steps/ship/approval"
+		if rec := post(t, h, action, url.Values{"decision": {"approve"}, "reason": {"ok"}}, cookie); rec.Code != http.StatusForbidden {
+			t.Fatalf("without the token: status %d", rec.Code)
+		}
+		rec := post(t, h, action, url.Values{"csrf": {tok}, "decision": {"approve"}, "reason": {"looks right"}}, cookie)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("approve: status %d: %s", rec.Code, rec.Body.String())
+		}
+		d, err := f.node.Meta.Decision(ctx, run.ID, "ship")
+		if err != nil || !d.Approve || d.Reason != "looks right (from the web UI)" {
+			t.Fatalf("decision: %+v %v", d, err)
+		}
+	})
+
 	t.Run("silence", func(t *testing.T) {
 		rec := post(t, h, "/ui/monitors/delays/silence", url.Values{"rule": {"drift"}, "for": {"4h"}}, cookie)
 		if rec.Code != http.StatusForbidden {
@@ -388,4 +423,12 @@ func TestHandlerNeedsItsServices(t *testing.T) {
 	d := Deps(newFixture(t).node)
 	d.Deployer, d.Datasets = nil, nil
 	ui.Handler(d)
+}
+
+// writeMetricsFile is a file a gate cannot read as metrics: the gate only
+// needs an input to exist before it asks for approval.
+func writeMetricsFile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "m.json")
+	os.WriteFile(p, []byte("{}"), 0o644)
+	return p
 }
