@@ -14,6 +14,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob/fsblob"
+	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/sqlstore"
 )
@@ -537,4 +538,34 @@ func TestApprovalWaits(t *testing.T) {
 			eng.Shutdown()
 		})
 	}
+}
+
+type versions struct{ vs []dataset.Version }
+
+func (v versions) DatasetVersions(context.Context, string) ([]dataset.Version, error) {
+	return v.vs, nil
+}
+
+// A new snapshot of a watched dataset fires once; snapshots from before the
+// pipeline watched it do not.
+func TestSchedulerFiresOnNewSnapshots(t *testing.T) {
+	e := newEnv(t)
+	eng := e.engine(t, "e1")
+	applied := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	eng.Now = func() time.Time { return applied.Add(time.Hour) }
+	spec := pipeline.Spec{Name: "on_data", OnDataset: []string{"flights"}, Steps: []pipeline.Step{{Name: "a", Kind: "sum"}}}
+	ds := &versions{vs: []dataset.Version{{Dataset: "flights", Version: 4, IngestedAt: applied.Add(-time.Minute)}}}
+	s := &pipeline.Scheduler{Engine: eng, Catalog: &catalog{ps: []pipeline.Registered{{Spec: spec, Version: 1, UpdatedAt: applied}}}, Datasets: ds}
+	if started, _ := s.Tick(context.Background()); len(started) != 0 {
+		t.Fatalf("fired for a snapshot older than the pipeline: %+v", started)
+	}
+	ds.vs = append([]dataset.Version{{Dataset: "flights", Version: 5, IngestedAt: applied.Add(time.Minute)}}, ds.vs...)
+	started, err := s.Tick(context.Background())
+	if err != nil || len(started) != 1 || started[0].Trigger != "dataset flights@5" {
+		t.Fatalf("new snapshot: %v %+v", err, started)
+	}
+	if started, _ := s.Tick(context.Background()); len(started) != 0 {
+		t.Fatalf("fired twice for one snapshot: %+v", started)
+	}
+	eng.Shutdown()
 }
