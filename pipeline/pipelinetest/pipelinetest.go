@@ -169,6 +169,44 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 		}
 	})
 
+	t.Run("approvals", func(t *testing.T) {
+		s := open(t)
+		r := newRun(t, s, "")
+		a := &pipeline.Attempt{Run: r.ID, Step: "gate", State: pipeline.Running, StartedAt: now}
+		if err := s.StartAttempt(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WaitAttempt(ctx, r.ID, "gate", a.Number); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.PipelineRun(ctx, r.ID)
+		if got.Attempts[0].State != pipeline.Waiting {
+			t.Fatalf("state %s, want waiting", got.Attempts[0].State)
+		}
+		if _, err := s.Decision(ctx, r.ID, "gate"); plinth.ErrorCode(err) != plinth.ENOTFOUND {
+			t.Fatalf("no decision yet: %v", err)
+		}
+		d := pipeline.Decision{Approve: true, By: "ann", Reason: "looks right", At: now}
+		if err := s.Decide(ctx, r.ID, "gate", d); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Decide(ctx, r.ID, "gate", pipeline.Decision{Approve: false, By: "bob", At: now}); plinth.ErrorCode(err) != plinth.ECONFLICT {
+			t.Fatalf("deciding twice: %v", err)
+		}
+		got2, err := s.Decision(ctx, r.ID, "gate")
+		if err != nil || *got2 != d {
+			t.Fatalf("decision: %+v %v", got2, err)
+		}
+		// A waiting attempt finishes like a running one.
+		a.State = pipeline.Succeeded
+		if err := s.FinishAttempt(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WaitAttempt(ctx, r.ID, "gate", a.Number); plinth.ErrorCode(err) != plinth.ECONFLICT {
+			t.Fatalf("waiting on a finished attempt: %v", err)
+		}
+	})
+
 	t.Run("abandoned attempts cannot finish", func(t *testing.T) {
 		s := open(t)
 		r := newRun(t, s, "")
