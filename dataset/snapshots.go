@@ -46,6 +46,27 @@ func (s *Snapshots) Files(ctx context.Context, name string, asOf *time.Time) ([]
 	return files, nil
 }
 
+// UpTo returns the snapshot files of the versions numbered up to version,
+// oldest first: a dataset pinned to the version a run read.
+func (s *Snapshots) UpTo(ctx context.Context, name string, version int) ([]string, error) {
+	versions, err := s.Store.DatasetVersions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for i := len(versions) - 1; i >= 0; i-- {
+		if versions[i].Version > version {
+			continue
+		}
+		path, err := s.local(ctx, versions[i].Digest)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, path)
+	}
+	return files, nil
+}
+
 // Since returns the snapshot files of the versions numbered after after,
 // oldest first, and the newest version number (after, when there is none).
 func (s *Snapshots) Since(ctx context.Context, name string, after int) ([]string, int, error) {

@@ -115,23 +115,8 @@ func (s *Services) datasetFiles(sc *StepContext, v Value) ([]string, error) {
 	if !ok || err != nil {
 		return nil, fmt.Errorf("dataset value %q names no version", v.Ref)
 	}
-	versions, err := s.Datasets.DatasetVersions(sc, name)
-	if err != nil {
-		return nil, err
-	}
 	snaps := &dataset.Snapshots{Store: s.Datasets, Blobs: sc.Blobs, CacheDir: sc.Dir}
-	files, _, err := snaps.Since(sc, name, 0)
-	if err != nil {
-		return nil, err
-	}
-	// Since returns oldest first, one file per version.
-	var out []string
-	for i, f := range files {
-		if v := versions[len(versions)-1-i]; v.Version <= upTo {
-			out = append(out, f)
-		}
-	}
-	return out, nil
+	return snaps.UpTo(sc, name, upTo)
 }
 
 // inputFiles returns the local files of a table, file or dataset input.
