@@ -115,6 +115,12 @@ func (e *Engine) Create(ctx context.Context, spec Spec, opts RunOptions) (*Run, 
 	if err := e.Store.CreatePipelineRun(ctx, r); err != nil {
 		return nil, fmt.Errorf("create run of %s: %w", spec.Name, err)
 	}
+	// The run is ours from the start: another engine's resume must not
+	// take a run its creator is about to execute, only one whose creator
+	// died before it could.
+	if _, err := e.Store.TakeLease(ctx, r.ID, e.Owner, e.now().Add(e.lease())); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

@@ -442,6 +442,7 @@ func TestSchedulerFiresOnce(t *testing.T) {
 			// A second scheduler (or a restart) fires nothing more.
 			again := &pipeline.Scheduler{Engine: e.engine(t, "e2"), Catalog: s.Catalog}
 			again.Engine.Now = eng.Now
+			defer again.Engine.Shutdown()
 			if started, _ := again.Tick(context.Background()); len(started) != 0 {
 				t.Fatalf("fired twice: %d", len(started))
 			}
