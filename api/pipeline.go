@@ -13,19 +13,6 @@ type RunPipelineRequest struct {
 	Params map[string]any `json:"params,omitempty"`
 }
 
-func (s *Server) registered(r *http.Request, name string) (*pipeline.Registered, error) {
-	ps, err := s.PipelineDefs.Pipelines(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	for i := range ps {
-		if ps[i].Spec.Name == name {
-			return &ps[i], nil
-		}
-	}
-	return nil, plinth.NotFound("pipeline", name)
-}
-
 func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) error {
 	ps, err := s.PipelineDefs.Pipelines(r.Context())
 	if err != nil {
@@ -53,7 +40,7 @@ func (s *Server) planPipeline(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	p, err := s.registered(r, r.PathValue("pipeline"))
+	p, err := pipeline.Lookup(r.Context(), s.PipelineDefs, r.PathValue("pipeline"))
 	if err != nil {
 		return err
 	}
@@ -70,7 +57,7 @@ func (s *Server) startPipeline(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	p, err := s.registered(r, r.PathValue("pipeline"))
+	p, err := pipeline.Lookup(r.Context(), s.PipelineDefs, r.PathValue("pipeline"))
 	if err != nil {
 		return err
 	}
@@ -83,7 +70,7 @@ func (s *Server) startPipeline(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listPipelineRuns(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.registered(r, r.PathValue("pipeline")); err != nil {
+	if _, err := pipeline.Lookup(r.Context(), s.PipelineDefs, r.PathValue("pipeline")); err != nil {
 		return err
 	}
 	limit := 50

@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -249,12 +250,12 @@ func describeRun(w *tabwriter.Writer, r *pipeline.Report, full bool) {
 			state = "cached"
 		}
 		var outs []string
-		for _, n := range sortedNames(a.Outputs) {
+		for _, n := range slices.Sorted(maps.Keys(a.Outputs)) {
 			v := a.Outputs[n]
 			switch {
 			case len(v.Metrics) > 0:
 				var ms []string
-				for _, k := range sortedNames(v.Metrics) {
+				for _, k := range slices.Sorted(maps.Keys(v.Metrics)) {
 					ms = append(ms, fmt.Sprintf("%s=%.4g", k, v.Metrics[k]))
 				}
 				outs = append(outs, n+": "+strings.Join(ms, " "))
@@ -280,13 +281,4 @@ func describeRun(w *tabwriter.Writer, r *pipeline.Report, full bool) {
 			}
 		}
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -2,7 +2,7 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/plinthml/plinth/bundle"
+	"github.com/plinthml/plinth/serve"
 )
 
 // TestFlightsPipeline runs the flights example project's retraining
@@ -165,8 +166,10 @@ func TestFlightsPipeline(t *testing.T) {
 	full["evening"], full["freezing_rain"] = true, true
 	raw, _ := json.Marshal([]map[string]any{full})
 	served := run(t, "endpoints", "predict", "delays", "--variant", "stable", "--instances", string(raw), "--output", "json", "--data", data)
-	if !strings.Contains(served, fmt.Sprintf("%.6f", p[0])[:6]) {
-		t.Fatalf("the bundle says %v, the endpoint:\n%s", p, served)
+	var res serve.Response
+	if err := json.Unmarshal([]byte(served), &res); err != nil || len(res.Predictions) != 1 || len(res.Predictions[0].Outputs) != 1 ||
+		math.Abs(res.Predictions[0].Outputs[0]-p[0]) > 1e-9 {
+		t.Fatalf("the bundle says %v, the endpoint (%v):\n%s", p, err, served)
 	}
 	id := regexp.MustCompile(`(?m)^([0-9a-f]{16}) `).FindStringSubmatch(runs)[1]
 	if show := run(t, "pipelines", "show", id, "--data", data); !strings.Contains(show, "--- trainset attempt 1") || !strings.Contains(show, "training set of delays") {

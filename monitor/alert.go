@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"regexp"
@@ -187,15 +188,10 @@ func Figures(r *Report) map[string]float64 {
 
 func compileRule(expr string, figures map[string]float64) (cel.Program, error) {
 	opts := []cel.EnvOption{cel.CrossTypeNumericComparisons(true)}
-	names := map[string]bool{}
-	for n := range figures {
-		names[n] = true
-	}
-	// Declare the fixed figures so a rule compiles before any traffic.
-	for _, n := range []string{"rows", "drift_share", "drifted", "dataset_drift", "prediction_drift", "quality_issues",
-		"auc", "log_loss", "accuracy", "precision", "recall", "calibration_error", "rmse", "mae", "labelled_rows"} {
-		names[n] = true
-	}
+	// The fixed figures (those of an empty report) are declared too, so a
+	// rule compiles before any traffic.
+	names := Figures(&Report{})
+	maps.Copy(names, figures)
 	for n := range names {
 		if ruleName.MatchString(n) && !strings.Contains(n, "-") {
 			opts = append(opts, cel.Variable(n, cel.DoubleType))

@@ -15,6 +15,7 @@ import (
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/model/formats"
 	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/track"
@@ -569,7 +570,7 @@ func readModelFile(path string) (*model.Model, string, error) {
 		return nil, "", err
 	}
 	defer f.Close()
-	m, format, err := formatsRead(f)
+	m, format, err := formats.Read(f, "")
 	if err != nil {
 		return nil, "", plinth.Invalid("model", "%v", err)
 	}

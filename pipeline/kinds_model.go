@@ -5,10 +5,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,13 +19,10 @@ import (
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/eval"
 	"github.com/plinthml/plinth/model"
-	"github.com/plinthml/plinth/model/formats"
 	"github.com/plinthml/plinth/track"
 	"github.com/plinthml/plinth/train"
 	"github.com/plinthml/plinth/train/tune"
 )
-
-func formatsRead(r io.Reader) (*model.Model, string, error) { return formats.Read(r, "") }
 
 func decodeGate(m map[string]any) (*deploy.Gate, error) {
 	raw, err := json.Marshal(m)
@@ -324,12 +322,16 @@ func (k *evaluateKind) Run(sc *StepContext) (map[string]Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		metrics, err := scoreModel(m, t)
+		preds, err := train.PredictTable(m, t)
+		if err != nil {
+			return nil, plinth.Invalid("steps."+sc.Step.Name+".inputs."+input, "%v", err)
+		}
+		metrics, err := scoreModel(m, t.Label, preds)
 		if err != nil {
 			return nil, plinth.Invalid("steps."+sc.Step.Name+".inputs."+input, "%v", err)
 		}
 		if slice != "" && input == "model" {
-			if err := sliceMetrics(sc, m, t, slice, metrics); err != nil {
+			if err := sliceMetrics(sc, m, t, preds, slice, metrics); err != nil {
 				return nil, err
 			}
 		}
@@ -342,7 +344,7 @@ func (k *evaluateKind) Run(sc *StepContext) (map[string]Value, error) {
 	sc.Logf("model: %s", formatMetrics(metrics))
 	// The reference's metrics are always there, so gate conditions
 	// compile whether or not a champion exists: has_reference says.
-	for _, n := range sortedKeys(metrics) {
+	for _, n := range slices.Sorted(maps.Keys(metrics)) {
 		if n != "rows" && !strings.HasPrefix(n, "slice_") {
 			metrics["reference_"+n], metrics["delta_"+n] = 0, 0
 		}
@@ -368,7 +370,7 @@ func (k *evaluateKind) Run(sc *StepContext) (map[string]Value, error) {
 
 func formatMetrics(m map[string]float64) string {
 	var parts []string
-	for _, n := range sortedKeys(m) {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s=%.4g", n, m[n]))
 	}
 	return strings.Join(parts, " ")
@@ -522,49 +524,37 @@ func (k *scoreKind) register(sc *StepContext, name, path, model string) (string,
 	return fmt.Sprintf("%s@%d", name, v.Version), nil
 }
 
-// scoreModel evaluates m on t with the metrics that fit its objective:
-// AUC, log loss, accuracy, precision, recall, F1 and calibration error for
-// a binary classifier; accuracy and log loss for a multiclass one; RMSE,
-// MAE and R² otherwise.
-func scoreModel(m *model.Model, t *train.Table) (map[string]float64, error) {
-	p, err := model.Compile(m)
-	if err != nil {
-		return nil, err
-	}
-	x, err := t.Matrix(m.Signature)
-	if err != nil {
-		return nil, err
-	}
-	k := p.NumOutputs()
-	preds := make([]float64, x.Rows*k)
-	if err := p.Predict(x, preds); err != nil {
-		return nil, err
-	}
-	out := map[string]float64{"rows": float64(x.Rows)}
-	switch {
+// scoreModel measures m's predictions against the labels with the metrics
+// that fit its objective: AUC, log loss, accuracy, precision, recall, F1 and
+// calibration error for a binary classifier; accuracy and log loss for a
+// multiclass one; RMSE, MAE and R² otherwise.
+func scoreModel(m *model.Model, labels, preds []float64) (map[string]float64, error) {
+	out := map[string]float64{"rows": float64(len(labels))}
+	var err error
+	switch k := m.NumOutputs(); {
 	case k > 1:
-		mc, err := eval.Multiclass(t.Label, preds, k)
+		mc, err := eval.Multiclass(labels, preds, k)
 		if err != nil {
 			return nil, fmt.Errorf("labels must be class indices 0..%d: %w", k-1, err)
 		}
 		out["accuracy"], out["log_loss"] = mc.Accuracy, mc.LogLoss
 	case strings.HasPrefix(m.Objective.Name, "binary:"):
-		if out["auc"], err = eval.AUC(t.Label, preds); err != nil {
+		if out["auc"], err = eval.AUC(labels, preds); err != nil {
 			return nil, err
 		}
-		if out["log_loss"], err = eval.LogLoss(t.Label, preds); err != nil {
+		if out["log_loss"], err = eval.LogLoss(labels, preds); err != nil {
 			return nil, err
 		}
-		b, err := eval.AtThreshold(t.Label, preds, 0.5)
+		b, err := eval.AtThreshold(labels, preds, 0.5)
 		if err != nil {
 			return nil, err
 		}
 		out["accuracy"], out["precision"], out["recall"], out["f1"] = b.Accuracy, b.Precision, b.Recall, b.F1
-		if out["calibration_error"], _, err = eval.Calibration(t.Label, preds, 10); err != nil {
+		if out["calibration_error"], _, err = eval.Calibration(labels, preds, 10); err != nil {
 			return nil, err
 		}
 	default:
-		r, err := eval.Regress(t.Label, preds)
+		r, err := eval.Regress(labels, preds)
 		if err != nil {
 			return nil, err
 		}
@@ -576,7 +566,7 @@ func scoreModel(m *model.Model, t *train.Table) (map[string]float64, error) {
 // sliceMetrics adds a binary classifier's metrics per value of a column:
 // slice_<value>_auc, slice_<value>_rows, ... (values made identifiers), so
 // gates can hold every slice to a bar.
-func sliceMetrics(sc *StepContext, m *model.Model, t *train.Table, column string, metrics map[string]float64) error {
+func sliceMetrics(sc *StepContext, m *model.Model, t *train.Table, preds []float64, column string, metrics map[string]float64) error {
 	var values []string
 	for _, c := range t.Columns {
 		if c.Name != column {
@@ -596,23 +586,11 @@ func sliceMetrics(sc *StepContext, m *model.Model, t *train.Table, column string
 	if !strings.HasPrefix(m.Objective.Name, "binary:") {
 		return plinth.Invalid(sc.field("slice"), "slices are measured for binary classifiers, not %s", m.Objective.Name)
 	}
-	p, err := model.Compile(m)
+	byValue, err := eval.BinarySlices(values, t.Label, preds)
 	if err != nil {
 		return err
 	}
-	x, err := t.Matrix(m.Signature)
-	if err != nil {
-		return err
-	}
-	preds := make([]float64, x.Rows)
-	if err := p.Predict(x, preds); err != nil {
-		return err
-	}
-	slices, err := eval.BinarySlices(values, t.Label, preds)
-	if err != nil {
-		return err
-	}
-	for _, s := range slices {
+	for _, s := range byValue {
 		key := "slice_" + envName(s.Value)
 		metrics[key+"_rows"] = float64(s.Count)
 		metrics[key+"_accuracy"] = s.Accuracy

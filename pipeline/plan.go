@@ -3,7 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/plinthml/plinth"
@@ -147,7 +149,7 @@ func unionKeys[V any](a, b map[string]V) []string {
 	for k := range b {
 		m[k] = true
 	}
-	return sortedKeys(m)
+	return slices.Sorted(maps.Keys(m))
 }
 
 // normalize makes values decoded from YAML and from JSON comparable.

@@ -30,6 +30,20 @@ type Catalog interface {
 	Pipelines(ctx context.Context) ([]Registered, error)
 }
 
+// Lookup returns the registered pipeline called name, or ENOTFOUND.
+func Lookup(ctx context.Context, c Catalog, name string) (*Registered, error) {
+	ps, err := c.Pipelines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if ps[i].Spec.Name == name {
+			return &ps[i], nil
+		}
+	}
+	return nil, plinth.NotFound("pipeline", name)
+}
+
 // Versions lists a dataset's versions, newest first.
 type Versions interface {
 	DatasetVersions(ctx context.Context, dataset string) ([]dataset.Version, error)

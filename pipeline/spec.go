@@ -9,9 +9,9 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/plinthml/plinth"
@@ -246,7 +246,7 @@ func (s *Spec) validate(kinds map[string]Kind) error {
 		_, open := k.(interface{ openInputs() })
 		for in := range st.Inputs {
 			if _, ok := k.Inputs()[in]; !ok && !open {
-				return plinth.Invalid(field+".inputs."+in, "%s steps have no input %q (they take %s)", st.Kind, in, strings.Join(sortedKeys(k.Inputs()), ", "))
+				return plinth.Invalid(field+".inputs."+in, "%s steps have no input %q (they take %s)", st.Kind, in, strings.Join(slices.Sorted(maps.Keys(k.Inputs())), ", "))
 			}
 		}
 		for in, t := range k.Inputs() {
@@ -273,7 +273,7 @@ func (s *Spec) validate(kinds map[string]Kind) error {
 			}
 			t, ok := kinds[up.Kind].Outputs()[r.Output]
 			if !ok {
-				return plinth.Invalid(field, "step %s (%s) has no output %q (it has %s)", up.Name, up.Kind, r.Output, strings.Join(sortedKeys(kinds[up.Kind].Outputs()), ", "))
+				return plinth.Invalid(field, "step %s (%s) has no output %q (it has %s)", up.Name, up.Kind, r.Output, strings.Join(slices.Sorted(maps.Keys(kinds[up.Kind].Outputs())), ", "))
 			}
 			want := k.Inputs()[in]
 			if want != "" && want != Any && t != Any && t != want {
@@ -403,13 +403,4 @@ func ParseRef(s string) (Ref, error) {
 }
 
 // KindNames lists kinds' names, sorted.
-func KindNames(kinds map[string]Kind) []string { return sortedKeys(kinds) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func KindNames(kinds map[string]Kind) []string { return slices.Sorted(maps.Keys(kinds)) }

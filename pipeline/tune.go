@@ -59,7 +59,7 @@ func (k *tuneKind) Run(sc *StepContext) (map[string]Value, error) {
 	// Check the names before spending the budget: a misspelt parameter
 	// would fail every trial.
 	for name := range cfg.Space {
-		if !knownParam(f.algo, name) {
+		if !tune.Known(f.algo, name) {
 			return nil, plinth.Invalid(sc.field("search.space."+name), "not a %s parameter", f.algo)
 		}
 	}
@@ -158,16 +158,4 @@ func better(d tune.Direction, a, b float64) bool {
 		return a > b
 	}
 	return a < b
-}
-
-// knownParam reports whether algo takes a parameter called name.
-func knownParam(algo, name string) bool {
-	if algo == "gbt" {
-		p := train.DefaultGBTParams()
-		return tune.ApplyGBT(&p, map[string]any{name: 1}) == nil || tune.ApplyGBT(&p, map[string]any{name: "x"}) == nil ||
-			tune.ApplyGBT(&p, map[string]any{name: 0.5}) == nil
-	}
-	var p train.LinearParams
-	return tune.ApplyLinear(&p, map[string]any{name: 1}) == nil || tune.ApplyLinear(&p, map[string]any{name: "x"}) == nil ||
-		tune.ApplyLinear(&p, map[string]any{name: 0.5}) == nil
 }

@@ -65,73 +65,47 @@ func (c Catalog) Service(ctx context.Context, name string) (*feature.Service, in
 
 // OnDemand returns the registered on-demand features.
 func (c Catalog) OnDemand(ctx context.Context) ([]feature.OnDemand, error) {
-	defs, err := c.Store.Definitions(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var out []feature.OnDemand
-	for _, d := range defs {
-		if d.Kind == KindOnDemand {
-			var od feature.OnDemand
-			if err := json.Unmarshal(d.Spec, &od); err != nil {
-				return nil, fmt.Errorf("on-demand feature %s: %w", d.Name, err)
-			}
-			out = append(out, od)
-		}
-	}
-	return out, nil
+	err := eachSpec(ctx, c.Store, KindOnDemand, func(_ Definition, od feature.OnDemand) {
+		out = append(out, od)
+	})
+	return out, err
 }
 
 // Pipelines returns the registered pipelines.
 func (c Catalog) Pipelines(ctx context.Context) ([]pipeline.Registered, error) {
-	defs, err := c.Store.Definitions(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var out []pipeline.Registered
-	for _, d := range defs {
-		if d.Kind != KindPipeline {
-			continue
-		}
-		var p pipeline.Spec
-		if err := json.Unmarshal(d.Spec, &p); err != nil {
-			return nil, fmt.Errorf("pipeline %s: %w", d.Name, err)
-		}
+	err := eachSpec(ctx, c.Store, KindPipeline, func(d Definition, p pipeline.Spec) {
 		out = append(out, pipeline.Registered{Spec: p, Version: d.Version, UpdatedAt: d.UpdatedAt})
-	}
-	return out, nil
-}
-
-// Pipeline returns a registered pipeline, or ENOTFOUND.
-func (c Catalog) Pipeline(ctx context.Context, name string) (*pipeline.Registered, error) {
-	ps, err := c.Pipelines(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for i := range ps {
-		if ps[i].Spec.Name == name {
-			return &ps[i], nil
-		}
-	}
-	return nil, plinth.NotFound("pipeline", name)
+	})
+	return out, err
 }
 
 // Monitors returns the registered monitors.
 func (c Catalog) Monitors(ctx context.Context) ([]monitor.Spec, error) {
-	defs, err := c.Store.Definitions(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var out []monitor.Spec
+	err := eachSpec(ctx, c.Store, KindMonitor, func(_ Definition, m monitor.Spec) {
+		out = append(out, m)
+	})
+	return out, err
+}
+
+// eachSpec calls fn with every registered definition of a kind, its spec
+// decoded.
+func eachSpec[T any](ctx context.Context, s Store, kind string, fn func(Definition, T)) error {
+	defs, err := s.Definitions(ctx)
+	if err != nil {
+		return err
+	}
 	for _, d := range defs {
-		if d.Kind != KindMonitor {
+		if d.Kind != kind {
 			continue
 		}
-		var m monitor.Spec
-		if err := json.Unmarshal(d.Spec, &m); err != nil {
-			return nil, fmt.Errorf("monitor %s: %w", d.Name, err)
+		var v T
+		if err := json.Unmarshal(d.Spec, &v); err != nil {
+			return fmt.Errorf("%s %s: %w", kind, d.Name, err)
 		}
-		out = append(out, m)
+		fn(d, v)
 	}
-	return out, nil
+	return nil
 }

@@ -493,33 +493,19 @@ func Merge(current, set, remove []Definition) (*File, error) {
 		var err error
 		switch d.Kind {
 		case KindEntity:
-			var e feature.Entity
-			err = json.Unmarshal(d.Spec, &e)
-			f.Entities = append(f.Entities, e)
+			err = appendSpec(&f.Entities, d.Spec)
 		case KindDataset:
-			var s dataset.Spec
-			err = json.Unmarshal(d.Spec, &s)
-			f.Datasets = append(f.Datasets, s)
+			err = appendSpec(&f.Datasets, d.Spec)
 		case KindView:
-			var v feature.View
-			err = json.Unmarshal(d.Spec, &v)
-			f.Views = append(f.Views, v)
+			err = appendSpec(&f.Views, d.Spec)
 		case KindService:
-			var s feature.Service
-			err = json.Unmarshal(d.Spec, &s)
-			f.Services = append(f.Services, s)
+			err = appendSpec(&f.Services, d.Spec)
 		case KindOnDemand:
-			var od feature.OnDemand
-			err = json.Unmarshal(d.Spec, &od)
-			f.OnDemand = append(f.OnDemand, od)
+			err = appendSpec(&f.OnDemand, d.Spec)
 		case KindPipeline:
-			var p pipeline.Spec
-			err = json.Unmarshal(d.Spec, &p)
-			f.Pipelines = append(f.Pipelines, p)
+			err = appendSpec(&f.Pipelines, d.Spec)
 		case KindMonitor:
-			var m monitor.Spec
-			err = json.Unmarshal(d.Spec, &m)
-			f.Monitors = append(f.Monitors, m)
+			err = appendSpec(&f.Monitors, d.Spec)
 		default:
 			return nil, plinth.Invalid("kind", "%q is not one of dataset, entity, feature_view, on_demand_feature, feature_service, pipeline, monitor", d.Kind)
 		}
@@ -528,4 +514,14 @@ func Merge(current, set, remove []Definition) (*File, error) {
 		}
 	}
 	return &f, nil
+}
+
+// appendSpec decodes one stored spec onto the end of list.
+func appendSpec[T any](list *[]T, raw json.RawMessage) error {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	*list = append(*list, v)
+	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"fmt"
@@ -87,10 +88,10 @@ func (n *Node) retrain(catalog project.Catalog) func(ctx context.Context, spec m
 		if r == nil {
 			return
 		}
-		if len(r.On) > 0 && !contains(r.On, a.Rule) {
+		if len(r.On) > 0 && !slices.Contains(r.On, a.Rule) {
 			return
 		}
-		p, err := catalog.Pipeline(ctx, r.Pipeline)
+		p, err := pipeline.Lookup(ctx, catalog, r.Pipeline)
 		if err != nil {
 			n.Logger.Warn("retrain on alert", "pipeline", r.Pipeline, "err", err)
 			return
@@ -122,15 +123,6 @@ func (n *Node) retrain(catalog project.Catalog) func(ctx context.Context, spec m
 		n.Logger.Info("alert started a retraining run", "alert", a.Rule, "endpoint", a.Endpoint, "pipeline", r.Pipeline, "run", run.ID)
 		n.Pipelines.Go(run.ID)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 var _ pipeline.Catalog = project.Catalog{}
@@ -177,7 +169,7 @@ func monitorMetrics(reg *prometheus.Registry) func(monitor.Spec, *monitor.Report
 		}
 		for _, r := range spec.Alerts {
 			v := 0.0
-			if contains(on, r.Name) {
+			if slices.Contains(on, r.Name) {
 				v = 1
 			}
 			firing.WithLabelValues(spec.Endpoint, r.Name).Set(v)

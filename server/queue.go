@@ -62,10 +62,10 @@ func (n *Node) openQueue(ctx context.Context, cfg Config) error {
 
 // QueueURL is the address workers connect to, "" without a queue.
 func (n *Node) QueueURL() string {
-	if n.natsServer != nil {
-		return n.natsServer.URL()
+	if n.qcfg == nil {
+		return ""
 	}
-	return n.queueURL
+	return n.qcfg.URL
 }
 
 // Work runs this node as a pipeline worker until ctx ends: it takes step

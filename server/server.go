@@ -110,7 +110,6 @@ type Node struct {
 	qcfg         *queue.Config
 	natsServer   *queue.Server
 	monitorEvery time.Duration
-	queueURL     string
 }
 
 // Open opens the stores named by cfg, migrating the metadata schema.
@@ -209,7 +208,6 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close()
 			return nil, err
 		}
-		n.queueURL = cfg.Queue
 		if !cfg.Worker {
 			n.Pipelines.Tasks = tasks{n.Queue}
 		}

@@ -366,7 +366,7 @@ func (f *fixture) seedTraffic(t testing.TB) {
 
 func (f *fixture) seedPipelineRun(t testing.TB) {
 	ctx := context.Background()
-	p, err := project.Catalog{Store: f.node.Meta}.Pipeline(ctx, "retrain")
+	p, err := pipeline.Lookup(ctx, project.Catalog{Store: f.node.Meta}, "retrain")
 	must(t, err)
 	eng := f.node.Pipelines
 	run, err := eng.Create(ctx, p.Spec, pipeline.RunOptions{Version: p.Version, Trigger: "dataset flights@1"})

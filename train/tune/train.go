@@ -3,6 +3,7 @@ package tune
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -55,19 +56,33 @@ var linearFields = map[string]func(p *train.LinearParams) any{
 	"seed":          func(p *train.LinearParams) any { return &p.Seed },
 }
 
+// Known reports whether a model of algo ("gbt" or "linear") takes a
+// parameter called name: whether ApplyGBT or ApplyLinear would accept it.
+func Known(algo, name string) bool {
+	if algo == "linear" {
+		_, ok := linearFields[name]
+		return ok
+	}
+	_, ok := gbtFields[name]
+	if !ok {
+		_, ok = gbtFields[gbtAliases[name]]
+	}
+	return ok
+}
+
 // ApplyGBT sets the fields of p that params name, in XGBoost's names as
 // train's errors spell them (max_depth, learning_rate, colsample_bytree,
 // ...) or the aliases the CLI takes (eta, max_bin, ...). An unknown name or
 // a value of the wrong type is an EINVALID error naming the parameter; the
 // values themselves are checked by train.GBT.
 func ApplyGBT(p *train.GBTParams, params map[string]any) error {
-	for _, name := range sortedKeys(params) {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
 		field, ok := gbtFields[name]
 		if !ok {
 			field, ok = gbtFields[gbtAliases[name]]
 		}
 		if !ok {
-			return plinth.Invalid(name, "not a gbt parameter (want one of %s)", strings.Join(sortedKeys(gbtFields), ", "))
+			return plinth.Invalid(name, "not a gbt parameter (want one of %s)", strings.Join(slices.Sorted(maps.Keys(gbtFields)), ", "))
 		}
 		if err := set(field(p), name, params[name]); err != nil {
 			return err
@@ -79,10 +94,10 @@ func ApplyGBT(p *train.GBTParams, params map[string]any) error {
 // ApplyLinear sets the fields of p that params name (objective, num_class,
 // epochs, learning_rate, l1, l2, batch_size, seed), as ApplyGBT does.
 func ApplyLinear(p *train.LinearParams, params map[string]any) error {
-	for _, name := range sortedKeys(params) {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
 		field, ok := linearFields[name]
 		if !ok {
-			return plinth.Invalid(name, "not a linear parameter (want one of %s)", strings.Join(sortedKeys(linearFields), ", "))
+			return plinth.Invalid(name, "not a linear parameter (want one of %s)", strings.Join(slices.Sorted(maps.Keys(linearFields)), ", "))
 		}
 		if err := set(field(p), name, params[name]); err != nil {
 			return err
@@ -138,15 +153,6 @@ func wholeNumber(v any) (int64, bool) {
 		}
 	}
 	return 0, false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // stopTraining is the panic with which a report callback abandons

@@ -98,6 +98,38 @@ func syntheticTable(n int, seed uint64) *train.Table {
 	return t
 }
 
+func TestKnown(t *testing.T) {
+	for _, tc := range []struct {
+		algo, name string
+		want       bool
+	}{
+		{"gbt", "max_depth", true},
+		{"gbt", "eta", true}, // an alias
+		{"gbt", "epochs", false},
+		{"gbt", "", false},
+		{"linear", "epochs", true},
+		{"linear", "l2", true},
+		{"linear", "max_depth", false},
+		{"linear", "eta", false}, // gbt's alias only
+	} {
+		if got := Known(tc.algo, tc.name); got != tc.want {
+			t.Errorf("Known(%q, %q) = %v, want %v", tc.algo, tc.name, got, tc.want)
+		}
+		// Known agrees with what the Apply functions accept.
+		var err error
+		if tc.algo == "gbt" {
+			p := train.DefaultGBTParams()
+			err = ApplyGBT(&p, map[string]any{tc.name: 1})
+		} else {
+			var p train.LinearParams
+			err = ApplyLinear(&p, map[string]any{tc.name: 1})
+		}
+		if accepted := err == nil || !strings.Contains(err.Error(), "not a "); accepted != tc.want {
+			t.Errorf("%s accepts %q: %v (%v), Known says %v", tc.algo, tc.name, accepted, err, tc.want)
+		}
+	}
+}
+
 // TestTuneGBT tunes gradient-boosted trees end to end: TPE proposes, each
 // trial trains with the validation log loss reported per round, ASHA stops
 // the trials that trail, and the best trial's value is what retraining
