@@ -26,15 +26,20 @@ type LogRecord struct {
 	LatencyUS int64          `json:"latency_us"`
 }
 
-// Sink stores batches of log records, e.g. as dataset versions.
+// Sink stores log records, e.g. as dataset versions. The log's writer is
+// its only caller. Add takes each record as it comes off the queue, so the
+// per-record work (profiling, encoding) is spread over time rather than
+// done in bursts at each flush on the cores that serve; Flush stores what
+// was added since the last flush and says how many records that was.
 type Sink interface {
-	WriteLog(ctx context.Context, records []LogRecord) error
+	Add(ctx context.Context, r LogRecord)
+	Flush(ctx context.Context) (int, error)
 }
 
 // PredictionLog records predictions asynchronously. Log never blocks and
 // never allocates more than the buffer: under overload records are dropped
-// and counted. A writer flushes batches to the sink every FlushEvery or when
-// BatchSize records wait.
+// and counted. A writer hands records to the sink and flushes it every
+// FlushEvery or once BatchSize records were added.
 type PredictionLog struct {
 	Sink       Sink
 	SampleRate float64 // share of requests logged, 0 to 1; 0 means 1
@@ -122,53 +127,55 @@ func (l *PredictionLog) Log(records []LogRecord) {
 
 func (l *PredictionLog) run(ctx context.Context) {
 	defer close(l.done)
-	batch := make([]LogRecord, 0, l.BatchSize)
 	tick := time.NewTicker(l.FlushEvery)
 	defer tick.Stop()
+	added := 0
+	add := func(r LogRecord) {
+		l.Sink.Add(ctx, r)
+		added++
+	}
 	flush := func() {
-		if len(batch) == 0 {
+		if added == 0 {
 			return
 		}
 		// The sink gets its own deadline: a flush at shutdown must finish.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		if err := l.Sink.WriteLog(fctx, batch); err != nil {
-			l.failed.Add(float64(len(batch)))
-		} else {
-			l.written.Add(float64(len(batch)))
-		}
+		n, err := l.Sink.Flush(fctx)
 		cancel()
-		batch = batch[:0]
+		if err != nil {
+			l.failed.Add(float64(n))
+		} else {
+			l.written.Add(float64(n))
+		}
+		added = 0
+	}
+	drain := func() {
+		for {
+			select {
+			case r := <-l.queue:
+				add(r)
+			default:
+				return
+			}
+		}
 	}
 	for {
 		select {
 		case r := <-l.queue:
-			batch = append(batch, r)
-			if len(batch) >= l.BatchSize {
+			add(r)
+			if added >= l.BatchSize {
 				flush()
 			}
 		case <-tick.C:
 			flush()
 		case done := <-l.flushes:
-			for drained := false; !drained; {
-				select {
-				case r := <-l.queue:
-					batch = append(batch, r)
-				default:
-					drained = true
-				}
-			}
+			drain()
 			flush()
 			close(done)
 		case <-ctx.Done():
-			for {
-				select {
-				case r := <-l.queue:
-					batch = append(batch, r)
-				default:
-					flush()
-					return
-				}
-			}
+			drain()
+			flush()
+			return
 		}
 	}
 }

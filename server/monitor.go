@@ -26,12 +26,12 @@ type monitorSink struct {
 	mon  *monitor.Monitor
 }
 
-func (s monitorSink) WriteLog(ctx context.Context, records []serve.LogRecord) error {
-	for _, r := range records {
-		s.mon.Observe(ctx, monitor.Key{Endpoint: r.Endpoint, Model: r.Model, Version: r.Version}, r.Time, r.Inputs, r.Outputs)
-	}
-	return s.next.WriteLog(ctx, records)
+func (s monitorSink) Add(ctx context.Context, r serve.LogRecord) {
+	s.mon.Observe(ctx, monitor.Key{Endpoint: r.Endpoint, Model: r.Model, Version: r.Version}, r.Time, r.Inputs, r.Outputs)
+	s.next.Add(ctx, r)
 }
+
+func (s monitorSink) Flush(ctx context.Context) (int, error) { return s.next.Flush(ctx) }
 
 // versionModels loads registered versions' model files for monitoring,
 // once each.

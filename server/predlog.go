@@ -3,22 +3,44 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/serve"
 )
 
-// logSink stores prediction log batches as versions of a dataset per
-// endpoint, "predictions_<endpoint>", through the same ingestion as any
-// data: so monitoring and label joins read them like any dataset.
+// logSink stores the prediction log as versions of a dataset per
+// endpoint, "predictions_<endpoint>", which monitoring and label joins read
+// like any dataset. Records are encoded as they are added; a flush writes
+// each endpoint's rows to Parquet and records them as the next version.
+// The records are plinth's own, so they skip the checks outside data goes
+// through: the log's writer shares the serving cores, and the checks cost
+// more than the writing (issue 6's benchmark).
 type logSink struct {
 	ingester *dataset.Ingester
+	pending  map[string]*pendingLog // by dataset
+	json     []byte                 // scratch
+	keys     []string               // scratch
+}
+
+type pendingLog struct {
+	rows               []logRow
+	minEvent, maxEvent time.Time
+}
+
+func newLogSink(in *dataset.Ingester) *logSink {
+	return &logSink{ingester: in, pending: map[string]*pendingLog{}}
 }
 
 // PredictionDataset names the dataset an endpoint's predictions go to.
@@ -26,20 +48,73 @@ func PredictionDataset(endpoint string) string {
 	return "predictions_" + strings.ReplaceAll(endpoint, "-", "_")
 }
 
-func (s logSink) WriteLog(ctx context.Context, records []serve.LogRecord) error {
-	byEndpoint := map[string][]serve.LogRecord{}
-	for _, r := range records {
-		byEndpoint[r.Endpoint] = append(byEndpoint[r.Endpoint], r)
-	}
-	for endpoint, recs := range byEndpoint {
-		if err := s.write(ctx, PredictionDataset(endpoint), recs); err != nil {
-			return err
-		}
-	}
-	return nil
+// logRow is a prediction log record as its dataset stores it. Inputs and
+// request differ between models: they are JSON text, which DuckDB reads
+// with its JSON functions.
+type logRow struct {
+	RequestID  string    `parquet:"request_id"`
+	Time       time.Time `parquet:"time,timestamp(microsecond:utc)"`
+	Endpoint   string    `parquet:"endpoint"`
+	Model      string    `parquet:"model"`
+	Version    int64     `parquet:"version"`
+	Variant    string    `parquet:"variant"`
+	Inputs     string    `parquet:"inputs"`
+	Request    *string   `parquet:"request,optional"`
+	Outputs    []float64 `parquet:"outputs,list"`
+	LatencyUS  int64     `parquet:"latency_us"`
+	IngestedAt time.Time `parquet:"_ingested_at,timestamp(microsecond:utc)"`
 }
 
-func (s logSink) write(ctx context.Context, name string, recs []serve.LogRecord) error {
+// logSchema is logRow's schema as DuckDB describes the file.
+var logSchema = []dataset.Field{
+	{Name: "request_id", Type: "VARCHAR"}, {Name: "time", Type: "TIMESTAMP WITH TIME ZONE"},
+	{Name: "endpoint", Type: "VARCHAR"}, {Name: "model", Type: "VARCHAR"}, {Name: "version", Type: "BIGINT"},
+	{Name: "variant", Type: "VARCHAR"}, {Name: "inputs", Type: "VARCHAR"}, {Name: "request", Type: "VARCHAR"},
+	{Name: "outputs", Type: "DOUBLE[]"}, {Name: "latency_us", Type: "BIGINT"},
+	{Name: dataset.IngestedAt, Type: "TIMESTAMP WITH TIME ZONE"},
+}
+
+func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
+	name := PredictionDataset(r.Endpoint)
+	p := s.pending[name]
+	if p == nil {
+		p = &pendingLog{minEvent: r.Time, maxEvent: r.Time}
+		s.pending[name] = p
+	}
+	s.json, s.keys = appendJSONObject(s.json[:0], s.keys, r.Inputs)
+	row := logRow{RequestID: r.RequestID, Time: r.Time, Endpoint: r.Endpoint, Model: r.Model, Version: int64(r.Version),
+		Variant: r.Variant, Inputs: string(s.json), Outputs: r.Outputs, LatencyUS: r.LatencyUS}
+	if r.Request != nil {
+		s.json, s.keys = appendJSONObject(s.json[:0], s.keys, r.Request)
+		req := string(s.json)
+		row.Request = &req
+	}
+	p.rows = append(p.rows, row)
+	if r.Time.Before(p.minEvent) {
+		p.minEvent = r.Time
+	}
+	if r.Time.After(p.maxEvent) {
+		p.maxEvent = r.Time
+	}
+}
+
+// Flush writes every endpoint's pending rows. The rows of an endpoint
+// that fails are dropped (and counted as failed): keeping them would grow
+// the buffer without bound while the store is down.
+func (s *logSink) Flush(ctx context.Context) (int, error) {
+	var n int
+	var errs []error
+	for name, p := range s.pending {
+		n += len(p.rows)
+		if err := s.write(ctx, name, p); err != nil {
+			errs = append(errs, fmt.Errorf("prediction log %s: %w", name, err))
+		}
+	}
+	clear(s.pending)
+	return n, errors.Join(errs...)
+}
+
+func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
 	spec, err := s.ingester.Store.Spec(ctx, name)
 	if plinth.IsCode(err, plinth.ENOTFOUND) {
 		spec = &dataset.Spec{Name: name, EventTime: "time", Columns: []dataset.Column{{Name: "time", Type: "timestamp", NotNull: true}}}
@@ -48,35 +123,101 @@ func (s logSink) write(ctx context.Context, name string, recs []serve.LogRecord)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.ingester.WorkDir, "predictions-*.ndjson")
+	at := time.Now().UTC()
+	for i := range p.rows {
+		p.rows[i].IngestedAt = at
+	}
+	tmp, err := os.CreateTemp(s.ingester.WorkDir, "predictions-*.parquet")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	enc := json.NewEncoder(tmp)
-	for _, r := range recs {
-		// Inputs differ between models: they are kept as one JSON text
-		// column, which DuckDB reads with its JSON functions.
-		inputs, _ := json.Marshal(r.Inputs)
-		request := ""
-		if r.Request != nil {
-			b, _ := json.Marshal(r.Request)
-			request = string(b)
-		}
-		row := map[string]any{
-			"request_id": r.RequestID, "time": r.Time, "endpoint": r.Endpoint, "model": r.Model, "version": r.Version,
-			"variant": r.Variant, "inputs": string(inputs), "request": request, "outputs": r.Outputs, "latency_us": r.LatencyUS,
-		}
-		if err := enc.Encode(row); err != nil {
-			tmp.Close()
-			return fmt.Errorf("prediction log: %w", err)
-		}
+	w := parquet.NewGenericWriter[logRow](tmp, parquet.Compression(&parquet.Snappy))
+	if _, err := w.Write(p.rows); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		tmp.Close()
+		return err
 	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	_, _, err = s.ingester.Ingest(ctx, *spec, tmp.Name())
+	_, err = s.ingester.Record(ctx, *spec, dataset.Written{File: tmp.Name(), Rows: int64(len(p.rows)), Schema: logSchema,
+		At: at, MinEvent: &p.minEvent, MaxEvent: &p.maxEvent}, "prediction log")
 	return err
+}
+
+// appendJSONObject appends m as a JSON object with sorted keys, at a
+// fraction of encoding/json's cost for the flat maps of feature values the
+// log holds; keys is scratch space, returned for reuse.
+// NaN and infinities, which JSON cannot hold, become null.
+func appendJSONObject(b []byte, keys []string, m map[string]any) ([]byte, []string) {
+	keys = keys[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		switch v := m[k].(type) {
+		case nil:
+			b = append(b, "null"...)
+		case float64:
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				b = append(b, "null"...)
+			} else {
+				b = strconv.AppendFloat(b, v, 'g', -1, 64)
+			}
+		case string:
+			b = appendJSONString(b, v)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		default:
+			j, err := json.Marshal(v)
+			if err != nil {
+				j = []byte("null")
+			}
+			b = append(b, j...)
+		}
+	}
+	return append(b, '}'), keys
+}
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
+// U+FFFD, as with encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\\ufffd"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 // LookupPrediction finds a request's records in an endpoint's prediction

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -300,5 +301,27 @@ func TestPredictionLog(t *testing.T) {
 	}
 	if ids != "req-0,req-1,req-2" || ages != "30,50,31,50,32,50" {
 		t.Fatalf("logged request ids %q, ages %q", ids, ages)
+	}
+	// The version's schema is the file's, as the engine reads it.
+	rows, err := n.Offline.DB().Query(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))`,
+		n.Blobs.(interface{ Path(blob.Digest) string }).Path(blob.Digest(vs[0].Digest)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var described []dataset.Field
+	for rows.Next() {
+		var f dataset.Field
+		if err := rows.Scan(&f.Name, &f.Type); err != nil {
+			t.Fatal(err)
+		}
+		described = append(described, f)
+	}
+	rows.Close()
+	if !reflect.DeepEqual(described, vs[0].Schema) {
+		t.Fatalf("recorded schema %v, the file's %v", vs[0].Schema, described)
+	}
+	recs, err := n.LookupPrediction(ctx, "income", "req-1")
+	if err != nil || len(recs) != 2 || recs[0].Version != 1 || recs[0].Inputs["age"] == nil || len(recs[0].Outputs) != 1 || recs[0].Request != nil {
+		t.Fatalf("LookupPrediction = %+v, %v", recs, err)
 	}
 }

@@ -36,6 +36,8 @@ const servingFeatures = 30
 //     at most 2 ms.
 //   - p99-ms-at-half-swapping: the same while the endpoint is redeployed 20
 //     times and rolled back 5 times.
+//   - hello-p99-ms-at-same-rate: the hello-world handler at that same
+//     open-loop rate, for what the machine and the generator add.
 //   - failed: requests that did not get a 200, in all phases. Target 0.
 func BenchmarkServing(b *testing.B) {
 	ctx := context.Background()
@@ -80,6 +82,7 @@ func BenchmarkServing(b *testing.B) {
 	helloRun := load(b.N, 16, 0, hello.URL, body)
 	predictRun := load(b.N, 16, 0, predictURL, body)
 	steady := load(b.N, 64, predictRun.rate/2, predictURL, body)
+	helloSteady := load(b.N, 64, predictRun.rate/2, hello.URL, body)
 
 	// Redeploy and roll back under the open-loop load.
 	swapsDone := make(chan error, 1)
@@ -110,6 +113,7 @@ func BenchmarkServing(b *testing.B) {
 	b.ReportMetric(predictRun.p(0.99).Seconds()*1e3, "p99-ms-at-max")
 	b.ReportMetric(steady.p(0.99).Seconds()*1e3, "p99-ms-at-half")
 	b.ReportMetric(paced.p(0.99).Seconds()*1e3, "p99-ms-at-half-swapping")
+	b.ReportMetric(helloSteady.p(0.99).Seconds()*1e3, "hello-p99-ms-at-same-rate")
 	b.ReportMetric(float64(helloRun.failed+predictRun.failed+steady.failed+paced.failed), "failed")
 }
 
