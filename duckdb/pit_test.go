@@ -66,13 +66,18 @@ func equal(a, b []string) bool {
 	return true
 }
 
+// Views read tables with an ingestion column, or (snapshots) dataset
+// snapshot files: one per ingested batch, oldest first, each with a single
+// ingestion time, as the dataset store keeps them.
 func TestTrainingSetMatchesBruteForce(t *testing.T) {
-	for seed := uint64(1); seed <= 12; seed++ {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { checkSeed(t, seed) })
+	for _, snapshots := range []bool{false, true} {
+		for seed := uint64(1); seed <= 12; seed++ {
+			t.Run(fmt.Sprintf("snapshots=%v/seed%d", snapshots, seed), func(t *testing.T) { checkSeed(t, seed, snapshots) })
+		}
 	}
 }
 
-func checkSeed(t *testing.T, seed uint64) {
+func checkSeed(t *testing.T, seed uint64, snapshots bool) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 99))
 	e, err := duckdb.Open("")
@@ -92,6 +97,27 @@ func checkSeed(t *testing.T, seed uint64) {
 		{view: feature.View{Name: "driver_stats", Entities: []string{"driver"}, Source: "driver_rows", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"trips"}, TTL: plinth.Duration(30 * time.Minute)}},
 		{view: feature.View{Name: "route_stats", Entities: []string{"route"}, Source: "route_rows", Timestamp: "event_ts", Ingested: "ingested_ts", Features: []string{"delay"}}},
 	}
+	// In snapshot mode a row's ingestion time is its batch's; rows that
+	// tie on keys and event time within a batch are ambiguous, so they go
+	// to another batch or are skipped.
+	batches := 1 + rng.IntN(5)
+	batchTime := func(b int) time.Time { return minute(17 * b) }
+	seen := map[string]bool{}
+	place := func(view int, r featRow) (featRow, bool) {
+		if !snapshots {
+			return r, true
+		}
+		for try := 0; try < batches; try++ {
+			b := rng.IntN(batches)
+			k := fmt.Sprint(view, r.keys, r.event, b)
+			if !seen[k] {
+				seen[k] = true
+				r.ingested = batchTime(b)
+				return r, true
+			}
+		}
+		return r, false
+	}
 	for i := 0; i < 150; i++ {
 		// Event minutes from a small range force ties; ingestion usually
 		// follows the event, sometimes an hour later (a late backfill).
@@ -100,15 +126,19 @@ func checkSeed(t *testing.T, seed uint64) {
 		if rng.IntN(6) == 0 {
 			lag += time.Hour
 		}
-		views[0].rows = append(views[0].rows, featRow{keys: []string{drivers[rng.IntN(3)]}, event: ev, ingested: ev.Add(lag).Add(time.Duration(i) * time.Microsecond), value: int64(i)})
+		if r, ok := place(0, featRow{keys: []string{drivers[rng.IntN(3)]}, event: ev, ingested: ev.Add(lag).Add(time.Duration(i) * time.Microsecond), value: int64(i)}); ok {
+			views[0].rows = append(views[0].rows, r)
+		}
 	}
 	for i := 0; i < 150; i++ {
 		ev := minute(rng.IntN(60))
-		views[1].rows = append(views[1].rows, featRow{keys: []string{origins[rng.IntN(3)], origins[rng.IntN(2)]}, event: ev, ingested: ev.Add(time.Duration(i) * time.Microsecond), value: int64(1000 + i)})
+		if r, ok := place(1, featRow{keys: []string{origins[rng.IntN(3)], origins[rng.IntN(2)]}, event: ev, ingested: ev.Add(time.Duration(i) * time.Microsecond), value: int64(1000 + i)}); ok {
+			views[1].rows = append(views[1].rows, r)
+		}
 	}
 	// Exact duplicates of some rows (same keys, times and value).
 	for i := 0; i < 10; i++ {
-		views[0].rows = append(views[0].rows, views[0].rows[rng.IntN(150)])
+		views[0].rows = append(views[0].rows, views[0].rows[rng.IntN(len(views[0].rows))])
 	}
 
 	var labels []labelRow
@@ -116,9 +146,9 @@ func checkSeed(t *testing.T, seed uint64) {
 		at := minute(rng.IntN(100))
 		switch rng.IntN(5) {
 		case 0: // exactly at a feature row's event time
-			at = views[0].rows[rng.IntN(150)].event
+			at = views[0].rows[rng.IntN(len(views[0].rows))].event
 		case 1: // exactly at the TTL edge of one, or one microsecond past it
-			at = views[0].rows[rng.IntN(150)].event.Add(30*time.Minute + time.Duration(rng.IntN(2))*time.Microsecond)
+			at = views[0].rows[rng.IntN(len(views[0].rows))].event.Add(30*time.Minute + time.Duration(rng.IntN(2))*time.Microsecond)
 		}
 		d := drivers[rng.IntN(len(drivers))] // d4 never has features
 		labels = append(labels, labelRow{keys: []string{d, origins[rng.IntN(3)], origins[rng.IntN(3)]}, at: at})
@@ -137,6 +167,18 @@ func checkSeed(t *testing.T, seed uint64) {
 	}
 	for i, l := range labels {
 		mustExec(t, db, `INSERT INTO labels VALUES (?, ?, ?, ?, ?)`, l.keys[0], l.keys[1], l.keys[2], l.at, i)
+	}
+
+	if snapshots {
+		dir := t.TempDir()
+		for i, table := range []string{"driver_rows", "route_rows"} {
+			views[i].view.Paths = nil
+			for b := 0; b < batches; b++ {
+				path := filepath.Join(dir, fmt.Sprintf("%s-%d.parquet", table, b))
+				mustExec(t, db, fmt.Sprintf(`COPY (SELECT * FROM %s WHERE ingested_ts = ?) TO '%s' (FORMAT parquet)`, table, path), batchTime(b))
+				views[i].view.Paths = append(views[i].view.Paths, path)
+			}
+		}
 	}
 
 	var asOf *time.Time

@@ -53,8 +53,10 @@ type View struct {
 	// instead of a selection of its columns; Features then lists the
 	// aggregations' names (filled in by Normalize).
 	Aggregations []Aggregation `json:"aggregations,omitempty" yaml:"aggregations,omitempty"`
-	// Paths, when set, are the files the view's rows are in (resolved from
-	// a dataset's snapshots); they take the place of Source for the engine.
+	// Paths, when set, are the files the view's rows are in: a dataset's
+	// snapshots, oldest first, which take the place of Source for the
+	// engine. Each snapshot is one ingested batch, so its rows share one
+	// ingestion time and a file's position orders ingestion times.
 	Paths []string `json:"-" yaml:"-"`
 }
 
