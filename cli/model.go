@@ -48,7 +48,7 @@ func runModel(ctx context.Context, e *Env, args []string) error {
 	algo := fs.String("algo", "gbt", "trainer: gbt (gradient-boosted trees) or linear (train)")
 	params := kvFlag{}
 	fs.Var(params, "param", "trainer parameter key=value, repeatable (train). Both: objective (binary:logistic, multi:softprob, reg:squarederror; gbt also reg:pseudohubererror, reg:quantileerror with quantile_alpha), num_class, learning_rate, seed. "+
-		"gbt: rounds, max_depth, max_leaves, grow_policy, min_child_weight, alpha, lambda, gamma, subsample, colsample_bytree, max_bin, early_stopping_rounds, eval_metric, nthread. linear: epochs, l1, l2, batch_size")
+		"gbt: rounds, max_depth, max_leaves, grow_policy, min_child_weight, alpha, lambda, gamma, subsample, colsample_bytree, max_bin, max_cat_to_onehot, early_stopping_rounds, eval_metric, nthread. linear: epochs, l1, l2, batch_size")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err

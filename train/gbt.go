@@ -52,6 +52,13 @@ type GBTParams struct {
 	// MaxBins is the number of histogram bins per feature, 2..256, missing
 	// values included when a feature has them; default 256.
 	MaxBins int
+	// MaxCatToOneHot: a categorical feature with at most this many
+	// categories is split one category against the rest, as its one-hot
+	// encoding would be; one with more by the best partition of its
+	// categories. Default 4, as in XGBoost and LightGBM (max_cat_to_onehot);
+	// a large value makes every categorical split one-vs-rest, what
+	// XGBoost does with one-hot encoded data.
+	MaxCatToOneHot int
 
 	HuberSlope float64 // delta of reg:pseudohubererror; default 1
 	// QuantileAlpha is the quantile reg:quantileerror predicts, in (0, 1);
@@ -121,6 +128,9 @@ func (p *GBTParams) check(hasValid bool) error {
 	}
 	if p.MaxBins == 0 {
 		p.MaxBins = 256
+	}
+	if p.MaxCatToOneHot == 0 {
+		p.MaxCatToOneHot = 4
 	}
 	if p.Subsample == 0 {
 		p.Subsample = 1
@@ -194,6 +204,9 @@ func (p *GBTParams) check(hasValid bool) error {
 	}
 	if p.MaxBins < 2 || p.MaxBins > 256 {
 		return plinth.Invalid("max_bins", "must be in [2, 256], have %d", p.MaxBins)
+	}
+	if p.MaxCatToOneHot < 0 {
+		return plinth.Invalid("max_cat_to_onehot", "must be >= 0, have %d", p.MaxCatToOneHot)
 	}
 	if p.EarlyStoppingRounds < 0 {
 		return plinth.Invalid("early_stopping_rounds", "must be >= 0, have %d", p.EarlyStoppingRounds)
@@ -320,6 +333,7 @@ func trainGBT(trainT, valid *Table, p GBTParams, report func(GBTProgress)) (*mod
 		alpha:     p.Alpha,
 		lambda:    p.Lambda,
 		gamma:     p.Gamma,
+		oneHot:    p.MaxCatToOneHot,
 		eta:       p.LearningRate,
 		tmp:       make([]int32, n),
 		tmp2:      make([]int32, n),

@@ -150,6 +150,11 @@ func TestGBTBench(t *testing.T) {
 	dir, root := os.Getenv("PLINTH_GBT_BENCH_DIR"), os.Getenv("PLINTH_GBT_BENCH_ROOT")
 	shared := "/work/shared/data"
 	p := benchParams()
+	if os.Getenv("PLINTH_GBT_BENCH_CATEGORICAL") == "onehot" {
+		// Every category one-vs-rest: the splits XGBoost can make on
+		// one-hot columns.
+		p.MaxCatToOneHot = math.MaxInt32
+	}
 	var trainT, testT *Table
 	var err error
 	switch task {

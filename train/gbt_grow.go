@@ -46,6 +46,7 @@ type grower struct {
 	alpha     float64
 	lambda    float64
 	gamma     float64
+	oneHot    int // categorical features with at most this many categories split one-vs-rest
 	eta       float64
 
 	gh    []float32 // (gradient, hessian) of row r at 2r, 2r+1
@@ -562,6 +563,32 @@ func (gr *grower) bestSplit(n *gnode) split {
 					if hl2 >= mcw && H-hl2 >= mcw {
 						if gain := score(gl2, hl2, alpha, lambda) + score(G-gl2, H-hl2, alpha, lambda) - parent; gain > bestGain {
 							take(gain, gl2, hl2, true, b, nil)
+						}
+					}
+				}
+			}
+			continue
+		}
+		if gr.b.ncat[f] <= gr.oneHot {
+			// One category against the rest, scored as the split of a
+			// one-hot column would be: no categorical regularization.
+			var one [1]int
+			for b := range nb {
+				gl, hl := hist[b].g, hist[b].h
+				if hl == 0 {
+					continue
+				}
+				one[0] = b
+				if hl >= mcw && H-hl >= mcw {
+					if gain := score(gl, hl, alpha, lambda) + score(G-gl, H-hl, alpha, lambda) - parent; gain > bestGain {
+						take(gain, gl, hl, false, 0, one[:])
+					}
+				}
+				if hm > 0 {
+					gl2, hl2 := gl+gm, hl+hm
+					if hl2 >= mcw && H-hl2 >= mcw {
+						if gain := score(gl2, hl2, alpha, lambda) + score(G-gl2, H-hl2, alpha, lambda) - parent; gain > bestGain {
+							take(gain, gl2, hl2, true, 0, one[:])
 						}
 					}
 				}

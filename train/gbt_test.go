@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/plinthml/plinth"
@@ -181,6 +182,23 @@ func TestGBTCategorical(t *testing.T) {
 	}
 	if acc := accuracy(tab.Label, predict(t, m, tab)); acc != 1 {
 		t.Errorf("accuracy %v, want 1", acc)
+	}
+
+	// With one-vs-rest splits for up to 10 categories, as one-hot columns
+	// would be split, every split sends one category its own way, and it
+	// takes a tree per positive category.
+	p.MaxCatToOneHot = 10
+	p.Rounds, p.MaxDepth = 1, 1
+	m, err = GBT(tab, nil, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root := m.Trees.Trees[0].Nodes[0]; root.Feature != 1 || len(root.Categories) != 1 || !positive[m.Signature.Features[1].Categories[root.Categories[0]]] {
+		t.Fatalf("one-vs-rest root = %+v, want one positive category split off", root)
+	}
+	p.MaxCatToOneHot = -1
+	if _, err := GBT(tab, nil, p, nil); !plinth.IsCode(err, plinth.EINVALID) || !strings.Contains(err.Error(), "max_cat_to_onehot") {
+		t.Fatalf("negative max_cat_to_onehot: %v", err)
 	}
 }
 

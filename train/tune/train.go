@@ -31,6 +31,7 @@ var gbtFields = map[string]func(p *train.GBTParams) any{
 	"subsample":             func(p *train.GBTParams) any { return &p.Subsample },
 	"colsample_bytree":      func(p *train.GBTParams) any { return &p.ColsampleByTree },
 	"max_bins":              func(p *train.GBTParams) any { return &p.MaxBins },
+	"max_cat_to_onehot":     func(p *train.GBTParams) any { return &p.MaxCatToOneHot },
 	"huber_slope":           func(p *train.GBTParams) any { return &p.HuberSlope },
 	"quantile_alpha":        func(p *train.GBTParams) any { return &p.QuantileAlpha },
 	"early_stopping_rounds": func(p *train.GBTParams) any { return &p.EarlyStoppingRounds },
