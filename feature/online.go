@@ -124,7 +124,19 @@ func (m *Materializer) Materialize(ctx context.Context, views []string, progress
 	for name := range want {
 		return out, plinth.NotFound("feature view", name)
 	}
+	if f, ok := m.Online.(flusher); ok && len(out) > 0 {
+		if err := f.Flush(); err != nil {
+			return out, fmt.Errorf("materialize: %w", err)
+		}
+	}
 	return out, nil
+}
+
+// flusher is an online store that buffers writes in memory in a form
+// slower to read than its settled one (Pebble's memtable): a
+// materialization ends by flushing it, so reads after it are fast.
+type flusher interface {
+	Flush() error
 }
 
 func (m *Materializer) materialize(ctx context.Context, v View, keys []string, progress func(string, int64)) (*MaterializeResult, error) {

@@ -124,6 +124,30 @@ func TestReopenKeepsRecords(t *testing.T) {
 	checkRecords(t, s, recs)
 }
 
+// TestFlush moves the memtable's records to sorted tables (what a
+// materialization ends with) without losing or changing any.
+func TestFlush(t *testing.T) {
+	ctx := context.Background()
+	s, err := pebble.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := onlinetest.Records("v", 1000, 5, time.Unix(1_800_000_000, 0))
+	if err := s.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	checkRecords(t, s, recs)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err == nil {
+		t.Fatal("Flush after Close succeeded")
+	}
+}
+
 func TestOpenRejectsOtherDatabases(t *testing.T) {
 	dir := t.TempDir()
 	db, err := pebbledb.Open(dir, &pebbledb.Options{Logger: silent{}})
