@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,7 +268,8 @@ type Server struct {
 type servicePlan struct {
 	loaded     time.Time
 	refreshing atomic.Bool // a background reload is under way
-	names      []string
+	names      []string    // the views' features
+	allNames   []string    // names, then the on-demand features
 	views      []planView
 	onDemand   *Program // nil without on-demand features
 }
@@ -369,6 +371,7 @@ func (s *Server) loadPlan(ctx context.Context, service string) (*servicePlan, er
 		if p.onDemand, err = onDemandProgram(ctx, s.Catalog, svc, p.names); err != nil {
 			return nil, err
 		}
+		p.allNames = append(slices.Clone(p.names), p.onDemand.Names()...)
 	}
 	s.mu.Lock()
 	if s.plans == nil {
@@ -380,8 +383,26 @@ func (s *Server) loadPlan(ctx context.Context, service string) (*servicePlan, er
 }
 
 // Get returns the service's features for each entity row (a map of join
-// key to value).
+// key to value), by feature name.
 func (s *Server) Get(ctx context.Context, service string, rows []map[string]any) ([]string, []OnlineRow, error) {
+	names, values, err := s.Lookup(ctx, service, rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]OnlineRow, len(values))
+	for i, vs := range values {
+		out[i] = make(OnlineRow, len(names))
+		for j, n := range names {
+			out[i][n] = vs[j]
+		}
+	}
+	return names, out, nil
+}
+
+// Lookup is Get without the maps, for the serving path: values[i][j] is
+// row i's value of the feature names[j]. The slices share one backing
+// array; names must not be modified.
+func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]any) ([]string, [][]Value, error) {
 	p, err := s.plan(ctx, service)
 	if err != nil {
 		return nil, nil, err
@@ -390,14 +411,20 @@ func (s *Server) Get(ctx context.Context, service string, rows []map[string]any)
 	if s.Now != nil {
 		now = s.Now()
 	}
-	out := make([]OnlineRow, len(rows))
+	names := p.names
+	if p.onDemand != nil {
+		names = p.allNames
+	}
+	flat := make([]Value, len(rows)*len(names))
+	out := make([][]Value, len(rows))
 	for i := range out {
-		out[i] = make(OnlineRow, len(p.names))
+		out[i] = flat[i*len(names) : (i+1)*len(names) : (i+1)*len(names)]
 	}
 	keys := make([]string, len(rows))
 	results := make([]online.Result, len(rows))
+	times := make([]time.Time, len(rows)*len(p.views))
 	parts := make([]string, 0, 4)
-	for _, v := range p.views {
+	for vi, v := range p.views {
 		for i, r := range rows {
 			parts = parts[:0]
 			for _, k := range v.keys {
@@ -413,38 +440,39 @@ func (s *Server) Get(ctx context.Context, service string, rows []map[string]any)
 			return nil, nil, err
 		}
 		for i, r := range results {
-			t := r.EventTime // one per view and row, shared by its features
+			// One event time per view and row, shared by its features.
+			t := &times[i*len(p.views)+vi]
+			*t = r.EventTime
+			row := out[i][v.first : v.first+len(v.columns)]
 			for c, col := range v.columns {
-				name := p.names[v.first+c]
 				switch {
 				case !r.Found:
-					out[i][name] = Value{Status: Missing}
-				case v.ttl > 0 && now.Sub(t) > v.ttl:
-					out[i][name] = Value{Status: Stale, EventTime: &t}
+					row[c] = Value{Status: Missing}
+				case v.ttl > 0 && now.Sub(*t) > v.ttl:
+					row[c] = Value{Status: Stale, EventTime: t}
 				default:
-					out[i][name] = Value{Value: fromValue(r.Values[col]), Status: Present, EventTime: &t}
+					row[c] = Value{Value: fromValue(r.Values[col]), Status: Present, EventTime: t}
 				}
 			}
 		}
 	}
 	if p.onDemand == nil {
-		return p.names, out, nil
+		return names, out, nil
 	}
 	// On-demand features: the request row is the request data, as the
 	// label table is in a training set.
-	names := append(append([]string(nil), p.names...), p.onDemand.Names()...)
 	values := make(map[string]any, len(p.names))
 	for i, r := range rows {
 		clear(values)
-		for _, n := range p.names {
-			values[n] = out[i][n].Value
+		for j, n := range p.names {
+			values[n] = out[i][j].Value
 		}
 		for j, v := range p.onDemand.Eval(r, values) {
 			status := Present
 			if v == nil {
 				status = Missing
 			}
-			out[i][p.onDemand.features[j].Name] = Value{Value: v, Status: status}
+			out[i][len(p.names)+j] = Value{Value: v, Status: status}
 		}
 	}
 	return names, out, nil

@@ -37,9 +37,10 @@ type Loaded struct {
 }
 
 // Fetcher gets a feature service's features for entity rows from the
-// online store (feature.Server does).
+// online store (feature.Server does): values[i][j] is row i's value of
+// names[j].
 type Fetcher interface {
-	Get(ctx context.Context, service string, rows []map[string]any) ([]string, []feature.OnlineRow, error)
+	Lookup(ctx context.Context, service string, rows []map[string]any) (names []string, values [][]feature.Value, err error)
 }
 
 // Strategies of a route.
@@ -636,20 +637,17 @@ func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, en
 // not provide (request data, on-demand inputs). Fields the model does not
 // read, such as the entity keys, are left out.
 func (r *Runtime) withFeatures(ctx context.Context, l *Loaded, sig model.Signature, instances []map[string]any) ([]map[string]any, error) {
-	names, rows, err := r.Features.Get(ctx, l.FeatureService, instances)
+	names, rows, err := r.Features.Lookup(ctx, l.FeatureService, instances)
 	if err != nil {
 		return nil, prefixField("entities", err)
 	}
-	served := map[string]bool{}
-	for _, n := range names {
-		served[n] = true
-	}
+	pos := positions(sig, names)
 	out := make([]map[string]any, len(instances))
 	for i, inst := range instances {
 		m := make(map[string]any, len(sig.Features))
-		for _, f := range sig.Features {
-			if served[f.Name] {
-				m[f.Name] = rows[i][f.Name].Value // nil when missing or stale
+		for j, f := range sig.Features {
+			if k := pos[j]; k >= 0 {
+				m[f.Name] = rows[i][k].Value // nil when missing or stale
 			} else if v, ok := inst[f.Name]; ok {
 				m[f.Name] = v
 			}
@@ -657,6 +655,36 @@ func (r *Runtime) withFeatures(ctx context.Context, l *Loaded, sig model.Signatu
 		out[i] = m
 	}
 	return out, nil
+}
+
+// positions maps each feature of sig to its index in names, or -1 when the
+// service does not serve it. A model trained on a service reads its
+// features in the service's order, so that case costs string comparisons
+// only; any other builds an index.
+func positions(sig model.Signature, names []string) []int {
+	pos := make([]int, len(sig.Features))
+	var index map[string]int
+	next := 0
+	for j, f := range sig.Features {
+		if next < len(names) && names[next] == f.Name {
+			pos[j] = next
+			next++
+			continue
+		}
+		if index == nil {
+			index = make(map[string]int, len(names))
+			for k, n := range names {
+				index[n] = k
+			}
+		}
+		k, ok := index[f.Name]
+		if !ok {
+			pos[j] = -1
+			continue
+		}
+		pos[j], next = k, k+1
+	}
+	return pos
 }
 
 // complete reports whether every instance names every feature of sig.

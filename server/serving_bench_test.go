@@ -3,13 +3,17 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,17 +76,17 @@ func BenchmarkServing(b *testing.B) {
 	body := func(i int) []byte {
 		return fmt.Appendf(nil, `{"instances":[{"entity_id":"e%d"}]}`, (i*7919)%benchEntities)
 	}
-	if r := load(b.N, 16, 0, hello.URL, body); r.failed > 0 {
+	if r := loadProc(b, b.N, 16, 0, hello.URL, body); r.failed > 0 {
 		b.Fatalf("warm-up: %d failed", r.failed)
 	}
-	if r := load(b.N, 16, 0, predictURL, body); r.failed > 0 {
+	if r := loadProc(b, b.N, 16, 0, predictURL, body); r.failed > 0 {
 		b.Fatalf("warm-up: %d failed", r.failed)
 	}
 	b.ResetTimer()
-	helloRun := load(b.N, 16, 0, hello.URL, body)
-	predictRun := load(b.N, 16, 0, predictURL, body)
-	steady := load(b.N, 64, predictRun.rate/2, predictURL, body)
-	helloSteady := load(b.N, 64, predictRun.rate/2, hello.URL, body)
+	helloRun := loadProc(b, b.N, 16, 0, hello.URL, body)
+	predictRun := loadProc(b, b.N, 16, 0, predictURL, body)
+	steady := loadProc(b, b.N, 64, predictRun.rate/2, predictURL, body)
+	helloSteady := loadProc(b, b.N, 64, predictRun.rate/2, hello.URL, body)
 
 	// Redeploy and roll back under the open-loop load.
 	swapsDone := make(chan error, 1)
@@ -102,7 +106,7 @@ func BenchmarkServing(b *testing.B) {
 		}
 		swapsDone <- nil
 	}()
-	paced := load(b.N, 64, predictRun.rate/2, predictURL, body)
+	paced := loadProc(b, b.N, 64, predictRun.rate/2, predictURL, body)
 	if err := <-swapsDone; err != nil {
 		b.Fatal(err)
 	}
@@ -155,6 +159,62 @@ func registerServingModel(b *testing.B, c *client.Client, seed uint64) {
 		Artifacts: []registry.Artifact{{Path: "model.json", Digest: info.Digest.String()}}}); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// loadProc runs load in a child process (this test binary, re-executed
+// into TestLoadGenerator): the generator's goroutines, allocations and
+// garbage collection stay out of the server's process, as with any real
+// client. body must be the by-entity body below.
+func loadProc(b *testing.B, total, conns int, rate float64, url string, _ func(int) []byte) loadResult {
+	args, _ := json.Marshal(loadArgs{Total: total, Conns: conns, Rate: rate, URL: url})
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestLoadGenerator$", "-test.count", "1")
+	cmd.Env = append(os.Environ(), "PLINTH_LOAD_GENERATOR="+string(args))
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("load generator: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, "LOADRESULT "); ok {
+			var r loadReport
+			if err := json.Unmarshal([]byte(rest), &r); err != nil {
+				b.Fatal(err)
+			}
+			return loadResult{rate: r.Rate, failed: r.Failed, lat: r.Lat}
+		}
+	}
+	b.Fatalf("load generator printed no result:\n%s", out)
+	return loadResult{}
+}
+
+type loadArgs struct {
+	Total, Conns int
+	Rate         float64
+	URL          string
+}
+
+type loadReport struct {
+	Rate   float64
+	Failed int
+	Lat    []time.Duration
+}
+
+// TestLoadGenerator is loadProc's child; it does nothing in a test run.
+func TestLoadGenerator(t *testing.T) {
+	spec := os.Getenv("PLINTH_LOAD_GENERATOR")
+	if spec == "" {
+		t.Skip("the serving benchmark's load generator process")
+	}
+	var a loadArgs
+	if err := json.Unmarshal([]byte(spec), &a); err != nil {
+		t.Fatal(err)
+	}
+	r := load(a.Total, a.Conns, a.Rate, a.URL, servingBody)
+	out, _ := json.Marshal(loadReport{Rate: r.rate, Failed: r.failed, Lat: r.lat})
+	fmt.Printf("LOADRESULT %s\n", out)
+}
+
+func servingBody(i int) []byte {
+	return fmt.Appendf(nil, `{"instances":[{"entity_id":"e%d"}]}`, (i*7919)%benchEntities)
 }
 
 type loadResult struct {
