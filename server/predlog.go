@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/internal/jsonx"
 	"github.com/plinthml/plinth/serve"
 )
 
@@ -81,11 +79,11 @@ func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 		p = &pendingLog{minEvent: r.Time, maxEvent: r.Time}
 		s.pending[name] = p
 	}
-	s.json, s.keys = appendJSONObject(s.json[:0], s.keys, r.Inputs)
+	s.json, s.keys = jsonx.AppendObject(s.json[:0], s.keys, r.Inputs)
 	row := logRow{RequestID: r.RequestID, Time: r.Time, Endpoint: r.Endpoint, Model: r.Model, Version: int64(r.Version),
 		Variant: r.Variant, Inputs: string(s.json), Outputs: r.Outputs, LatencyUS: r.LatencyUS}
 	if r.Request != nil {
-		s.json, s.keys = appendJSONObject(s.json[:0], s.keys, r.Request)
+		s.json, s.keys = jsonx.AppendObject(s.json[:0], s.keys, r.Request)
 		req := string(s.json)
 		row.Request = &req
 	}
@@ -147,77 +145,6 @@ func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
 	_, err = s.ingester.Record(ctx, *spec, dataset.Written{File: tmp.Name(), Rows: int64(len(p.rows)), Schema: logSchema,
 		At: at, MinEvent: &p.minEvent, MaxEvent: &p.maxEvent}, "prediction log")
 	return err
-}
-
-// appendJSONObject appends m as a JSON object with sorted keys, at a
-// fraction of encoding/json's cost for the flat maps of feature values the
-// log holds; keys is scratch space, returned for reuse.
-// NaN and infinities, which JSON cannot hold, become null.
-func appendJSONObject(b []byte, keys []string, m map[string]any) ([]byte, []string) {
-	keys = keys[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		switch v := m[k].(type) {
-		case nil:
-			b = append(b, "null"...)
-		case float64:
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				b = append(b, "null"...)
-			} else {
-				b = strconv.AppendFloat(b, v, 'g', -1, 64)
-			}
-		case string:
-			b = appendJSONString(b, v)
-		case bool:
-			b = strconv.AppendBool(b, v)
-		default:
-			j, err := json.Marshal(v)
-			if err != nil {
-				j = []byte("null")
-			}
-			b = append(b, j...)
-		}
-	}
-	return append(b, '}'), keys
-}
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
-// U+FFFD, as with encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, "\\ufffd"...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // LookupPrediction finds a request's records in an endpoint's prediction

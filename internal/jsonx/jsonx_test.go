@@ -1,0 +1,63 @@
+package jsonx
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"testing"
+)
+
+func TestAppendObject(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   map[string]any
+		want string
+	}{
+		{"empty", map[string]any{}, `{}`},
+		{"sorted keys", map[string]any{"b": 1.5, "a": "x", "c": nil, "d": true}, `{"a":"x","b":1.5,"c":null,"d":true}`},
+		{"not JSON numbers", map[string]any{"nan": math.NaN(), "inf": math.Inf(-1)}, `{"inf":null,"nan":null}`},
+		{"escapes", map[string]any{"q\"k": "a\\b\n\x01é\xff"}, `{"q\"k":"a\\b\u000a\u0001é\ufffd"}`},
+		{"other types", map[string]any{"n": 3, "l": []any{1.0, "x"}}, `{"l":[1,"x"],"n":3}`},
+		{"floats", map[string]any{"big": 1e21, "small": 1e-7, "int": 42.0}, `{"big":1e+21,"int":42,"small":1e-07}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := AppendObject(nil, nil, tc.in)
+			if string(got) != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+			var back map[string]any
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatalf("not JSON: %v", err)
+			}
+		})
+	}
+}
+
+// FuzzAppendObject checks that any string keys and values come out as
+// JSON that decodes to what encoding/json makes of them.
+func FuzzAppendObject(f *testing.F) {
+	f.Add("age", "thirty", 1.5)
+	f.Add("\x00\"\\", "\xff\xfe<>&\u2028", math.Inf(1))
+	f.Fuzz(func(t *testing.T, k, v string, x float64) {
+		m := map[string]any{k: v, k + "_x": x}
+		got, _ := AppendObject(nil, nil, m)
+		var back, want map[string]any
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q: not JSON: %v", got, err)
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			m[k+"_x"] = nil
+		}
+		ref, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(ref, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, want) {
+			t.Fatalf("%q decodes to %v, encoding/json's to %v", got, back, want)
+		}
+	})
+}
+
