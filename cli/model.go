@@ -526,47 +526,49 @@ func modelEvaluate(e *Env, f *flags, m *model.Model, t *train.Table, path, slice
 	if err := p.Predict(x, preds); err != nil {
 		return err
 	}
+	binary := strings.HasPrefix(m.Objective.Name, "binary:")
+	sum, err := eval.Summarize(t.Label, preds, k, binary)
+	if err != nil {
+		if k > 1 {
+			return fmt.Errorf("evaluate: labels must be class indices 0..%d: %w", k-1, err)
+		}
+		return fmt.Errorf("evaluate: %w", err)
+	}
 	report := map[string]any{"rows": x.Rows, "objective": m.Objective.Name}
 	var lines []string
 	switch {
-	case k > 1:
-		mc, err := eval.Multiclass(t.Label, preds, k)
-		if err != nil {
-			return fmt.Errorf("evaluate: labels must be class indices 0..%d: %w", k-1, err)
-		}
+	case sum.Multiclass != nil:
+		mc := sum.Multiclass
 		report["multiclass"] = mc
 		lines = append(lines, fmt.Sprintf("accuracy\t%.4f", mc.Accuracy), fmt.Sprintf("log loss\t%.4f", mc.LogLoss))
-	case strings.HasPrefix(m.Objective.Name, "binary:"):
-		auc, _ := eval.AUC(t.Label, preds)
-		ll, _ := eval.LogLoss(t.Label, preds)
-		b, _ := eval.AtThreshold(t.Label, preds, 0.5)
-		ece, _, _ := eval.Calibration(t.Label, preds, 10)
-		report["auc"], report["log_loss"], report["threshold_0.5"], report["calibration_error"] = auc, ll, b, ece
-		lines = append(lines, fmt.Sprintf("AUC\t%.4f", auc), fmt.Sprintf("log loss\t%.4f", ll),
-			fmt.Sprintf("accuracy@0.5\t%.4f", b.Accuracy), fmt.Sprintf("precision@0.5\t%.4f", b.Precision),
-			fmt.Sprintf("recall@0.5\t%.4f", b.Recall), fmt.Sprintf("F1@0.5\t%.4f", b.F1), fmt.Sprintf("calibration error\t%.4f", ece))
-		if sliceCol != "" {
-			col := columnStrings(t, sliceCol)
-			if col == nil {
-				return usagef("--slice %s: no such column in %s", sliceCol, path)
-			}
-			slices, err := eval.BinarySlices(col, t.Label, preds)
-			if err != nil {
-				return err
-			}
-			report["slices"] = slices
-			lines = append(lines, "", "SLICE "+sliceCol+"\tROWS\tPOSITIVE\tAUC\tLOG LOSS\tACCURACY")
-			for _, s := range slices {
-				lines = append(lines, fmt.Sprintf("%s\t%d\t%.3f\t%.4f\t%.4f\t%.4f", s.Value, s.Count, s.Positive, s.AUC, s.LogLoss, s.Accuracy))
-			}
-		}
+	case sum.Binary != nil:
+		b := sum.Binary
+		report["auc"], report["log_loss"], report["threshold_0.5"], report["calibration_error"] = b.AUC, b.LogLoss, b.AtHalf, b.CalibrationError
+		lines = append(lines, fmt.Sprintf("AUC\t%.4f", b.AUC), fmt.Sprintf("log loss\t%.4f", b.LogLoss),
+			fmt.Sprintf("accuracy@0.5\t%.4f", b.AtHalf.Accuracy), fmt.Sprintf("precision@0.5\t%.4f", b.AtHalf.Precision),
+			fmt.Sprintf("recall@0.5\t%.4f", b.AtHalf.Recall), fmt.Sprintf("F1@0.5\t%.4f", b.AtHalf.F1), fmt.Sprintf("calibration error\t%.4f", b.CalibrationError))
 	default:
-		r, err := eval.Regress(t.Label, preds)
+		r := sum.Regression
+		report["regression"] = r
+		lines = append(lines, fmt.Sprintf("RMSE\t%.4f", r.RMSE), fmt.Sprintf("MAE\t%.4f", r.MAE), fmt.Sprintf("R²\t%.4f", r.R2))
+	}
+	if sliceCol != "" {
+		if !binary {
+			return usagef("--slice: slices are measured for binary classifiers, not %s", m.Objective.Name)
+		}
+		col := t.Strings(sliceCol)
+		if col == nil {
+			return usagef("--slice %s: no such column in %s", sliceCol, path)
+		}
+		slices, err := eval.BinarySlices(col, t.Label, preds)
 		if err != nil {
 			return err
 		}
-		report["regression"] = r
-		lines = append(lines, fmt.Sprintf("RMSE\t%.4f", r.RMSE), fmt.Sprintf("MAE\t%.4f", r.MAE), fmt.Sprintf("R²\t%.4f", r.R2))
+		report["slices"] = slices
+		lines = append(lines, "", "SLICE "+sliceCol+"\tROWS\tPOSITIVE\tAUC\tLOG LOSS\tACCURACY")
+		for _, s := range slices {
+			lines = append(lines, fmt.Sprintf("%s\t%d\t%.3f\t%.4f\t%.4f\t%.4f", s.Value, s.Count, s.Positive, s.AUC, s.LogLoss, s.Accuracy))
+		}
 	}
 	return f.emit(e, report, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "%s: %d rows\n", path, x.Rows)
@@ -574,22 +576,4 @@ func modelEvaluate(e *Env, f *flags, m *model.Model, t *train.Table, path, slice
 			fmt.Fprintln(w, l)
 		}
 	})
-}
-
-// columnStrings returns a column's values as strings, or nil if absent.
-func columnStrings(t *train.Table, name string) []string {
-	for _, c := range t.Columns {
-		if c.Name != name {
-			continue
-		}
-		if c.Type == model.Categorical {
-			return c.Cat
-		}
-		out := make([]string, len(c.Num))
-		for i, v := range c.Num {
-			out[i] = fmtFloat(v)
-		}
-		return out
-	}
-	return nil
 }

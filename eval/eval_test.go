@@ -117,3 +117,36 @@ func TestBinarySlices(t *testing.T) {
 		t.Fatalf("slices = %+v", s)
 	}
 }
+
+func TestSummarize(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		y, p    []float64
+		outputs int
+		binary  bool
+		want    map[string]float64
+	}{
+		{"binary", []float64{0, 0, 1, 1}, []float64{0.1, 0.6, 0.8, 0.9}, 1, true,
+			map[string]float64{"rows": 4, "auc": 1, "accuracy": 0.75, "precision": 2.0 / 3, "recall": 1, "f1": 0.8}},
+		{"multiclass", []float64{0, 1}, []float64{0.9, 0.1, 0.2, 0.8}, 2, false,
+			map[string]float64{"rows": 2, "accuracy": 1}},
+		{"regression", []float64{1, 2, 3}, []float64{1, 2, 4}, 1, false,
+			map[string]float64{"rows": 3, "mae": 1.0 / 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Summarize(tc.y, tc.p, tc.outputs, tc.binary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flat := s.Flat()
+			for k, want := range tc.want {
+				if got, ok := flat[k]; !ok || math.Abs(got-want) > 1e-12 {
+					t.Errorf("%s = %v (present %v), want %v", k, got, ok, want)
+				}
+			}
+		})
+	}
+	if _, err := Summarize(nil, nil, 1, true); err == nil {
+		t.Fatal("no rows: no error")
+	}
+}

@@ -525,61 +525,24 @@ func (k *scoreKind) register(sc *StepContext, name, path, model string) (string,
 }
 
 // scoreModel measures m's predictions against the labels with the metrics
-// that fit its objective: AUC, log loss, accuracy, precision, recall, F1 and
-// calibration error for a binary classifier; accuracy and log loss for a
-// multiclass one; RMSE, MAE and R² otherwise.
+// that fit its objective (eval.Summarize's, as named figures).
 func scoreModel(m *model.Model, labels, preds []float64) (map[string]float64, error) {
-	out := map[string]float64{"rows": float64(len(labels))}
-	var err error
-	switch k := m.NumOutputs(); {
-	case k > 1:
-		mc, err := eval.Multiclass(labels, preds, k)
-		if err != nil {
+	k := m.NumOutputs()
+	sum, err := eval.Summarize(labels, preds, k, strings.HasPrefix(m.Objective.Name, "binary:"))
+	if err != nil {
+		if k > 1 {
 			return nil, fmt.Errorf("labels must be class indices 0..%d: %w", k-1, err)
 		}
-		out["accuracy"], out["log_loss"] = mc.Accuracy, mc.LogLoss
-	case strings.HasPrefix(m.Objective.Name, "binary:"):
-		if out["auc"], err = eval.AUC(labels, preds); err != nil {
-			return nil, err
-		}
-		if out["log_loss"], err = eval.LogLoss(labels, preds); err != nil {
-			return nil, err
-		}
-		b, err := eval.AtThreshold(labels, preds, 0.5)
-		if err != nil {
-			return nil, err
-		}
-		out["accuracy"], out["precision"], out["recall"], out["f1"] = b.Accuracy, b.Precision, b.Recall, b.F1
-		if out["calibration_error"], _, err = eval.Calibration(labels, preds, 10); err != nil {
-			return nil, err
-		}
-	default:
-		r, err := eval.Regress(labels, preds)
-		if err != nil {
-			return nil, err
-		}
-		out["rmse"], out["mae"], out["r2"] = r.RMSE, r.MAE, r.R2
+		return nil, err
 	}
-	return out, nil
+	return sum.Flat(), nil
 }
 
 // sliceMetrics adds a binary classifier's metrics per value of a column:
 // slice_<value>_auc, slice_<value>_rows, ... (values made identifiers), so
 // gates can hold every slice to a bar.
 func sliceMetrics(sc *StepContext, m *model.Model, t *train.Table, preds []float64, column string, metrics map[string]float64) error {
-	var values []string
-	for _, c := range t.Columns {
-		if c.Name != column {
-			continue
-		}
-		if c.Type == model.Categorical {
-			values = c.Cat
-		} else {
-			for _, x := range c.Num {
-				values = append(values, strconv.FormatFloat(x, 'g', -1, 64))
-			}
-		}
-	}
+	values := t.Strings(column)
 	if values == nil {
 		return plinth.Invalid(sc.field("slice"), "the data has no column %q", column)
 	}

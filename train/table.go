@@ -158,6 +158,26 @@ func ReadCSV(r io.Reader, label, positive string, categorical []string) (*Table,
 }
 
 // Split returns the first frac of the rows and the rest.
+// Strings returns a column's values as text (numbers formatted as
+// strconv's 'g' shortest form), or nil if there is no such column: the
+// values a slice of metrics is keyed by.
+func (t *Table) Strings(name string) []string {
+	for _, c := range t.Columns {
+		if c.Name != name {
+			continue
+		}
+		if c.Type == model.Categorical {
+			return c.Cat
+		}
+		out := make([]string, len(c.Num))
+		for i, v := range c.Num {
+			out[i] = strconv.FormatFloat(v, 'g', -1, 64)
+		}
+		return out
+	}
+	return nil
+}
+
 func (t *Table) Split(frac float64) (*Table, *Table) {
 	n := int(float64(t.Len()) * frac)
 	a, b := &Table{Label: t.Label[:n]}, &Table{Label: t.Label[n:]}
