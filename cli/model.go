@@ -513,19 +513,11 @@ func featureValue(f model.Feature, x float64) string {
 }
 
 func modelEvaluate(e *Env, f *flags, m *model.Model, t *train.Table, path, sliceCol string) error {
-	p, err := model.Compile(m)
+	preds, err := train.PredictTable(m, t)
 	if err != nil {
 		return err
 	}
-	x, err := t.Matrix(m.Signature)
-	if err != nil {
-		return err
-	}
-	k := p.NumOutputs()
-	preds := make([]float64, x.Rows*k)
-	if err := p.Predict(x, preds); err != nil {
-		return err
-	}
+	k, rows := m.NumOutputs(), t.Len()
 	binary := strings.HasPrefix(m.Objective.Name, "binary:")
 	sum, err := eval.Summarize(t.Label, preds, k, binary)
 	if err != nil {
@@ -534,7 +526,7 @@ func modelEvaluate(e *Env, f *flags, m *model.Model, t *train.Table, path, slice
 		}
 		return fmt.Errorf("evaluate: %w", err)
 	}
-	report := map[string]any{"rows": x.Rows, "objective": m.Objective.Name}
+	report := map[string]any{"rows": rows, "objective": m.Objective.Name}
 	var lines []string
 	switch {
 	case sum.Multiclass != nil:
@@ -571,7 +563,7 @@ func modelEvaluate(e *Env, f *flags, m *model.Model, t *train.Table, path, slice
 		}
 	}
 	return f.emit(e, report, func(w *tabwriter.Writer) {
-		fmt.Fprintf(w, "%s: %d rows\n", path, x.Rows)
+		fmt.Fprintf(w, "%s: %d rows\n", path, rows)
 		for _, l := range lines {
 			fmt.Fprintln(w, l)
 		}
