@@ -267,8 +267,9 @@ func (m *Monitor) Evaluate(ctx context.Context, spec Spec, rep *Report) ([]Alert
 		if err != nil && plinth.ErrorCode(err) != plinth.ENOTFOUND {
 			return fired, err
 		}
+		isNew := ok && open == nil
 		switch {
-		case ok && open == nil:
+		case isNew:
 			open = &Alert{Endpoint: spec.Endpoint, Rule: r.Name, Severity: r.Severity, State: Pending, StartedAt: now}
 		case !ok && open == nil:
 			continue
@@ -292,6 +293,9 @@ func (m *Monitor) Evaluate(ctx context.Context, spec Spec, rep *Report) ([]Alert
 			open.State, open.FiredAt = Firing, &now
 			open.Silenced = until.After(now)
 			if err := m.Store.SaveAlert(ctx, open); err != nil {
+				if isNew && plinth.IsCode(err, plinth.ECONFLICT) {
+					continue // another server opened it a moment ago; it notifies
+				}
 				return fired, err
 			}
 			if !open.Silenced {
@@ -301,6 +305,9 @@ func (m *Monitor) Evaluate(ctx context.Context, spec Spec, rep *Report) ([]Alert
 			continue
 		}
 		if err := m.Store.SaveAlert(ctx, open); err != nil {
+			if isNew && plinth.IsCode(err, plinth.ECONFLICT) {
+				continue // another server opened it a moment ago
+			}
 			return fired, err
 		}
 	}

@@ -115,7 +115,8 @@ func (s *Store) OpenAlert(ctx context.Context, endpoint, rule string) (*monitor.
 	return &as[0], nil
 }
 
-// SaveAlert inserts or updates an alert.
+// SaveAlert inserts or updates an alert. A new open alert of a rule that
+// already has one is an ECONFLICT.
 func (s *Store) SaveAlert(ctx context.Context, a *monitor.Alert) error {
 	if a.ID == "" {
 		a.ID = newID()
@@ -127,6 +128,9 @@ func (s *Store) SaveAlert(ctx context.Context, a *monitor.Alert) error {
 	_, err = s.exec(ctx, s.db, `INSERT INTO monitor_alerts (id, endpoint, rule, state, body, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, updated_at = excluded.updated_at`,
 		a.ID, a.Endpoint, a.Rule, a.State, string(body), micros(a.StartedAt), micros(s.Now()))
+	if isUniqueViolation(err) {
+		return plinth.Errorf(plinth.ECONFLICT, "endpoint %s already has an open %s alert", a.Endpoint, a.Rule)
+	}
 	if err != nil {
 		return fmt.Errorf("save alert %s: %w", a.Rule, err)
 	}

@@ -96,6 +96,11 @@ func Run(t *testing.T, open func(t *testing.T) monitor.Store) {
 		if err != nil || open1.ID != a.ID || open1.Figures["drift_share"] != 0.5 {
 			t.Fatalf("open alert: %v %+v", err, open1)
 		}
+		// A second server checking at the same moment cannot open another.
+		twin := &monitor.Alert{Endpoint: "e", Rule: "drift", State: monitor.Pending, StartedAt: hour}
+		if err := s.SaveAlert(ctx, twin); plinth.ErrorCode(err) != plinth.ECONFLICT {
+			t.Fatalf("a second open alert of a rule: %v", err)
+		}
 		a.State = monitor.Resolved
 		if err := s.SaveAlert(ctx, a); err != nil {
 			t.Fatal(err)
