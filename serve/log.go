@@ -30,7 +30,8 @@ type LogRecord struct {
 // its only caller. Add takes each record as it comes off the queue, so the
 // per-record work (profiling, encoding) is spread over time rather than
 // done in bursts at each flush on the cores that serve; Flush stores what
-// was added since the last flush and says how many records that was.
+// was added since the last flush and says how many of those records it
+// stored (the rest are lost, with the error).
 type Sink interface {
 	Add(ctx context.Context, r LogRecord)
 	Flush(ctx context.Context) (int, error)
@@ -140,13 +141,10 @@ func (l *PredictionLog) run(ctx context.Context) {
 		}
 		// The sink gets its own deadline: a flush at shutdown must finish.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		n, err := l.Sink.Flush(fctx)
+		stored, _ := l.Sink.Flush(fctx)
 		cancel()
-		if err != nil {
-			l.failed.Add(float64(n))
-		} else {
-			l.written.Add(float64(n))
-		}
+		l.written.Add(float64(stored))
+		l.failed.Add(float64(added - stored))
 		added = 0
 	}
 	drain := func() {

@@ -100,16 +100,17 @@ func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 // that fails are dropped (and counted as failed): keeping them would grow
 // the buffer without bound while the store is down.
 func (s *logSink) Flush(ctx context.Context) (int, error) {
-	var n int
+	var stored int
 	var errs []error
 	for name, p := range s.pending {
-		n += len(p.rows)
 		if err := s.write(ctx, name, p); err != nil {
 			errs = append(errs, fmt.Errorf("prediction log %s: %w", name, err))
+			continue
 		}
+		stored += len(p.rows)
 	}
 	clear(s.pending)
-	return n, errors.Join(errs...)
+	return stored, errors.Join(errs...)
 }
 
 func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {

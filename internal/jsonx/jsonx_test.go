@@ -60,4 +60,3 @@ func FuzzAppendObject(f *testing.F) {
 		}
 	})
 }
-
