@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -43,8 +44,9 @@ type Sink interface {
 // FlushEvery or once BatchSize records were added.
 type PredictionLog struct {
 	Sink       Sink
-	SampleRate float64 // share of requests logged, 0 to 1; 0 means 1
-	BatchSize  int     // default 20,000: fewer, larger dataset versions cost the serving cores less
+	Logger     *slog.Logger // flush errors; nil: slog's default
+	SampleRate float64      // share of requests logged, 0 to 1; 0 means 1
+	BatchSize  int          // default 20,000: fewer, larger dataset versions cost the serving cores less
 	FlushEvery time.Duration
 
 	once    sync.Once
@@ -141,8 +143,15 @@ func (l *PredictionLog) run(ctx context.Context) {
 		}
 		// The sink gets its own deadline: a flush at shutdown must finish.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		stored, _ := l.Sink.Flush(fctx)
+		stored, err := l.Sink.Flush(fctx)
 		cancel()
+		if err != nil {
+			logger := l.Logger
+			if logger == nil {
+				logger = slog.Default()
+			}
+			logger.Warn("prediction log: records lost", "records", added-stored, "err", err)
+		}
 		l.written.Add(float64(stored))
 		l.failed.Add(float64(added - stored))
 		added = 0
