@@ -203,7 +203,7 @@ type ordering struct {
 // times: ASOF sorts 64-bit keys far faster than 128-bit ones (0.45 s of a
 // 2.5 s training set in BenchmarkTrainingSet). Other sources with an
 // ingestion column get the 128-bit key.
-func viewOrdering(v feature.View, src, ev, lts string) ordering {
+func viewOrdering(v feature.View, ev, lts string) ordering {
 	switch {
 	case v.Ingested == "" || len(v.Paths) == 1:
 		return ordering{view: ev, label: lts}
@@ -258,7 +258,7 @@ func trainingSetSQL(spec feature.TrainingSetSpec) (string, []string, error) {
 			// ASOF key is the change point's time alone.
 			with = append(with, alias+" AS ("+aggregateSQL(v, keys, src, ev, where)+")")
 		} else {
-			ord := viewOrdering(v, src, ev, "__lts")
+			ord := viewOrdering(v, ev, "__lts")
 			if ord.src != "" {
 				src = ord.src
 			}
