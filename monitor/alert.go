@@ -141,10 +141,15 @@ type Alert struct {
 
 // AlertStore keeps alerts and silences. OpenAlert returns the endpoint's
 // pending or firing alert of a rule, or ENOTFOUND; SaveAlert inserts or
-// updates an alert by ID (assigning one when empty).
+// updates an alert by ID (assigning one when empty), and a second open
+// alert of a rule is an ECONFLICT. MoveAlert stores a change of state only
+// if the stored alert is still in state from, else ECONFLICT: of servers
+// checking the same monitor at once, one fires or resolves an alert, and
+// only it notifies.
 type AlertStore interface {
 	OpenAlert(ctx context.Context, endpoint, rule string) (*Alert, error)
 	SaveAlert(ctx context.Context, a *Alert) error
+	MoveAlert(ctx context.Context, a *Alert, from string) error
 	Alerts(ctx context.Context, endpoint string, limit int) ([]Alert, error)
 	Silence(ctx context.Context, endpoint, rule string, until time.Time) error
 	SilencedUntil(ctx context.Context, endpoint, rule string) (time.Time, error)
@@ -274,10 +279,14 @@ func (m *Monitor) Evaluate(ctx context.Context, spec Spec, rep *Report) ([]Alert
 		case !ok && open == nil:
 			continue
 		case !ok:
+			from := open.State
 			open.State, open.ResolvedAt = Resolved, &now
 			open.Message = fmt.Sprintf("%s: %s no longer holds", r.Name, r.When)
 			open.Figures = finiteFigures(figures)
-			if err := m.Store.SaveAlert(ctx, open); err != nil {
+			if err := m.Store.MoveAlert(ctx, open, from); err != nil {
+				if plinth.IsCode(err, plinth.ECONFLICT) {
+					continue // another server resolved it a moment ago
+				}
 				return fired, err
 			}
 			m.notify(spec, open)
@@ -292,9 +301,14 @@ func (m *Monitor) Evaluate(ctx context.Context, spec Spec, rep *Report) ([]Alert
 			}
 			open.State, open.FiredAt = Firing, &now
 			open.Silenced = until.After(now)
-			if err := m.Store.SaveAlert(ctx, open); err != nil {
-				if isNew && plinth.IsCode(err, plinth.ECONFLICT) {
-					continue // another server opened it a moment ago; it notifies
+			if isNew {
+				err = m.Store.SaveAlert(ctx, open)
+			} else {
+				err = m.Store.MoveAlert(ctx, open, Pending)
+			}
+			if err != nil {
+				if plinth.IsCode(err, plinth.ECONFLICT) {
+					continue // another server opened or fired it a moment ago; it notifies
 				}
 				return fired, err
 			}
@@ -304,9 +318,16 @@ func (m *Monitor) Evaluate(ctx context.Context, spec Spec, rep *Report) ([]Alert
 			fired = append(fired, *open)
 			continue
 		}
-		if err := m.Store.SaveAlert(ctx, open); err != nil {
-			if isNew && plinth.IsCode(err, plinth.ECONFLICT) {
-				continue // another server opened it a moment ago
+		// An open alert is refreshed (its figures) only in the state this
+		// server read: another may have fired it since.
+		if isNew {
+			err = m.Store.SaveAlert(ctx, open)
+		} else {
+			err = m.Store.MoveAlert(ctx, open, open.State)
+		}
+		if err != nil {
+			if plinth.IsCode(err, plinth.ECONFLICT) {
+				continue // another server opened or moved it a moment ago
 			}
 			return fired, err
 		}

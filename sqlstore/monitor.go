@@ -137,6 +137,26 @@ func (s *Store) SaveAlert(ctx context.Context, a *monitor.Alert) error {
 	return nil
 }
 
+// MoveAlert stores a change of an alert's state if its stored state is
+// still from.
+func (s *Store) MoveAlert(ctx context.Context, a *monitor.Alert, from string) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	res, err := s.exec(ctx, s.db, `UPDATE monitor_alerts SET state = ?, body = ?, updated_at = ? WHERE id = ? AND state = ?`,
+		a.State, string(body), micros(s.Now()), a.ID, from)
+	if err != nil {
+		return fmt.Errorf("move alert %s: %w", a.Rule, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return plinth.Errorf(plinth.ECONFLICT, "alert %s of %s is no longer %s", a.Rule, a.Endpoint, from)
+	}
+	return nil
+}
+
 // Alerts lists an endpoint's alerts (every endpoint's when empty), newest
 // first.
 func (s *Store) Alerts(ctx context.Context, endpoint string, limit int) ([]monitor.Alert, error) {

@@ -101,8 +101,19 @@ func Run(t *testing.T, open func(t *testing.T) monitor.Store) {
 		if err := s.SaveAlert(ctx, twin); plinth.ErrorCode(err) != plinth.ECONFLICT {
 			t.Fatalf("a second open alert of a rule: %v", err)
 		}
+		// Two servers fire the same pending alert: one wins.
+		a.State = monitor.Firing
+		if err := s.MoveAlert(ctx, a, monitor.Pending); err != nil {
+			t.Fatalf("pending to firing: %v", err)
+		}
+		if err := s.MoveAlert(ctx, a, monitor.Pending); plinth.ErrorCode(err) != plinth.ECONFLICT {
+			t.Fatalf("firing it again from pending: %v", err)
+		}
+		if open2, _ := s.OpenAlert(ctx, "e", "drift"); open2 == nil || open2.State != monitor.Firing {
+			t.Fatalf("after the move: %+v", open2)
+		}
 		a.State = monitor.Resolved
-		if err := s.SaveAlert(ctx, a); err != nil {
+		if err := s.MoveAlert(ctx, a, monitor.Firing); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.OpenAlert(ctx, "e", "drift"); plinth.ErrorCode(err) != plinth.ENOTFOUND {
