@@ -57,7 +57,8 @@ type GBTParams struct {
 	// encoding would be; one with more by the best partition of its
 	// categories. Default 4, as in XGBoost and LightGBM (max_cat_to_onehot);
 	// a large value makes every categorical split one-vs-rest, what
-	// XGBoost does with one-hot encoded data.
+	// XGBoost does with one-hot encoded data; 1 makes every split a
+	// partition.
 	MaxCatToOneHot int
 
 	HuberSlope float64 // delta of reg:pseudohubererror; default 1
