@@ -29,7 +29,8 @@ type logSink struct {
 	ingester *dataset.Ingester
 	pending  map[string]*pendingLog // by dataset
 	json     []byte                 // scratch
-	keys     []string               // scratch
+	keys     []string               // the last inputs' sorted keys
+	reqKeys  []string               // the last request's sorted keys
 }
 
 type pendingLog struct {
@@ -83,7 +84,7 @@ func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 	row := logRow{RequestID: r.RequestID, Time: r.Time, Endpoint: r.Endpoint, Model: r.Model, Version: int64(r.Version),
 		Variant: r.Variant, Inputs: string(s.json), Outputs: r.Outputs, LatencyUS: r.LatencyUS}
 	if r.Request != nil {
-		s.json, s.keys = jsonx.AppendObject(s.json[:0], s.keys, r.Request)
+		s.json, s.reqKeys = jsonx.AppendObject(s.json[:0], s.reqKeys, r.Request)
 		req := string(s.json)
 		row.Request = &req
 	}

@@ -12,14 +12,18 @@ import (
 	"unicode/utf8"
 )
 
-// AppendObject appends m as a JSON object with sorted keys; keys is
-// scratch space, returned for reuse.
+// AppendObject appends m as a JSON object with sorted keys. keys holds
+// the sorted keys of the previous call and is returned for the next: maps
+// with the same keys (a model's features, record after record) are not
+// sorted again.
 func AppendObject(b []byte, keys []string, m map[string]any) ([]byte, []string) {
-	keys = keys[:0]
-	for k := range m {
-		keys = append(keys, k)
+	if !sameKeys(keys, m) {
+		keys = keys[:0]
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
 	}
-	slices.Sort(keys)
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -30,6 +34,19 @@ func AppendObject(b []byte, keys []string, m map[string]any) ([]byte, []string) 
 		b = AppendValue(b, m[k])
 	}
 	return append(b, '}'), keys
+}
+
+// sameKeys reports whether m's keys are those of keys, which are distinct.
+func sameKeys(keys []string, m map[string]any) bool {
+	if len(keys) != len(m) {
+		return false
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendValue appends v as JSON. NaN and infinities, which JSON cannot

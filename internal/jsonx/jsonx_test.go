@@ -60,3 +60,25 @@ func FuzzAppendObject(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendObjectReusesKeys: the keys of one call serve the next only
+// when the map has exactly those keys.
+func TestAppendObjectReusesKeys(t *testing.T) {
+	_, keys := AppendObject(nil, nil, map[string]any{"b": 2.0, "a": 1.0})
+	for _, tc := range []struct {
+		in   map[string]any
+		want string
+	}{
+		{map[string]any{"a": 3.0, "b": 4.0}, `{"a":3,"b":4}`},
+		{map[string]any{"a": 1.0, "c": 2.0}, `{"a":1,"c":2}`},
+		{map[string]any{"c": 1.0}, `{"c":1}`},
+		{map[string]any{"z": 1.0, "c": 2.0, "a": 3.0}, `{"a":3,"c":2,"z":1}`},
+		{map[string]any{}, `{}`},
+	} {
+		var got []byte
+		got, keys = AppendObject(nil, keys, tc.in)
+		if string(got) != tc.want {
+			t.Fatalf("got %s, want %s", got, tc.want)
+		}
+	}
+}
