@@ -16,26 +16,7 @@ import (
 // sketches it is off by at most the sum of their rank errors.
 func ksStatistic(a, b *cdf) float64 {
 	var d float64
-	i, j := 0, 0
-	var fa, fb float64
-	for i < len(a.x) || j < len(b.x) {
-		var x float64
-		switch {
-		case j == len(b.x) || i < len(a.x) && a.x[i] < b.x[j]:
-			x = a.x[i]
-		default:
-			x = b.x[j]
-		}
-		for i < len(a.x) && a.x[i] <= x {
-			fa = a.cum[i] / a.n
-			i++
-		}
-		for j < len(b.x) && b.x[j] <= x {
-			fb = b.cum[j] / b.n
-			j++
-		}
-		d = max(d, math.Abs(fa-fb))
-	}
+	walk(a, b, func(_, fa, fb float64) { d = max(d, math.Abs(fa-fb)) })
 	return d
 }
 
@@ -43,21 +24,29 @@ func ksStatistic(a, b *cdf) float64 {
 // distributions: the area between their distribution functions, as
 // scipy.stats.wasserstein_distance computes it.
 func wasserstein(a, b *cdf) float64 {
-	var w, fa, fb, prev float64
-	i, j := 0, 0
+	var w, prev, gap float64
 	first := true
+	walk(a, b, func(x, fa, fb float64) {
+		if !first {
+			w += gap * (x - prev) // both functions are flat on [prev, x)
+		}
+		first, prev, gap = false, x, math.Abs(fa-fb)
+	})
+	return w
+}
+
+// walk visits every point of a and b in increasing order with the values
+// of both distribution functions at it.
+func walk(a, b *cdf, visit func(x, fa, fb float64)) {
+	i, j := 0, 0
+	var fa, fb float64
 	for i < len(a.x) || j < len(b.x) {
 		var x float64
-		switch {
-		case j == len(b.x) || i < len(a.x) && a.x[i] < b.x[j]:
+		if j == len(b.x) || i < len(a.x) && a.x[i] < b.x[j] {
 			x = a.x[i]
-		default:
+		} else {
 			x = b.x[j]
 		}
-		if !first {
-			w += math.Abs(fa-fb) * (x - prev)
-		}
-		first = false
 		for i < len(a.x) && a.x[i] <= x {
 			fa = a.cum[i] / a.n
 			i++
@@ -66,9 +55,8 @@ func wasserstein(a, b *cdf) float64 {
 			fb = b.cum[j] / b.n
 			j++
 		}
-		prev = x
+		visit(x, fa, fb)
 	}
-	return w
 }
 
 // ksPValue returns the asymptotic p-value of a two-sample KS statistic d

@@ -25,6 +25,7 @@ import (
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/registry"
+	"github.com/plinthml/plinth/server"
 	"github.com/plinthml/plinth/train"
 )
 
@@ -47,25 +48,7 @@ const servingFeatures = 30
 //   - failed: requests that did not get a 200, in all phases. Target 0.
 func BenchmarkServing(b *testing.B) {
 	ctx := context.Background()
-	n, _ := featureNode(b, servingFeatures)
-	if _, err := n.API.Materializer.Materialize(ctx, nil, nil); err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	go n.Serve(sctx, ln, time.Second)
-	b.Cleanup(stop)
-	base := "http://" + ln.Addr().String()
-	c, _ := client.New(base)
-	for version := 1; version <= 2; version++ {
-		registerServingModel(b, c, uint64(version))
-	}
-	if _, err := c.Deploy(ctx, "score", deploy.Spec{Model: "score@1"}); err != nil {
-		b.Fatal(err)
-	}
+	_, c, predictURL := servingNode(b, 2)
 
 	hello := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -74,21 +57,17 @@ func BenchmarkServing(b *testing.B) {
 	}))
 	b.Cleanup(hello.Close)
 
-	predictURL := base + "/api/v1/endpoints/score/predict"
-	body := func(i int) []byte {
-		return fmt.Appendf(nil, `{"instances":[{"entity_id":"e%d"}]}`, (i*7919)%benchEntities)
-	}
-	if r := loadProc(b, b.N, 16, 0, hello.URL, body); r.failed > 0 {
+	if r := loadProc(b, b.N, 16, 0, hello.URL); r.failed > 0 {
 		b.Fatalf("warm-up: %d failed", r.failed)
 	}
-	if r := loadProc(b, b.N, 16, 0, predictURL, body); r.failed > 0 {
+	if r := loadProc(b, b.N, 16, 0, predictURL); r.failed > 0 {
 		b.Fatalf("warm-up: %d failed", r.failed)
 	}
 	b.ResetTimer()
-	helloRun := loadProc(b, b.N, 16, 0, hello.URL, body)
-	predictRun := loadProc(b, b.N, 16, 0, predictURL, body)
-	steady := loadProc(b, b.N, 64, predictRun.rate/2, predictURL, body)
-	helloSteady := loadProc(b, b.N, 64, predictRun.rate/2, hello.URL, body)
+	helloRun := loadProc(b, b.N, 16, 0, hello.URL)
+	predictRun := loadProc(b, b.N, 16, 0, predictURL)
+	steady := loadProc(b, b.N, 64, predictRun.rate/2, predictURL)
+	helloSteady := loadProc(b, b.N, 64, predictRun.rate/2, hello.URL)
 
 	// Redeploy and roll back under the open-loop load.
 	swapsDone := make(chan error, 1)
@@ -108,7 +87,7 @@ func BenchmarkServing(b *testing.B) {
 		}
 		swapsDone <- nil
 	}()
-	paced := loadProc(b, b.N, 64, predictRun.rate/2, predictURL, body)
+	paced := loadProc(b, b.N, 64, predictRun.rate/2, predictURL)
 	if err := <-swapsDone; err != nil {
 		b.Fatal(err)
 	}
@@ -168,6 +147,34 @@ func runWrk(b *testing.B, wrk, url string) float64 {
 	return 0
 }
 
+// servingNode starts a node on the embedded defaults with the feature
+// service of 30 features materialized, registers versions of "score" and
+// deploys the first; it returns the node, a client and the endpoint's
+// predict URL.
+func servingNode(b *testing.B, versions int) (*server.Node, *client.Client, string) {
+	ctx := context.Background()
+	n, _ := featureNode(b, servingFeatures)
+	if _, err := n.API.Materializer.Materialize(ctx, nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	go n.Serve(sctx, ln, time.Second)
+	b.Cleanup(stop)
+	base := "http://" + ln.Addr().String()
+	c, _ := client.New(base)
+	for version := 1; version <= versions; version++ {
+		registerServingModel(b, c, uint64(version))
+	}
+	if _, err := c.Deploy(ctx, "score", deploy.Spec{Model: "score@1"}); err != nil {
+		b.Fatal(err)
+	}
+	return n, c, base + "/api/v1/endpoints/score/predict"
+}
+
 // registerServingModel trains a 300-tree GBDT on the service's 30 features
 // (random values, a label drawn from a few of them) and registers it as a
 // version of "score" bound to feature service svc@1.
@@ -211,8 +218,8 @@ func registerServingModel(b *testing.B, c *client.Client, seed uint64) {
 // loadProc runs load in a child process (this test binary, re-executed
 // into TestLoadGenerator): the generator's goroutines, allocations and
 // garbage collection stay out of the server's process, as with any real
-// client. body must be the by-entity body below.
-func loadProc(b *testing.B, total, conns int, rate float64, url string, _ func(int) []byte) loadResult {
+// client.
+func loadProc(b *testing.B, total, conns int, rate float64, url string) loadResult {
 	args, _ := json.Marshal(loadArgs{Total: total, Conns: conns, Rate: rate, URL: url})
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestLoadGenerator$", "-test.count", "1")
 	cmd.Env = append(os.Environ(), "PLINTH_LOAD_GENERATOR="+string(args))
@@ -255,7 +262,7 @@ func TestLoadGenerator(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &a); err != nil {
 		t.Fatal(err)
 	}
-	r := load(a.Total, a.Conns, a.Rate, a.URL, servingBody)
+	r := load(a.Total, a.Conns, a.Rate, a.URL)
 	out, _ := json.Marshal(loadReport{Rate: r.rate, Failed: r.failed, Lat: r.lat})
 	fmt.Printf("LOADRESULT %s\n", out)
 }
@@ -277,11 +284,11 @@ func (r loadResult) p(q float64) time.Duration {
 	return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))]
 }
 
-// load POSTs total requests to url from conns workers. With rate 0 it is a
+// load POSTs total by-entity requests (servingBody) to url from conns workers. With rate 0 it is a
 // closed loop (each worker sends its next request when the last answered);
 // otherwise request i is scheduled at start + i/rate and its latency counts
 // from that moment, so a stall shows up in the tail as it would for users.
-func load(total, conns int, rate float64, url string, body func(i int) []byte) loadResult {
+func load(total, conns int, rate float64, url string) loadResult {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}, Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
 	var next atomic.Int64
@@ -303,7 +310,7 @@ func load(total, conns int, rate float64, url string, body func(i int) []byte) l
 					scheduled = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 					time.Sleep(time.Until(scheduled))
 				}
-				resp, err := hc.Post(url, "application/json", bytes.NewReader(body(i)))
+				resp, err := hc.Post(url, "application/json", bytes.NewReader(servingBody(i)))
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -330,38 +337,18 @@ func load(total, conns int, rate float64, url string, body func(i int) []byte) l
 // monitored/unmonitored is the throughput ratio; target at least 0.95.
 func BenchmarkMonitoringCost(b *testing.B) {
 	ctx := context.Background()
-	n, _ := featureNode(b, servingFeatures)
-	if _, err := n.API.Materializer.Materialize(ctx, nil, nil); err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	go n.Serve(sctx, ln, time.Second)
-	b.Cleanup(stop)
-	base := "http://" + ln.Addr().String()
-	c, _ := client.New(base)
-	registerServingModel(b, c, 1)
-	if _, err := c.Deploy(ctx, "score", deploy.Spec{Model: "score@1"}); err != nil {
-		b.Fatal(err)
-	}
-	predictURL := base + "/api/v1/endpoints/score/predict"
-	body := func(i int) []byte {
-		return fmt.Appendf(nil, `{"instances":[{"entity_id":"e%d"}]}`, (i*7919)%benchEntities)
-	}
-	if r := load(b.N, 16, 0, predictURL, body); r.failed > 0 {
+	n, _, predictURL := servingNode(b, 1)
+	if r := load(b.N, 16, 0, predictURL); r.failed > 0 {
 		b.Fatalf("warm-up: %d failed", r.failed)
 	}
 	b.ResetTimer()
 	var on, off []float64
 	for round := 0; round < 2; round++ {
 		n.Monitor.Paused.Store(true)
-		off = append(off, load(b.N, 16, 0, predictURL, body).rate)
+		off = append(off, load(b.N, 16, 0, predictURL).rate)
 		n.Runtime.Log.Flush(ctx)
 		n.Monitor.Paused.Store(false)
-		on = append(on, load(b.N, 16, 0, predictURL, body).rate)
+		on = append(on, load(b.N, 16, 0, predictURL).rate)
 		n.Runtime.Log.Flush(ctx)
 	}
 	b.StopTimer()

@@ -675,15 +675,21 @@ func (gr *grower) tree(k int) model.Tree {
 	return t
 }
 
+// leaves returns the indices of the grown tree's leaves.
+func (gr *grower) leaves() []int {
+	var out []int
+	for i := range gr.nodes {
+		if gr.nodes[i].left == 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // addLeaves adds the leaf values of the grown tree to margin[r*stride+k]
 // for the tree's rows.
 func (gr *grower) addLeaves(margin []float64, stride, k int) {
-	var leaves []int
-	for i := range gr.nodes {
-		if gr.nodes[i].left == 0 {
-			leaves = append(leaves, i)
-		}
-	}
+	leaves := gr.leaves()
 	parallelFor(gr.threads, len(leaves), func(i int) {
 		n := &gr.nodes[leaves[i]]
 		for _, r := range gr.rows[n.lo:n.hi] {
@@ -697,12 +703,7 @@ func (gr *grower) addLeaves(margin []float64, stride, k int) {
 // quantile objective: the pinball loss's gradient says only which side a
 // row is on, so gradient steps alone would crawl to a far quantile.
 func (gr *grower) refitQuantile(margin, y []float64, alpha float64, stride, k int) {
-	var leaves []int
-	for i := range gr.nodes {
-		if gr.nodes[i].left == 0 {
-			leaves = append(leaves, i)
-		}
-	}
+	leaves := gr.leaves()
 	parallelFor(gr.threads, len(leaves), func(i int) {
 		n := &gr.nodes[leaves[i]]
 		rows := gr.rows[n.lo:n.hi]

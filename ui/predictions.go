@@ -98,22 +98,11 @@ func (s *server) prediction(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, rec := range records {
 		pr := predictionRecord{LogRecord: rec, InputRows: valueRows(rec.Inputs), RequestRows: valueRows(rec.Request)}
-		var names []string
+		var sig registry.Signature
 		if v := version(rec.Model, rec.Version); v != nil {
-			for _, o := range v.Signature.Outputs {
-				names = append(names, o.Name)
-			}
+			sig = v.Signature
 		}
-		for i, o := range rec.Outputs {
-			name := "prediction"
-			if len(rec.Outputs) > 1 {
-				name = "output " + strconv.Itoa(i)
-			}
-			if i < len(names) && names[i] != "" {
-				name = names[i]
-			}
-			pr.OutputRows = append(pr.OutputRows, output{name, o})
-		}
+		pr.OutputRows = outputs(sig, rec.Outputs)
 		p.Records = append(p.Records, pr)
 	}
 	p.Version = version(answered.Model, answered.Version)

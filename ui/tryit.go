@@ -12,6 +12,7 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/model"
+	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/serve"
 )
 
@@ -62,6 +63,23 @@ type tryResult struct {
 type output struct {
 	Name  string
 	Value float64
+}
+
+// outputs names a prediction's values: by the signature's output names
+// where it has them, else "prediction" or "output i".
+func outputs(sig registry.Signature, values []float64) []output {
+	out := make([]output, len(values))
+	for i, v := range values {
+		name := "prediction"
+		if len(values) > 1 {
+			name = "output " + strconv.Itoa(i)
+		}
+		if i < len(sig.Outputs) && sig.Outputs[i].Name != "" {
+			name = sig.Outputs[i].Name
+		}
+		out[i] = output{name, v}
+	}
+	return out
 }
 
 // explainTop is how many contributions the page asks for and draws.
@@ -141,22 +159,11 @@ func (s *server) result(r *http.Request, res *serve.Response, instance map[strin
 		return out
 	}
 	pred := res.Predictions[0]
-	var names []string
+	var sig registry.Signature
 	if v, err := s.Registry.Version(r.Context(), res.Model, res.Version); err == nil {
-		for _, f := range v.Signature.Outputs {
-			names = append(names, f.Name)
-		}
+		sig = v.Signature
 	}
-	for i, v := range pred.Outputs {
-		n := "prediction"
-		if len(pred.Outputs) > 1 {
-			n = "output " + strconv.Itoa(i)
-		}
-		if i < len(names) && names[i] != "" {
-			n = names[i]
-		}
-		out.Outputs = append(out.Outputs, output{n, v})
-	}
+	out.Outputs = outputs(sig, pred.Outputs)
 	out.Base = pred.BaseValue
 	out.Top = pred.Explanation
 	if len(pred.Explanation) > 0 {
