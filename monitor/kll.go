@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -250,15 +251,7 @@ func (s *Sketch) sorted() cdf {
 			items = append(items, item{x, int64(1) << h})
 		}
 	}
-	slices.SortFunc(items, func(a, b item) int {
-		switch {
-		case a.x < b.x:
-			return -1
-		case a.x > b.x:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.x, b.x) })
 	d := cdf{x: make([]float64, 0, len(items)), cum: make([]float64, 0, len(items)), n: float64(s.n)}
 	var c int64
 	for i, it := range items {

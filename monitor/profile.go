@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -348,15 +349,7 @@ func (f *FeatureProfile) fixMoments() {
 }
 
 func sortValues(vs []ValueCount) {
-	slices.SortFunc(vs, func(a, b ValueCount) int {
-		switch {
-		case a.Value < b.Value:
-			return -1
-		case a.Value > b.Value:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(vs, func(a, b ValueCount) int { return cmp.Compare(a.Value, b.Value) })
 }
 
 // DecodeProfile parses a profile encoded as JSON and validates it. Unknown
