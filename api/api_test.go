@@ -463,9 +463,17 @@ func TestServing(t *testing.T) {
 	if r := call(t, srv, "POST", "/api/v1/models/income/versions", `{"format": "plinth", "artifacts": [{"path": "m.json", "digest": "`+cput.body["digest"].(string)+`"}]}`); r.status != 201 || r.body["version"] != 3.0 {
 		t.Fatalf("register the broken version: %s", r.raw)
 	}
-	traffic := func() {
+	// Varied rows show up a constant candidate. Versions 1 and 2 are the
+	// same model, but the canary splits traffic at random, so varied rows
+	// could give the two variants different mean predictions by chance:
+	// the sound candidate gets one row, repeated.
+	traffic := func(vary bool) {
 		for i := 0; i < 120; i++ {
-			if r := call(t, srv, "POST", "/api/v1/endpoints/income/predict", fmt.Sprintf(`{"instances": [{"age": %d, "education_num": %d}]}`, 20+i%50, 5+i%10)); r.status != 200 {
+			age, edu := 20+i%50, 5+i%10
+			if !vary {
+				age, edu = 40, 12
+			}
+			if r := call(t, srv, "POST", "/api/v1/endpoints/income/predict", fmt.Sprintf(`{"instances": [{"age": %d, "education_num": %d}]}`, age, edu)); r.status != 200 {
 				t.Fatalf("predict under canary: %s", r.raw)
 			}
 		}
@@ -473,7 +481,7 @@ func TestServing(t *testing.T) {
 	if r := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@2", "strategy": "canary", "candidate": "income@3", "weight": 0.5, "gate": {"min_requests": 20, "window": "1h"}}`); r.status != 200 {
 		t.Fatalf("canary with a gate: %s", r.raw)
 	}
-	traffic()
+	traffic(true)
 	judged, err := apiServer.Deployer.Judge(context.Background(), time.Now())
 	if err != nil || len(judged) != 1 || judged[0].Action != "rollback" || !strings.Contains(judged[0].Reason, "constant") || judged[0].Candidate != nil {
 		t.Fatalf("gate on a broken candidate = %+v, %v", judged, err)
@@ -481,7 +489,7 @@ func TestServing(t *testing.T) {
 	if r := call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@2", "strategy": "canary", "candidate": "income@1", "weight": 0.5, "gate": {"min_requests": 20, "window": "1ms"}}`); r.status != 200 {
 		t.Fatalf("canary with a gate: %s", r.raw)
 	}
-	traffic()
+	traffic(false)
 	judged, err = apiServer.Deployer.Judge(context.Background(), time.Now())
 	if err != nil || len(judged) != 1 || judged[0].Action != "promote" || judged[0].Stable.Version != 1 || judged[0].UpdatedBy != "plinth" {
 		t.Fatalf("gate on a sound candidate = %+v, %v", judged, err)
