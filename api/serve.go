@@ -3,12 +3,14 @@ package api
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/deploy"
+	"github.com/plinthml/plinth/internal/jsonx"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/serve"
 )
@@ -135,8 +137,91 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, _ := r.Context().Value(requestIDKey).(string)
-	writeJSON(w, http.StatusOK, PredictResponse{Response: res, RequestID: id})
+	body, ok := appendPredictResponse(make([]byte, 0, 512), res, id)
+	if !ok {
+		// encoding/json reports the value JSON cannot hold.
+		writeJSON(w, http.StatusOK, PredictResponse{Response: res, RequestID: id})
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 	return nil
+}
+
+// appendPredictResponse appends what encoding/json writes for
+// PredictResponse{res, id}, without its reflection: this is the serving
+// path (TestAppendPredictResponse holds the two together). It reports false
+// for outputs or contributions that are not finite, which JSON cannot hold.
+func appendPredictResponse(b []byte, res *serve.Response, id string) ([]byte, bool) {
+	b = append(b, `{"endpoint":`...)
+	b = jsonx.AppendString(b, res.Endpoint)
+	b = append(b, `,"model":`...)
+	b = jsonx.AppendString(b, res.Model)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, int64(res.Version), 10)
+	b = append(b, `,"variant":`...)
+	b = jsonx.AppendString(b, res.Variant)
+	b = append(b, `,"outputs_per_instance":`...)
+	b = strconv.AppendInt(b, int64(res.Outputs), 10)
+	b = append(b, `,"predictions":`...)
+	if res.Predictions == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+	}
+	for i, p := range res.Predictions {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"outputs":`...)
+		if p.Outputs == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '[')
+			for j, x := range p.Outputs {
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					return b, false
+				}
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = jsonx.AppendValue(b, x)
+			}
+			b = append(b, ']')
+		}
+		if len(p.Explanation) > 0 {
+			b = append(b, `,"explanation":[`...)
+			for j, c := range p.Explanation {
+				if math.IsNaN(c.SHAP) || math.IsInf(c.SHAP, 0) {
+					return b, false
+				}
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"feature":`...)
+				b = jsonx.AppendString(b, c.Feature)
+				b = append(b, `,"shap":`...)
+				b = jsonx.AppendValue(b, c.SHAP)
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
+		if p.BaseValue != nil {
+			if math.IsNaN(*p.BaseValue) || math.IsInf(*p.BaseValue, 0) {
+				return b, false
+			}
+			b = append(b, `,"base_value":`...)
+			b = jsonx.AppendValue(b, *p.BaseValue)
+		}
+		b = append(b, '}')
+	}
+	if res.Predictions != nil {
+		b = append(b, ']')
+	}
+	b = append(b, `,"request_id":`...)
+	b = jsonx.AppendString(b, id)
+	return append(b, "}\n"...), true
 }
 
 // --- Open Inference Protocol v2 (KServe / Triton REST) ---

@@ -2,6 +2,8 @@ package model
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -564,6 +566,40 @@ func TestEncodeRow(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Field != c.field {
 			t.Errorf("EncodeRow(%v) = %v, want an error on %q", c.vals, err, c.field)
 		}
+	}
+}
+
+// EncodeValues takes values in the signature's order and must encode them,
+// and reject them, as EncodeRow does the same values by name.
+func TestEncodeValues(t *testing.T) {
+	sig := stump().Signature
+	sig.Features = append(sig.Features, Feature{Name: "n", Type: Int}, Feature{Name: "b", Type: Bool})
+	for _, vals := range []map[string]any{
+		{"x": 1.5, "color": "blue", "n": 3.0, "b": true},
+		{"n": 3.0, "b": false},
+		{"n": 3.0, "b": true, "color": "purple"},
+		{"n": 3.0, "b": true, "color": 1.0, "x": json.Number("2.5")},
+		{"n": 3.0},
+		{"n": 3.5, "b": true},
+		{"n": 3.0, "b": 2.0},
+		{"n": 3.0, "b": true, "x": "tall"},
+		{"n": math.Inf(1), "b": true},
+	} {
+		ordered := make([]any, len(sig.Features))
+		for i, f := range sig.Features {
+			ordered[i] = vals[f.Name]
+		}
+		byName, byPos := make([]float64, 4), make([]float64, 4)
+		errName, errPos := sig.EncodeRow(vals, byName), sig.EncodeValues(ordered, byPos)
+		if fmt.Sprint(errName) != fmt.Sprint(errPos) {
+			t.Errorf("%v: EncodeRow: %v, EncodeValues: %v", vals, errName, errPos)
+		}
+		if errName == nil && fmt.Sprint(byName) != fmt.Sprint(byPos) {
+			t.Errorf("%v: EncodeRow wrote %v, EncodeValues %v", vals, byName, byPos)
+		}
+	}
+	if err := sig.EncodeValues(make([]any, 3), make([]float64, 4)); !plinth.IsCode(err, plinth.EINVALID) {
+		t.Errorf("short values: %v", err)
 	}
 }
 

@@ -25,14 +25,42 @@ func (s *Signature) EncodeRow(values map[string]any, dst []float64) error {
 	if len(dst) != len(s.Features) {
 		return plinth.Invalid("row", "has room for %d values, the signature has %d features", len(dst), len(s.Features))
 	}
-	for name := range values {
-		if s.Index(name) < 0 {
-			return plinth.Invalid(name, "not a feature of the model")
+	// An unknown name is the error to report first; counting the known
+	// ones finds out whether there is one without a scan per name.
+	known := 0
+	var invalid error
+	for i := range s.Features {
+		f := &s.Features[i]
+		x, ok := values[f.Name]
+		if ok {
+			known++
 		}
+		v, err := f.encode(x)
+		if err != nil && invalid == nil {
+			invalid = plinth.Invalid(f.Name, "%v", err)
+		}
+		dst[i] = v
+	}
+	if known < len(values) {
+		for name := range values {
+			if s.Index(name) < 0 {
+				return plinth.Invalid(name, "not a feature of the model")
+			}
+		}
+	}
+	return invalid
+}
+
+// EncodeValues is EncodeRow for values already in the signature's order:
+// values[i] is the value of feature i (nil when missing). The serving path
+// builds rows this way from online features, without a map per request.
+func (s *Signature) EncodeValues(values []any, dst []float64) error {
+	if len(dst) != len(s.Features) || len(values) != len(s.Features) {
+		return plinth.Invalid("row", "has %d values and room for %d, the signature has %d features", len(values), len(dst), len(s.Features))
 	}
 	for i := range s.Features {
 		f := &s.Features[i]
-		v, err := f.encode(values[f.Name])
+		v, err := f.encode(values[i])
 		if err != nil {
 			return plinth.Invalid(f.Name, "%v", err)
 		}

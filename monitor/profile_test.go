@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -121,10 +122,9 @@ func TestProfilerAddInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.AddInputs(map[string]any{"x": 1.5, "n": json.Number("3"), "b": true, "color": "green", "code": 4}, []float64{0.9})
-	p.AddInputs(map[string]any{"x": "1.5", "n": 2.5, "b": "yes", "color": "purple", "code": "x", "extra": 1}, nil)
-	p.AddInputs(map[string]any{"x": nil, "b": 1.0, "color": 2.0, "code": []int{1}}, []float64{0.1})
-	p.AddInputs(map[string]any{"x": json.Number("nope"), "n": int64(7), "color": true, "code": float32(2)}, []float64{0.2})
+	for _, r := range loggedInputs {
+		addMap(p, r.inputs, r.outputs)
+	}
 	prof := p.Profile()
 	if err := prof.Validate(); err != nil {
 		t.Fatal(err)
@@ -151,6 +151,74 @@ func TestProfilerAddInputs(t *testing.T) {
 	if c := prof.Feature("color").Categories; c[1].Count != 1 || c[2].Count != 1 {
 		t.Errorf("color %v", c)
 	}
+}
+
+var loggedInputs = []struct {
+	inputs  map[string]any
+	outputs []float64
+}{
+	{map[string]any{"x": 1.5, "n": json.Number("3"), "b": true, "color": "green", "code": 4}, []float64{0.9}},
+	{map[string]any{"x": "1.5", "n": 2.5, "b": "yes", "color": "purple", "code": "x", "extra": 1}, nil},
+	{map[string]any{"x": nil, "b": 1.0, "color": 2.0, "code": []int{1}}, []float64{0.1}},
+	{map[string]any{"x": json.Number("nope"), "n": int64(7), "color": true, "code": float32(2)}, []float64{0.2}},
+}
+
+// addMap profiles inputs by name, sorted: not the signature's order.
+func addMap(p *Profiler, inputs map[string]any, outputs []float64) {
+	names := slices.Sorted(maps.Keys(inputs))
+	values := make([]any, len(names))
+	for i, n := range names {
+		values[i] = inputs[n]
+	}
+	p.AddInputs(names, values, outputs)
+}
+
+// Inputs in the signature's order, as serving logs them, are profiled by
+// position; the profile is the one their lookup by name gives.
+func TestProfilerAddInputsInOrder(t *testing.T) {
+	inOrder, err := NewProfiler(testSig, Options{Outputs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range testSig.Features {
+		names = append(names, f.Name)
+	}
+	for _, r := range loggedInputs {
+		values := make([]any, len(names))
+		unknown := len(r.inputs)
+		for i, n := range names {
+			var ok bool
+			if values[i], ok = r.inputs[n]; ok {
+				unknown--
+			}
+		}
+		if unknown > 0 {
+			continue // in order means exactly the features
+		}
+		inOrder.AddInputs(names, values, r.outputs)
+	}
+	// Only the records without extra inputs went in order: profile those
+	// by name too.
+	want, _ := NewProfiler(testSig, Options{Outputs: 1})
+	for _, r := range loggedInputs {
+		if _, extra := r.inputs["extra"]; !extra {
+			addMap(want, r.inputs, r.outputs)
+		}
+	}
+	got, wantJSON := mustJSON(t, inOrder.Profile()), mustJSON(t, want.Profile())
+	if got != wantJSON {
+		t.Errorf("in order:\n%s\nby name:\n%s", got, wantJSON)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestMergeEqualsUnion: profiling parts and merging gives the profile of
@@ -385,7 +453,7 @@ func TestWindows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.AddInputs(at(130), map[string]any{"x": 2.0}, nil)
+	w.AddInputs(at(130), []string{"x"}, []any{2.0}, nil)
 	// Windows 10:00 (4 rows), 11:00 (2), 12:00 (3 rows); opening 12:00
 	// closed 10:00, so the row at 10:05 came late.
 	if len(closed) != 1 || closed[0].Rows != 4 || !closed[0].Start.Equal(t0) || !closed[0].End.Equal(at(60)) {

@@ -49,6 +49,7 @@ type Profiler struct {
 	unknown  int64
 	index    map[string]int // feature name to column, for AddInputs
 	seen     []bool         // scratch for AddInputs
+	ordered  *string        // the first name of the last names found in order
 }
 
 // column accumulates one feature.
@@ -201,28 +202,38 @@ func (p *Profiler) AddRow(row []float64) error {
 	return nil
 }
 
-// AddInputs profiles one logged request: the named input values as the
-// prediction log keeps them (decoded JSON: float64, json.Number, string,
-// bool, nil; Go integers too) and the model outputs (nil or short when
-// not logged: those outputs count as missing). It never fails: a value of
-// the wrong type is counted as invalid, an unknown category as unseen and
-// an input no feature has in Profile.UnknownInputs, since these are what
-// data quality monitoring is looking for.
-func (p *Profiler) AddInputs(inputs map[string]any, outputs []float64) {
+// AddInputs profiles one logged request: values[i] is the input called
+// names[i] as the prediction log keeps it (decoded JSON: float64,
+// json.Number, string, bool, nil; Go integers too), and outputs are the
+// model outputs (nil or short when not logged: those outputs count as
+// missing). It never fails: a value of the wrong type is counted as
+// invalid, an unknown category as unseen, a feature not named as missing
+// and an input no feature has in Profile.UnknownInputs, since these are
+// what data quality monitoring is looking for.
+//
+// Names in the signature's order, as the serving path logs them, are
+// profiled by position; others by a lookup per name.
+func (p *Profiler) AddInputs(names []string, values []any, outputs []float64) {
 	p.rows++
-	clear(p.seen)
-	for name, v := range inputs {
-		i, ok := p.index[name]
-		if !ok || i >= p.features {
-			p.unknown++
-			continue
+	if p.inOrder(names) {
+		for i, v := range values[:p.features] {
+			p.cols[i].addAny(v)
 		}
-		p.seen[i] = true
-		p.cols[i].addAny(v)
-	}
-	for i := range p.features {
-		if !p.seen[i] {
-			p.cols[i].missing++
+	} else {
+		clear(p.seen)
+		for k, name := range names {
+			i, ok := p.index[name]
+			if !ok || i >= p.features || p.seen[i] {
+				p.unknown++
+				continue
+			}
+			p.seen[i] = true
+			p.cols[i].addAny(values[k])
+		}
+		for i := range p.features {
+			if !p.seen[i] {
+				p.cols[i].missing++
+			}
 		}
 	}
 	for k := range len(p.cols) - p.features {
@@ -491,4 +502,23 @@ func (p *Profiler) Reset() {
 			c.distinct = newCardinality()
 		}
 	}
+}
+
+// inOrder reports whether names are the features, in the signature's
+// order. The records of a model version share one names slice, so once it
+// was compared this is a pointer comparison.
+func (p *Profiler) inOrder(names []string) bool {
+	if len(names) != p.features {
+		return false
+	}
+	if len(names) == 0 || &names[0] == p.ordered {
+		return true
+	}
+	for i, n := range names {
+		if p.cols[i].name != n {
+			return false
+		}
+	}
+	p.ordered = &names[0]
+	return true
 }

@@ -58,7 +58,7 @@ func TestQuality(t *testing.T) {
 		case 5:
 			in["nickname"] = "bob"
 		}
-		p.AddInputs(in, []float64{0.5})
+		addMap(p, in, []float64{0.5})
 	}
 	cur := p.Profile()
 	q, err = CheckQuality(ref, cur, QualityOptions{ExpectedRows: 5000})

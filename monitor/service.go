@@ -96,7 +96,7 @@ func (m *Monitor) now() time.Time {
 // Observe profiles one scored instance: t is the time the prediction is
 // about. It never blocks on storage; windows pushed out are saved in the
 // background of the caller (the prediction log's writer).
-func (m *Monitor) Observe(ctx context.Context, k Key, t time.Time, inputs map[string]any, outputs []float64) {
+func (m *Monitor) Observe(ctx context.Context, k Key, t time.Time, names []string, values []any, outputs []float64) {
 	if m.Paused.Load() {
 		return
 	}
@@ -104,7 +104,7 @@ func (m *Monitor) Observe(ctx context.Context, k Key, t time.Time, inputs map[st
 	if l == nil {
 		return
 	}
-	l.windows.AddInputs(t, inputs, outputs)
+	l.windows.AddInputs(t, names, values, outputs)
 }
 
 // windows returns the live windows of a key, opening them on first use

@@ -115,11 +115,11 @@ func (w *Windows) AddRow(t time.Time, row []float64) error {
 
 // AddInputs profiles a logged request (see Profiler.AddInputs) in the
 // window of t, the time of the request.
-func (w *Windows) AddInputs(t time.Time, inputs map[string]any, outputs []float64) {
+func (w *Windows) AddInputs(t time.Time, names []string, values []any, outputs []float64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if p := w.profiler(t); p != nil {
-		p.AddInputs(inputs, outputs)
+		p.AddInputs(names, values, outputs)
 	}
 }
 

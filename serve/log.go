@@ -2,12 +2,17 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
+	"slices"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/plinthml/plinth/internal/jsonx"
 )
 
 // LogRecord is one scored instance as the prediction log keeps it: enough
@@ -19,12 +24,53 @@ type LogRecord struct {
 	Model     string         `json:"model"`
 	Version   int            `json:"version"`
 	Variant   string         `json:"variant"`
-	Inputs    map[string]any `json:"inputs"`
+	Inputs    Inputs         `json:"inputs"`
 	// Request is what a request by entity sent — the entity keys and
 	// request data — before its features were looked up online.
 	Request   map[string]any `json:"request,omitempty"`
 	Outputs   []float64      `json:"outputs"`
 	LatencyUS int64          `json:"latency_us"`
+}
+
+// Inputs are the values a prediction was made from: Values[i] is the value
+// of the feature Names[i]. The records of one model version share its Names
+// (the signature's order), so they are built and read without a map each.
+type Inputs struct {
+	Names  []string // read-only; shared between records
+	Values []any
+}
+
+// InputsOf lists m by name, sorted.
+func InputsOf(m map[string]any) Inputs {
+	in := Inputs{Names: slices.Sorted(maps.Keys(m)), Values: make([]any, len(m))}
+	for i, n := range in.Names {
+		in.Values[i] = m[n]
+	}
+	return in
+}
+
+// Map returns the inputs by name.
+func (in Inputs) Map() map[string]any {
+	m := make(map[string]any, len(in.Names))
+	for i, n := range in.Names {
+		m[n] = in.Values[i]
+	}
+	return m
+}
+
+// MarshalJSON writes the inputs as a JSON object, in their order.
+func (in Inputs) MarshalJSON() ([]byte, error) {
+	return jsonx.AppendFields(nil, in.Names, in.Values), nil
+}
+
+// UnmarshalJSON reads a JSON object, sorted by name.
+func (in *Inputs) UnmarshalJSON(data []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	*in = InputsOf(m)
+	return nil
 }
 
 // Sink stores log records, e.g. as dataset versions. The log's writer is

@@ -34,6 +34,17 @@ type Loaded struct {
 	// FeatureService is the feature service the version was trained on;
 	// requests to it may carry entity keys instead of features.
 	FeatureService string
+	// names are the signature's feature names, which its logged inputs
+	// share.
+	names []string
+}
+
+func newLoaded(t Target, format string, p *model.Predictor, service string) *Loaded {
+	l := &Loaded{Model: t.Model, Version: t.Version, Format: format, Predictor: p, FeatureService: service}
+	for _, f := range p.Model().Signature.Features {
+		l.names = append(l.names, f.Name)
+	}
+	return l
 }
 
 // Fetcher gets a feature service's features for entity rows from the
@@ -311,7 +322,7 @@ func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
 	}
 	key := format + " " + d.String()
 	if p := r.compiled.get(key); p != nil {
-		return &Loaded{Model: t.Model, Version: t.Version, Format: format, Predictor: p, FeatureService: v.FeatureService}, nil
+		return newLoaded(t, format, p, v.FeatureService), nil
 	}
 	rc, err := r.Blobs.Open(ctx, d)
 	if err != nil {
@@ -327,7 +338,7 @@ func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
 		return nil, fmt.Errorf("load %s@%d: %w", t.Model, t.Version, err)
 	}
 	r.compiled.put(key, p)
-	return &Loaded{Model: t.Model, Version: t.Version, Format: format, Predictor: p, FeatureService: v.FeatureService}, nil
+	return newLoaded(t, format, p, v.FeatureService), nil
 }
 
 func (r *Runtime) slot(endpoint string) *atomic.Pointer[routing] {
@@ -497,7 +508,7 @@ const MaxInstances = 10000
 // or linear) for its first (or, multiclass, most likely) output.
 func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, error) {
 	start := time.Now()
-	res, l, inputs, err := r.predict(ctx, endpoint, instances, explain)
+	res, l, fetched, err := r.predict(ctx, endpoint, instances, explain)
 	if err != nil {
 		if !plinth.IsCode(err, plinth.ENOTFOUND) {
 			r.Metrics.failed(endpoint)
@@ -510,23 +521,32 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 		if t, ok := ctx.Value(eventTimeKey{}).(time.Time); ok {
 			now = t.UTC()
 		}
-		// Requests by entity keep what they sent (keys and request data):
-		// the training–serving skew check rebuilds their features offline.
-		byEntity := l.FeatureService != "" && !complete(l.Predictor.Model().Signature, instances)
 		records := make([]LogRecord, len(instances))
-		for i := range instances {
+		for i, inst := range instances {
 			records[i] = LogRecord{RequestID: id, Time: now, Endpoint: endpoint, Model: l.Model, Version: l.Version,
-				Variant: res.Variant, Inputs: inputs[i], Outputs: res.Predictions[i].Outputs, LatencyUS: us}
-			if byEntity {
-				records[i].Request = instances[i]
+				Variant: res.Variant, Outputs: res.Predictions[i].Outputs, LatencyUS: us}
+			if fetched != nil {
+				// Requests by entity keep what they sent (keys and request
+				// data): the training–serving skew check rebuilds their
+				// features offline.
+				records[i].Inputs = Inputs{Names: l.names, Values: fetched[i]}
+				records[i].Request = inst
+				continue
 			}
+			values := make([]any, len(l.names))
+			for j, name := range l.names {
+				values[j] = inst[name]
+			}
+			records[i].Inputs = Inputs{Names: l.names, Values: values}
 		}
 		r.Log.Log(records)
 	}
 	return res, nil
 }
 
-func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, *Loaded, []map[string]any, error) {
+// predict answers a request; for a request by entity keys it also returns
+// the values the model read, in its features' order.
+func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*Response, *Loaded, [][]any, error) {
 	rt, err := r.routing(endpoint)
 	if err != nil {
 		return nil, nil, nil, err
@@ -541,18 +561,18 @@ func (r *Runtime) predict(ctx context.Context, endpoint string, instances []map[
 		l, variant = rt.stable, "stable"
 	}
 	start := time.Now()
-	res, inputs, err := r.score(ctx, rt, l, variant, endpoint, instances, explain)
+	res, fetched, err := r.score(ctx, rt, l, variant, endpoint, instances, explain)
 	st := &rt.stats[0]
 	if variant == "candidate" {
 		st = &rt.stats[1]
 	}
 	st.record(res, err, time.Since(start))
-	return res, l, inputs, err
+	return res, l, fetched, err
 }
 
-// score answers a request with the chosen version.
-func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, endpoint string, instances []map[string]any, explain int) (*Response, []map[string]any, error) {
-	var err error
+// score answers a request with the chosen version. For a request by
+// entity keys it returns the values the model read.
+func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, endpoint string, instances []map[string]any, explain int) (*Response, [][]any, error) {
 	if len(instances) == 0 || len(instances) > MaxInstances {
 		return nil, nil, plinth.Invalid("instances", "want 1 to %d instances, have %d", MaxInstances, len(instances))
 	}
@@ -560,8 +580,10 @@ func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, en
 	sig := p.Model().Signature
 	// Instances that carry every feature (null for missing) are scored as
 	// sent — raw features; others are looked up by their entity keys.
+	var fetched [][]any
 	if l.FeatureService != "" && r.Features != nil && !complete(sig, instances) {
-		if instances, err = r.withFeatures(ctx, l, sig, instances); err != nil {
+		var err error
+		if fetched, err = r.withFeatures(ctx, l, sig, instances); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -578,7 +600,11 @@ func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, en
 	// not a feature.
 	dropKey := rt.route.StickyKey != "" && sig.Index(rt.route.StickyKey) < 0
 	for i, inst := range instances {
-		if dropKey {
+		if fetched != nil {
+			if err := sig.EncodeValues(fetched[i], row); err != nil {
+				return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+			}
+		} else if dropKey {
 			if _, ok := inst[rt.route.StickyKey]; ok {
 				trimmed := make(map[string]any, len(inst))
 				for k, v := range inst {
@@ -589,8 +615,10 @@ func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, en
 				inst = trimmed
 			}
 		}
-		if err := sig.EncodeRow(inst, row); err != nil {
-			return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+		if fetched == nil {
+			if err := sig.EncodeRow(inst, row); err != nil {
+				return nil, nil, prefixField(fmt.Sprintf("instances[%d]", i), err)
+			}
 		}
 		out := make([]float64, k)
 		if err := p.PredictRow(row, out); err != nil {
@@ -629,30 +657,32 @@ func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, en
 	if rt.shadow != nil {
 		rt.shadow.mirror(shadowJob{rows: shadowRows, stable: shadowOut})
 	}
-	return res, instances, nil
+	return res, fetched, nil
 }
 
-// withFeatures builds each instance from the online features of its entity
-// keys, then from the request's own fields for features the service does
-// not provide (request data, on-demand inputs). Fields the model does not
-// read, such as the entity keys, are left out.
-func (r *Runtime) withFeatures(ctx context.Context, l *Loaded, sig model.Signature, instances []map[string]any) ([]map[string]any, error) {
+// withFeatures returns each instance's values of the model's features, in
+// the signature's order: the online features of its entity keys, then the
+// request's own fields for features the service does not provide (request
+// data, on-demand inputs); nil for what neither has.
+func (r *Runtime) withFeatures(ctx context.Context, l *Loaded, sig model.Signature, instances []map[string]any) ([][]any, error) {
 	names, rows, err := r.Features.Lookup(ctx, l.FeatureService, instances)
 	if err != nil {
 		return nil, prefixField("entities", err)
 	}
 	pos := positions(sig, names)
-	out := make([]map[string]any, len(instances))
+	nf := len(sig.Features)
+	flat := make([]any, len(instances)*nf)
+	out := make([][]any, len(instances))
 	for i, inst := range instances {
-		m := make(map[string]any, len(sig.Features))
+		values := flat[i*nf : (i+1)*nf : (i+1)*nf]
 		for j, f := range sig.Features {
 			if k := pos[j]; k >= 0 {
-				m[f.Name] = rows[i][k].Value // nil when missing or stale
-			} else if v, ok := inst[f.Name]; ok {
-				m[f.Name] = v
+				values[j] = rows[i][k].Value // nil when missing or stale
+			} else {
+				values[j] = inst[f.Name]
 			}
 		}
-		out[i] = m
+		out[i] = values
 	}
 	return out, nil
 }

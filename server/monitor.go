@@ -27,7 +27,7 @@ type monitorSink struct {
 }
 
 func (s monitorSink) Add(ctx context.Context, r serve.LogRecord) {
-	s.mon.Observe(ctx, monitor.Key{Endpoint: r.Endpoint, Model: r.Model, Version: r.Version}, r.Time, r.Inputs, r.Outputs)
+	s.mon.Observe(ctx, monitor.Key{Endpoint: r.Endpoint, Model: r.Model, Version: r.Version}, r.Time, r.Inputs.Names, r.Inputs.Values, r.Outputs)
 	s.next.Add(ctx, r)
 }
 

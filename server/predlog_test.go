@@ -28,7 +28,7 @@ func BenchmarkLogSink(b *testing.B) {
 			in[fmt.Sprintf("stats__f%02d", f)] = rand.Float64()
 		}
 		recs[i] = serve.LogRecord{RequestID: fmt.Sprintf("%016x", rand.Uint64()), Time: time.Now(), Endpoint: "score", Model: "score",
-			Version: 1, Variant: "stable", Inputs: in, Request: map[string]any{"entity_id": fmt.Sprint("e", i)}, Outputs: []float64{rand.Float64()}, LatencyUS: 120}
+			Version: 1, Variant: "stable", Inputs: serve.InputsOf(in), Request: map[string]any{"entity_id": fmt.Sprint("e", i)}, Outputs: []float64{rand.Float64()}, LatencyUS: 120}
 	}
 	b.ResetTimer()
 	var flush time.Duration

@@ -321,7 +321,7 @@ func TestPredictionLog(t *testing.T) {
 		t.Fatalf("recorded schema %v, the file's %v", vs[0].Schema, described)
 	}
 	recs, err := n.LookupPrediction(ctx, "income", "req-1")
-	if err != nil || len(recs) != 2 || recs[0].Version != 1 || recs[0].Inputs["age"] == nil || len(recs[0].Outputs) != 1 || recs[0].Request != nil {
+	if err != nil || len(recs) != 2 || recs[0].Version != 1 || recs[0].Inputs.Map()["age"] == nil || len(recs[0].Outputs) != 1 || recs[0].Request != nil {
 		t.Fatalf("LookupPrediction = %+v, %v", recs, err)
 	}
 }

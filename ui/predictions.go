@@ -97,7 +97,7 @@ func (s *server) prediction(w http.ResponseWriter, r *http.Request) error {
 		return v
 	}
 	for _, rec := range records {
-		pr := predictionRecord{LogRecord: rec, InputRows: valueRows(rec.Inputs), RequestRows: valueRows(rec.Request)}
+		pr := predictionRecord{LogRecord: rec, InputRows: valueRows(rec.Inputs.Map()), RequestRows: valueRows(rec.Request)}
 		var sig registry.Signature
 		if v := version(rec.Model, rec.Version); v != nil {
 			sig = v.Signature

@@ -36,6 +36,21 @@ func AppendObject(b []byte, keys []string, m map[string]any) ([]byte, []string) 
 	return append(b, '}'), keys
 }
 
+// AppendFields appends the JSON object whose keys are names, in their
+// order, and whose values are values (the same length).
+func AppendFields(b []byte, names []string, values []any) []byte {
+	b = append(b, '{')
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = AppendValue(b, values[i])
+	}
+	return append(b, '}')
+}
+
 // sameKeys reports whether m's keys are those of keys, which are distinct.
 func sameKeys(keys []string, m map[string]any) bool {
 	if len(keys) != len(m) {

@@ -82,3 +82,16 @@ func TestAppendObjectReusesKeys(t *testing.T) {
 		}
 	}
 }
+
+// AppendFields keeps the names' order, and each field is what
+// AppendObject writes for it.
+func TestAppendFields(t *testing.T) {
+	names := []string{"b", "a", "q\"k", "nan"}
+	values := []any{1.5, "x", nil, math.NaN()}
+	if got, want := string(AppendFields(nil, names, values)), `{"b":1.5,"a":"x","q\"k":null,"nan":null}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if got := string(AppendFields(nil, nil, nil)); got != `{}` {
+		t.Fatalf("no fields: got %s", got)
+	}
+}
