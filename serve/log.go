@@ -3,10 +3,10 @@ package serve
 import (
 	"context"
 	"encoding/json"
-	"maps"
-	"slices"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,13 +18,13 @@ import (
 // LogRecord is one scored instance as the prediction log keeps it: enough
 // to monitor inputs and outputs and, once labels arrive, to join them.
 type LogRecord struct {
-	RequestID string         `json:"request_id"`
-	Time      time.Time      `json:"time"`
-	Endpoint  string         `json:"endpoint"`
-	Model     string         `json:"model"`
-	Version   int            `json:"version"`
-	Variant   string         `json:"variant"`
-	Inputs    Inputs         `json:"inputs"`
+	RequestID string    `json:"request_id"`
+	Time      time.Time `json:"time"`
+	Endpoint  string    `json:"endpoint"`
+	Model     string    `json:"model"`
+	Version   int       `json:"version"`
+	Variant   string    `json:"variant"`
+	Inputs    Inputs    `json:"inputs"`
 	// Request is what a request by entity sent — the entity keys and
 	// request data — before its features were looked up online.
 	Request   map[string]any `json:"request,omitempty"`
