@@ -420,10 +420,12 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 	for i := range out {
 		out[i] = flat[i*len(names) : (i+1)*len(names) : (i+1)*len(names)]
 	}
-	keys := make([]string, len(rows))
-	results := make([]online.Result, len(rows))
+	sc := lookupScratchPool.Get().(*lookupScratch)
+	defer lookupScratchPool.Put(sc)
+	keys := sc.keys(len(rows))
+	results := sc.resultsFor(len(rows))
 	times := make([]time.Time, len(rows)*len(p.views))
-	parts := make([]string, 0, 4)
+	parts := sc.parts[:0]
 	for vi, v := range p.views {
 		for i, r := range rows {
 			parts = parts[:0]
@@ -456,6 +458,7 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 			}
 		}
 	}
+	sc.parts = parts
 	if p.onDemand == nil {
 		return names, out, nil
 	}
@@ -476,6 +479,31 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 		}
 	}
 	return names, out, nil
+}
+
+// lookupScratch is what a Lookup needs only while it runs, kept for the
+// next: the keys, and the store's results, whose value slices Get decodes
+// into again instead of allocating (the values served are copied out).
+type lookupScratch struct {
+	keyBuf  []string
+	results []online.Result
+	parts   []string
+}
+
+var lookupScratchPool = sync.Pool{New: func() any { return new(lookupScratch) }}
+
+func (sc *lookupScratch) keys(n int) []string {
+	if cap(sc.keyBuf) < n {
+		sc.keyBuf = make([]string, n)
+	}
+	return sc.keyBuf[:n]
+}
+
+func (sc *lookupScratch) resultsFor(n int) []online.Result {
+	if cap(sc.results) < n {
+		sc.results = append(sc.results[:cap(sc.results)], make([]online.Result, n-cap(sc.results))...)
+	}
+	return sc.results[:n]
 }
 
 // keyText renders a join key value as the offline engine does (its VARCHAR

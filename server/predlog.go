@@ -28,10 +28,11 @@ import (
 // through: the log's writer shares the serving cores, and the checks cost
 // more than the writing (issue 6's benchmark).
 type logSink struct {
-	ingester *dataset.Ingester
-	pending  map[string]*pendingLog // by dataset
-	json     []byte                 // scratch
-	reqKeys  []string               // the last request's sorted keys
+	ingester  *dataset.Ingester
+	pending   map[string]*pendingLog // by dataset
+	json      []byte                 // scratch
+	reqKeys   []string               // the last request's sorted keys
+	inputKeys jsonx.Keys             // the last inputs' names, escaped
 }
 
 // pendingLog is an endpoint's batch: the open Parquet file its rows go
@@ -98,7 +99,7 @@ func (s *logSink) Add(ctx context.Context, r serve.LogRecord) {
 	if p.err != nil {
 		return // the batch is lost; Flush reports it
 	}
-	s.json = jsonx.AppendFields(s.json[:0], r.Inputs.Names, r.Inputs.Values)
+	s.json = s.inputKeys.AppendFields(s.json[:0], r.Inputs.Names, r.Inputs.Values)
 	row := &p.row[0]
 	*row = logRow{RequestID: r.RequestID, Time: r.Time, Endpoint: r.Endpoint, Model: r.Model, Version: int64(r.Version),
 		Variant: r.Variant, Inputs: string(s.json), Outputs: r.Outputs, LatencyUS: r.LatencyUS, IngestedAt: time.Now().UTC()}

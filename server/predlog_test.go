@@ -22,13 +22,17 @@ func BenchmarkLogSink(b *testing.B) {
 	defer n.Close()
 	sink := newLogSink(n.Ingester)
 	recs := make([]serve.LogRecord, 1000)
+	names := make([]string, 30) // shared by the records, as a model's are
+	for f := range names {
+		names[f] = fmt.Sprintf("stats__f%02d", f)
+	}
 	for i := range recs {
-		in := map[string]any{}
-		for f := 0; f < 30; f++ {
-			in[fmt.Sprintf("stats__f%02d", f)] = rand.Float64()
+		values := make([]any, len(names))
+		for f := range values {
+			values[f] = rand.Float64()
 		}
 		recs[i] = serve.LogRecord{RequestID: fmt.Sprintf("%016x", rand.Uint64()), Time: time.Now(), Endpoint: "score", Model: "score",
-			Version: 1, Variant: "stable", Inputs: serve.InputsOf(in), Request: map[string]any{"entity_id": fmt.Sprint("e", i)}, Outputs: []float64{rand.Float64()}, LatencyUS: 120}
+			Version: 1, Variant: "stable", Inputs: serve.Inputs{Names: names, Values: values}, Request: map[string]any{"entity_id": fmt.Sprint("e", i)}, Outputs: []float64{rand.Float64()}, LatencyUS: 120}
 	}
 	b.ResetTimer()
 	var flush time.Duration
