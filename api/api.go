@@ -272,7 +272,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 			}
 			elapsed := time.Since(start)
-			s.Logger.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", elapsed)
+			// Checked first: the arguments cost allocations even when the
+			// level is off, on every request.
+			if s.Logger.Enabled(r.Context(), slog.LevelDebug) {
+				s.Logger.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", elapsed)
+			}
 			if s.httpReqs != nil {
 				route := r.Pattern // set by the mux: the route, not the raw path, keeps the series few
 				if route == "" || route == "/" {

@@ -41,7 +41,7 @@ type logSink struct {
 type pendingLog struct {
 	file               *os.File
 	w                  *parquet.GenericWriter[logRow]
-	row                [1]logRow // what Add hands the writer
+	rowBuf             []logRow // rows not yet handed to the writer
 	rows               int
 	minEvent, maxEvent time.Time
 	err                error
@@ -100,30 +100,43 @@ func (s *logSink) Add(ctx context.Context, r serve.LogRecord) {
 		return // the batch is lost; Flush reports it
 	}
 	s.json = s.inputKeys.AppendFields(s.json[:0], r.Inputs.Names, r.Inputs.Values)
-	row := &p.row[0]
-	*row = logRow{RequestID: r.RequestID, Time: r.Time, Endpoint: r.Endpoint, Model: r.Model, Version: int64(r.Version),
-		Variant: r.Variant, Inputs: string(s.json), Outputs: r.Outputs, LatencyUS: r.LatencyUS, IngestedAt: time.Now().UTC()}
+	p.rowBuf = append(p.rowBuf, logRow{RequestID: r.RequestID, Time: r.Time, Endpoint: r.Endpoint, Model: r.Model, Version: int64(r.Version),
+		Variant: r.Variant, Inputs: string(s.json), Outputs: r.Outputs, LatencyUS: r.LatencyUS, IngestedAt: time.Now().UTC()})
 	if r.Request != nil {
 		s.json, s.reqKeys = jsonx.AppendObject(s.json[:0], s.reqKeys, r.Request)
 		req := string(s.json)
-		row.Request = &req
+		p.rowBuf[len(p.rowBuf)-1].Request = &req
 	}
-	if _, err := p.w.Write(p.row[:]); err != nil {
+	if len(p.rowBuf) == cap(p.rowBuf) {
+		p.writeRows()
+	}
+}
+
+// writeRows hands the buffered rows to the Parquet writer. Rows go in
+// groups: the writer's per-call cost is paid once per group, and a group
+// is small enough (rowGroup) that writing it is no burst.
+func (p *pendingLog) writeRows() {
+	if _, err := p.w.Write(p.rowBuf); err != nil && p.err == nil {
 		p.err = err
 	}
+	clear(p.rowBuf)
+	p.rowBuf = p.rowBuf[:0]
 }
 
 // open starts an endpoint's next batch: a Parquet file that rows are
 // written to as they are added, so encoding and compressing them is spread
 // over time instead of done at each flush.
 func (s *logSink) open(first time.Time) *pendingLog {
-	p := &pendingLog{minEvent: first, maxEvent: first}
+	p := &pendingLog{minEvent: first, maxEvent: first, rowBuf: make([]logRow, 0, rowGroup)}
 	p.file, p.err = os.CreateTemp(s.ingester.WorkDir, "predictions-*.parquet")
 	if p.err == nil {
 		p.w = parquet.NewGenericWriter[logRow](p.file, parquet.Compression(fastSnappy{}))
 	}
 	return p
 }
+
+// rowGroup is how many rows the log hands its Parquet writer at a time.
+const rowGroup = 256
 
 // fastSnappy is Snappy compressed at its fast level. parquet-go's Snappy
 // codec compresses at the better level, which was a third of the log
@@ -166,6 +179,11 @@ func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
 		if p.file != nil {
 			p.file.Close()
 		}
+		return p.err
+	}
+	if p.writeRows(); p.err != nil {
+		p.w.Close()
+		p.file.Close()
 		return p.err
 	}
 	if err := p.w.Close(); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,4 +49,33 @@ func BenchmarkLogSink(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(flush.Nanoseconds())/float64(b.N), "flush-ns/record")
+}
+
+// A batch that cannot be written is lost whole, and Flush says how many
+// records that was: none stored, the error named.
+func TestLogSinkLostBatch(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	in := *n.Ingester
+	in.WorkDir = filepath.Join(t.TempDir(), "missing")
+	sink := newLogSink(&in)
+	rec := serve.LogRecord{RequestID: "r", Time: time.Now(), Endpoint: "score", Model: "score", Version: 1,
+		Inputs: serve.Inputs{Names: []string{"x"}, Values: []any{1.0}}, Outputs: []float64{0.5}}
+	for range 300 {
+		sink.Add(ctx, rec)
+	}
+	stored, err := sink.Flush(ctx)
+	if stored != 0 || err == nil || !strings.Contains(err.Error(), "predictions_score") {
+		t.Fatalf("Flush = %d, %v", stored, err)
+	}
+	// The next batch is a new one.
+	in.WorkDir = t.TempDir()
+	sink.Add(ctx, rec)
+	if stored, err := sink.Flush(ctx); stored != 1 || err != nil {
+		t.Fatalf("after: Flush = %d, %v", stored, err)
+	}
 }
