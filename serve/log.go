@@ -95,11 +95,11 @@ type PredictionLog struct {
 	BatchSize  int          // default 20,000: fewer, larger dataset versions cost the serving cores less
 	FlushEvery time.Duration
 
-	once sync.Once
 	// queue holds pointers into the records of requests: the garbage
 	// collector scans the whole buffer every cycle, and 100,000 pointers
 	// are 0.8 MB where 100,000 records would be 20 MB.
 	queue   chan *LogRecord
+	once    sync.Once
 	flushes chan chan struct{}
 	done    chan struct{}
 	dropped prometheus.Counter
