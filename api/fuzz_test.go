@@ -29,6 +29,7 @@ func FuzzRequest(f *testing.F) {
 		{"PUT", "/api/v1/models/m/aliases/champion"},
 		{"POST", "/api/v1/models/m/versions/1/review"},
 		{"PUT", "/api/v1/datasets/d/spec"},
+		{"POST", "/api/v1/endpoints/e/predict"},
 	}
 	seeds := []string{
 		`{"name": "e2", "tags": {"a": "b"}}`,

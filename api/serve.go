@@ -114,7 +114,7 @@ type PredictResponse struct {
 
 func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 	var req PredictRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodePredict(w, r, &req); err != nil {
 		return err
 	}
 	if req.Explain < 0 || req.Explain > 1000 {
