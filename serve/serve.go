@@ -259,6 +259,15 @@ func (c *predictorCache) touch(key string) {
 	c.order = append(c.order, key)
 }
 
+// Compiled returns the compiled model of an artifact in a format if the
+// runtime holds it (a version served now or lately), else nil.
+func (r *Runtime) Compiled(format string, artifact blob.Digest) *model.Predictor {
+	if r == nil {
+		return nil
+	}
+	return r.compiled.get(format + " " + artifact.String())
+}
+
 // Load reads the route's versions from the blob store, parses and compiles
 // them, and returns the function that puts them behind endpoint.
 func (r *Runtime) Load(ctx context.Context, endpoint string, route Route) (func(), error) {
@@ -321,7 +330,7 @@ func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
 		return nil, err
 	}
 	key := format + " " + d.String()
-	if p := r.compiled.get(key); p != nil {
+	if p := r.Compiled(format, d); p != nil {
 		return newLoaded(t, format, p, v.FeatureService), nil
 	}
 	rc, err := r.Blobs.Open(ctx, d)

@@ -34,10 +34,13 @@ func (s monitorSink) Add(ctx context.Context, r serve.LogRecord) {
 func (s monitorSink) Flush(ctx context.Context) (int, error) { return s.next.Flush(ctx) }
 
 // versionModels loads registered versions' model files for monitoring,
-// once each.
+// once each. A version the serving runtime has compiled is taken from it:
+// parsing a large model file again, on the log's writer, would cost the
+// serving cores as much as the deploy did.
 type versionModels struct {
 	registry *registry.Registry
 	blobs    blob.Store
+	runtime  *serve.Runtime // nil: always parse
 	mu       sync.Mutex
 	cache    map[string]*model.Model
 }
@@ -61,14 +64,17 @@ func (v *versionModels) Model(ctx context.Context, name string, version int) (*m
 	if err != nil {
 		return nil, err
 	}
-	rc, err := v.blobs.Open(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	m, _, err = formats.Read(rc, ver.Format)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
+	if p := v.runtime.Compiled(ver.Format, d); p != nil {
+		m = p.Model()
+	} else {
+		rc, err := v.blobs.Open(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		if m, _, err = formats.Read(rc, ver.Format); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
 	}
 	v.mu.Lock()
 	if v.cache == nil {

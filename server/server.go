@@ -181,7 +181,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	logCtx, stopLog := context.WithCancel(context.Background())
 	n.stopLog = stopLog
 	n.Runtime.Features = featureServer
-	n.Monitor = &monitor.Monitor{Store: meta, Models: &versionModels{registry: n.Registry, blobs: blobs}, Every: cfg.MonitorWindow, Logger: cfg.Logger}
+	n.Monitor = &monitor.Monitor{Store: meta, Models: &versionModels{registry: n.Registry, blobs: blobs, runtime: n.Runtime}, Every: cfg.MonitorWindow, Logger: cfg.Logger}
 	n.Runtime.Log = &serve.PredictionLog{Sink: monitorSink{next: newLogSink(n.Ingester), mon: n.Monitor}, SampleRate: cfg.LogSampleRate, Logger: cfg.Logger}
 	n.Runtime.Log.Start(logCtx, 100_000, metrics)
 	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}

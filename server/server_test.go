@@ -276,6 +276,15 @@ func TestPredictionLog(t *testing.T) {
 	if _, err := n.Deployer.Deploy(ctx, "income", deploy.Spec{Model: "income@1"}); err != nil {
 		t.Fatal(err)
 	}
+	// Monitoring reads the served version's model from the runtime, not
+	// by parsing its file again.
+	served, err := n.Runtime.Serving("income")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := n.Monitor.Models.Model(ctx, "income", 1); err != nil || m != served.Predictor.Model() {
+		t.Fatalf("monitor's model %p, %v; the served one %p", m, err, served.Predictor.Model())
+	}
 	for i := 0; i < 3; i++ {
 		rctx := plinth.WithRequestID(ctx, fmt.Sprint("req-", i))
 		if _, err := n.Runtime.Predict(rctx, "income", []map[string]any{{"age": 30.0 + float64(i)}, {"age": 50.0}}, 0); err != nil {
