@@ -126,7 +126,8 @@ func (in *Ingester) ingest(ctx context.Context, spec Spec, input, source, replay
 }
 
 // Written is a Parquet file plinth produced itself — typed, and with every
-// row's IngestedAt column set to At — such as a batch of its prediction log.
+// row's IngestedAt column no later than At — such as a batch of its
+// prediction log.
 type Written struct {
 	File               string
 	Rows               int64

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -29,6 +33,7 @@ import (
 // more than the writing (issue 6's benchmark).
 type logSink struct {
 	ingester  *dataset.Ingester
+	dir       string                 // where the open batches are written
 	pending   map[string]*pendingLog // by dataset
 	json      []byte                 // scratch
 	reqKeys   []string               // the last request's sorted keys
@@ -47,8 +52,44 @@ type pendingLog struct {
 	err                error
 }
 
-func newLogSink(in *dataset.Ingester) *logSink {
-	return &logSink{ingester: in, pending: map[string]*pendingLog{}}
+func newLogSink(in *dataset.Ingester, dir string) *logSink {
+	return &logSink{ingester: in, dir: dir, pending: map[string]*pendingLog{}}
+}
+
+// logDir makes this process's directory for the prediction log's open
+// batches, work/prediction-log/PID, and removes those of processes that
+// are no longer running: a server killed mid-batch leaves a Parquet file
+// without its footer, whose records were never stored.
+func logDir(work string) (string, error) {
+	parent := filepath.Join(work, "prediction-log")
+	entries, err := os.ReadDir(parent)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("prediction log: %w", err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || running(pid) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+			return "", fmt.Errorf("prediction log: %w", err)
+		}
+	}
+	dir := filepath.Join(parent, strconv.Itoa(os.Getpid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("prediction log: %w", err)
+	}
+	return dir, nil
+}
+
+// running reports whether a process with that id exists, even one this
+// user may not signal.
+func running(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return !errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }
 
 // PredictionDataset names the dataset an endpoint's predictions go to.
@@ -82,7 +123,7 @@ var logSchema = []dataset.Field{
 	{Name: dataset.IngestedAt, Type: "TIMESTAMP WITH TIME ZONE"},
 }
 
-func (s *logSink) Add(ctx context.Context, r serve.LogRecord) {
+func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 	name := PredictionDataset(r.Endpoint)
 	p := s.pending[name]
 	if p == nil {
@@ -128,7 +169,7 @@ func (p *pendingLog) writeRows() {
 // over time instead of done at each flush.
 func (s *logSink) open(first time.Time) *pendingLog {
 	p := &pendingLog{minEvent: first, maxEvent: first, rowBuf: make([]logRow, 0, rowGroup)}
-	p.file, p.err = os.CreateTemp(s.ingester.WorkDir, "predictions-*.parquet")
+	p.file, p.err = os.CreateTemp(s.dir, "predictions-*.parquet")
 	if p.err == nil {
 		p.w = parquet.NewGenericWriter[logRow](p.file, parquet.Compression(fastSnappy{}))
 	}

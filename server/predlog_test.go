@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +25,7 @@ func BenchmarkLogSink(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer n.Close()
-	sink := newLogSink(n.Ingester)
+	sink := newLogSink(n.Ingester, b.TempDir())
 	recs := make([]serve.LogRecord, 1000)
 	names := make([]string, 30) // shared by the records, as a model's are
 	for f := range names {
@@ -60,9 +63,7 @@ func TestLogSinkLostBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	in := *n.Ingester
-	in.WorkDir = filepath.Join(t.TempDir(), "missing")
-	sink := newLogSink(&in)
+	sink := newLogSink(n.Ingester, filepath.Join(t.TempDir(), "missing"))
 	rec := serve.LogRecord{RequestID: "r", Time: time.Now(), Endpoint: "score", Model: "score", Version: 1,
 		Inputs: serve.Inputs{Names: []string{"x"}, Values: []any{1.0}}, Outputs: []float64{0.5}}
 	for range 300 {
@@ -73,9 +74,41 @@ func TestLogSinkLostBatch(t *testing.T) {
 		t.Fatalf("Flush = %d, %v", stored, err)
 	}
 	// The next batch is a new one.
-	in.WorkDir = t.TempDir()
+	sink.dir = t.TempDir()
 	sink.Add(ctx, rec)
 	if stored, err := sink.Flush(ctx); stored != 1 || err != nil {
 		t.Fatalf("after: Flush = %d, %v", stored, err)
+	}
+}
+
+// A server's batch directory outlives a kill -9; the next server removes
+// those of processes that are gone and leaves the running ones'.
+func TestLogDir(t *testing.T) {
+	work := t.TempDir()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Skip("no true command:", err)
+	}
+	for _, pid := range []int{gone.Process.Pid, os.Getppid()} {
+		dir := filepath.Join(work, "prediction-log", strconv.Itoa(pid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "predictions-1.parquet"), []byte("PAR1"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, err := logDir(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != filepath.Join(work, "prediction-log", strconv.Itoa(os.Getpid())) {
+		t.Fatalf("dir %s", dir)
+	}
+	if _, err := os.Stat(filepath.Join(work, "prediction-log", strconv.Itoa(gone.Process.Pid))); !os.IsNotExist(err) {
+		t.Errorf("a gone process's batches are still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(work, "prediction-log", strconv.Itoa(os.Getppid()), "predictions-1.parquet")); err != nil {
+		t.Errorf("a running process's batch was removed: %v", err)
 	}
 }

@@ -152,6 +152,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		offline.Close()
 		return nil, fmt.Errorf("work directory: %w", err)
 	}
+	batches, err := logDir(work)
+	if err != nil {
+		meta.Close()
+		offline.Close()
+		return nil, err
+	}
 	// A worker beside a server on one machine leaves the embedded online
 	// store to the server, which holds its lock; it serves nothing.
 	var onlineStore online.Store
@@ -182,7 +188,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.stopLog = stopLog
 	n.Runtime.Features = featureServer
 	n.Monitor = &monitor.Monitor{Store: meta, Models: &versionModels{registry: n.Registry, blobs: blobs, runtime: n.Runtime}, Every: cfg.MonitorWindow, Logger: cfg.Logger}
-	n.Runtime.Log = &serve.PredictionLog{Sink: monitorSink{next: newLogSink(n.Ingester), mon: n.Monitor}, SampleRate: cfg.LogSampleRate, Logger: cfg.Logger}
+	n.Runtime.Log = &serve.PredictionLog{Sink: monitorSink{next: newLogSink(n.Ingester, batches), mon: n.Monitor}, SampleRate: cfg.LogSampleRate, Logger: cfg.Logger}
 	n.Runtime.Log.Start(logCtx, 100_000, metrics)
 	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}
 	n.Registry.InUse = append(n.Registry.InUse, n.Deployer.InUse)
