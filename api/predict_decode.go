@@ -15,7 +15,11 @@ import (
 // DecodeJSON, so every request decodes, and every error reads, as before.
 func decodePredict(w http.ResponseWriter, r *http.Request, req *PredictRequest) error {
 	buf := bodyPool.Get().(*bytes.Buffer)
-	defer bodyPool.Put(buf)
+	defer func() {
+		if buf.Cap() <= maxPooledBody { // a rare huge batch is not kept
+			bodyPool.Put(buf)
+		}
+	}()
 	buf.Reset()
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
 		return decodeError(err)
@@ -30,6 +34,8 @@ func decodePredict(w http.ResponseWriter, r *http.Request, req *PredictRequest) 
 // bodyPool holds request bodies while they are parsed; the parsed request
 // copies what it keeps.
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 1 << 20
 
 // parsePredict parses {"instances": [{"name": value, ...}, ...]}, where
 // each value is a string of printable ASCII without escapes, a number, true,

@@ -421,7 +421,11 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 		out[i] = flat[i*len(names) : (i+1)*len(names) : (i+1)*len(names)]
 	}
 	sc := lookupScratchPool.Get().(*lookupScratch)
-	defer lookupScratchPool.Put(sc)
+	defer func() {
+		if cap(sc.results) <= maxPooledRows { // a rare large batch is not kept
+			lookupScratchPool.Put(sc)
+		}
+	}()
 	keys := sc.keys(len(rows))
 	results := sc.resultsFor(len(rows))
 	times := make([]time.Time, len(rows)*len(p.views))
@@ -491,6 +495,8 @@ type lookupScratch struct {
 }
 
 var lookupScratchPool = sync.Pool{New: func() any { return new(lookupScratch) }}
+
+const maxPooledRows = 1024
 
 func (sc *lookupScratch) keys(n int) []string {
 	if cap(sc.keyBuf) < n {
