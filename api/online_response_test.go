@@ -31,7 +31,12 @@ func TestAppendOnlineResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := appendOnlineResponse(nil, names, rows)
+	sameJSON(t, appendOnlineResponse(nil, names, rows), want)
+}
+
+// sameJSON fails t unless got is JSON that decodes to what want does.
+func sameJSON(t *testing.T, got, want []byte) {
+	t.Helper()
 	var g, w any
 	if err := json.Unmarshal(got, &g); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, got)

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"math"
-	"reflect"
 	"testing"
 
 	"github.com/plinthml/plinth/serve"
@@ -37,16 +36,7 @@ func TestAppendPredictResponse(t *testing.T) {
 			if !ok {
 				t.Fatal("declined")
 			}
-			var g, w any
-			if err := json.Unmarshal(got, &g); err != nil {
-				t.Fatalf("not JSON: %v\n%s", err, got)
-			}
-			if err := json.Unmarshal(want, &w); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(g, w) {
-				t.Fatalf("got  %s\nwant %s", got, want)
-			}
+			sameJSON(t, got, want)
 		})
 	}
 	for _, bad := range []*serve.Response{
