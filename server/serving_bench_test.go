@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,6 +50,10 @@ const servingFeatures = 30
 //   - hello-p99-ms-at-same-rate: the hello-world handler at that same
 //     open-loop rate, for what the machine and the generator add.
 //   - failed: requests that did not get a 200, in all phases. Target 0.
+//   - with wrk on the PATH: wrk-hello-req/s, wrk-predict-req/s and
+//     wrk-ratio, the same comparison driven by wrk, and
+//     wrk-hello-server-µs/req and wrk-predict-server-µs/req, the CPU this
+//     process spends per request in those rounds.
 func BenchmarkServing(b *testing.B) {
 	ctx := context.Background()
 	_, c, predictURL := servingNode(b, 2)
@@ -101,14 +106,22 @@ func BenchmarkServing(b *testing.B) {
 		// The same comparison with wrk, a load generator in C that costs
 		// less per request than Go's client, so the servers' own costs
 		// weigh more in the ratio.
-		var wrkHello, wrkPredict float64
+		// Also the CPU this process (the servers, the log's writer, the
+		// collector) spends per request: unlike rates, it hardly moves
+		// with the shared machine's speed, and it tells the server's
+		// share of the ratio from the generator's.
+		var wrkHello, wrkPredict, helloCPU, predictCPU float64
 		for range 2 {
-			wrkHello += runWrk(b, path, hello.URL) / 2
-			wrkPredict += runWrk(b, path, predictURL) / 2
+			rate, cpu := runWrk(b, path, hello.URL)
+			wrkHello, helloCPU = wrkHello+rate/2, helloCPU+cpu/2
+			rate, cpu = runWrk(b, path, predictURL)
+			wrkPredict, predictCPU = wrkPredict+rate/2, predictCPU+cpu/2
 		}
 		b.ReportMetric(wrkHello, "wrk-hello-req/s")
 		b.ReportMetric(wrkPredict, "wrk-predict-req/s")
 		b.ReportMetric(wrkPredict/wrkHello, "wrk-ratio")
+		b.ReportMetric(helloCPU, "wrk-hello-server-µs/req")
+		b.ReportMetric(predictCPU, "wrk-predict-server-µs/req")
 	}
 	b.StopTimer()
 	b.ReportMetric(helloRun.rate, "hello-req/s")
@@ -131,30 +144,48 @@ end
 `
 
 // runWrk drives url with wrk (one thread, 16 connections, 8 seconds) and
-// returns its requests per second.
-func runWrk(b *testing.B, wrk, url string) float64 {
+// returns its requests per second and this process's CPU time per request
+// in microseconds.
+func runWrk(b *testing.B, wrk, url string) (rate, cpuPerRequest float64) {
 	script := filepath.Join(b.TempDir(), "post.lua")
 	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	cpu0 := processCPU()
 	out, err := exec.Command(wrk, "-t1", "-c16", "-d8s", "-s", script, url).CombinedOutput()
+	cpu := processCPU() - cpu0
 	if err != nil {
 		b.Fatalf("wrk: %v\n%s", err, out)
 	}
+	if strings.Contains(string(out), "Non-2xx") {
+		b.Fatalf("wrk saw failed requests:\n%s", out)
+	}
+	var requests float64
 	for _, line := range strings.Split(string(out), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Requests/sec:"); ok {
-			rate, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
+		// "  123456 requests in 8.00s, 20.1MB read", then "Requests/sec: ..."
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == "requests" && f[2] == "in" {
+			if requests, err = strconv.ParseFloat(f[0], 64); err != nil {
+				b.Fatalf("wrk: %q: %v", line, err)
+			}
+		}
+		if rest, ok := strings.CutPrefix(line, "Requests/sec:"); ok && requests > 0 {
+			if rate, err = strconv.ParseFloat(strings.TrimSpace(rest), 64); err != nil {
 				b.Fatal(err)
 			}
-			if strings.Contains(string(out), "Non-2xx") {
-				b.Fatalf("wrk saw failed requests:\n%s", out)
-			}
-			return rate
+			return rate, float64(cpu.Microseconds()) / requests
 		}
 	}
 	b.Fatalf("wrk printed no rate:\n%s", out)
-	return 0
+	return 0, 0
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // servingNode starts a node on the embedded defaults with the feature
