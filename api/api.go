@@ -245,10 +245,6 @@ func (s *Server) Handler() http.Handler {
 	return s.middleware(mux)
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
 // middleware assigns a request id, logs the request, and turns a panic into
 // a 500 so one bad request cannot take the server down.
 func (s *Server) middleware(next http.Handler) http.Handler {
@@ -258,7 +254,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = strconv.FormatUint(s.requestSeq.Add(1), 36) + "-" + strconv.FormatInt(time.Now().UnixMilli()%1e6, 36)
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(plinth.WithRequestID(context.WithValue(r.Context(), requestIDKey, id), id))
+		r = r.WithContext(plinth.WithRequestID(r.Context(), id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		defer func() {
@@ -343,7 +339,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	if code == plinth.EINTERNAL {
-		id, _ := r.Context().Value(requestIDKey).(string)
+		id := plinth.RequestIDFrom(r.Context())
 		s.Logger.Error("internal error", "request_id", id, "method", r.Method, "path", r.URL.Path, "error", err)
 		body.Error.Message = "internal error (request " + id + ")"
 	}

@@ -136,7 +136,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, _ := r.Context().Value(requestIDKey).(string)
+	id := plinth.RequestIDFrom(r.Context())
 	body, ok := appendPredictResponse(make([]byte, 0, 512), res, id)
 	if !ok {
 		// encoding/json reports the value JSON cannot hold.
@@ -363,7 +363,7 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := req.ID
 	if id == "" {
-		id, _ = r.Context().Value(requestIDKey).(string)
+		id = plinth.RequestIDFrom(r.Context())
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"model_name": r.PathValue("name"), "model_version": strconv.Itoa(res.Version), "id": id,
