@@ -426,7 +426,7 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 			lookupScratchPool.Put(sc)
 		}
 	}()
-	keys := sc.keys(len(rows))
+	keys := sc.keysFor(len(rows))
 	results := sc.resultsFor(len(rows))
 	times := make([]time.Time, len(rows)*len(p.views))
 	parts := sc.parts[:0]
@@ -489,7 +489,7 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 // next: the keys, and the store's results, whose value slices Get decodes
 // into again instead of allocating (the values served are copied out).
 type lookupScratch struct {
-	keyBuf  []string
+	keys    []string
 	results []online.Result
 	parts   []string
 }
@@ -498,11 +498,11 @@ var lookupScratchPool = sync.Pool{New: func() any { return new(lookupScratch) }}
 
 const maxPooledRows = 1024
 
-func (sc *lookupScratch) keys(n int) []string {
-	if cap(sc.keyBuf) < n {
-		sc.keyBuf = make([]string, n)
+func (sc *lookupScratch) keysFor(n int) []string {
+	if cap(sc.keys) < n {
+		sc.keys = make([]string, n)
 	}
-	return sc.keyBuf[:n]
+	return sc.keys[:n]
 }
 
 func (sc *lookupScratch) resultsFor(n int) []online.Result {

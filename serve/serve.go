@@ -265,7 +265,13 @@ func (r *Runtime) Compiled(format string, artifact blob.Digest) *model.Predictor
 	if r == nil {
 		return nil
 	}
-	return r.compiled.get(format + " " + artifact.String())
+	return r.compiled.get(compiledKey(format, artifact))
+}
+
+// compiledKey names a compiled model in the cache: artifacts are content
+// addressed, and one file may be read in more than one format.
+func compiledKey(format string, artifact blob.Digest) string {
+	return format + " " + artifact.String()
 }
 
 // Load reads the route's versions from the blob store, parses and compiles
@@ -329,8 +335,8 @@ func (r *Runtime) load(ctx context.Context, t Target) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := format + " " + d.String()
-	if p := r.Compiled(format, d); p != nil {
+	key := compiledKey(format, d)
+	if p := r.compiled.get(key); p != nil {
 		return newLoaded(t, format, p, v.FeatureService), nil
 	}
 	rc, err := r.Blobs.Open(ctx, d)

@@ -61,6 +61,25 @@ func featureNode(b *testing.B, features int) (*server.Node, string) {
 	return n, dir
 }
 
+// servedFeatureNode is featureNode with its features materialized online
+// and the node serving HTTP on loopback until the benchmark ends; it
+// returns the node and its base URL.
+func servedFeatureNode(b *testing.B, features int) (*server.Node, string) {
+	ctx := context.Background()
+	n, _ := featureNode(b, features)
+	if _, err := n.API.Materializer.Materialize(ctx, nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	go n.Serve(sctx, ln, time.Second)
+	b.Cleanup(stop)
+	return n, "http://" + ln.Addr().String()
+}
+
 // BenchmarkMaterialize copies 200,000 entities x 50 features (10M values)
 // from their Parquet snapshot into the embedded online store (Pebble).
 // Target: at least 1M values/s.
@@ -93,20 +112,10 @@ func BenchmarkMaterialize(b *testing.B) {
 // reports latency percentiles. Targets: p99 at most 100 µs in process and
 // 1 ms over HTTP.
 func BenchmarkOnlineGet(b *testing.B) {
-	n, _ := featureNode(b, benchFeatures)
 	ctx := context.Background()
-	if _, err := n.API.Materializer.Materialize(ctx, nil, nil); err != nil {
-		b.Fatal(err)
-	}
+	n, base := servedFeatureNode(b, benchFeatures)
 	fs := n.API.FeatureServer
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	go n.Serve(sctx, ln, time.Second)
-	b.Cleanup(stop)
-	c, _ := client.New("http://" + ln.Addr().String())
+	c, _ := client.New(base)
 
 	for _, bc := range []struct {
 		name string

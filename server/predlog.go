@@ -149,19 +149,21 @@ func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 		p.rowBuf[len(p.rowBuf)-1].Request = &req
 	}
 	if len(p.rowBuf) == cap(p.rowBuf) {
-		p.writeRows()
+		p.writeRows() // an error is kept in p.err
 	}
 }
 
-// writeRows hands the buffered rows to the Parquet writer. Rows go in
-// groups: the writer's per-call cost is paid once per group, and a group
-// is small enough (rowGroup) that writing it is no burst.
-func (p *pendingLog) writeRows() {
+// writeRows hands the buffered rows to the Parquet writer and returns the
+// batch's first error. Rows go in groups: the writer's per-call cost is
+// paid once per group, and a group is small enough (rowGroup) that writing
+// it is no burst.
+func (p *pendingLog) writeRows() error {
 	if _, err := p.w.Write(p.rowBuf); err != nil && p.err == nil {
 		p.err = err
 	}
 	clear(p.rowBuf)
 	p.rowBuf = p.rowBuf[:0]
+	return p.err
 }
 
 // open starts an endpoint's next batch: a Parquet file that rows are
@@ -222,10 +224,10 @@ func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
 		}
 		return p.err
 	}
-	if p.writeRows(); p.err != nil {
+	if err := p.writeRows(); err != nil {
 		p.w.Close()
 		p.file.Close()
-		return p.err
+		return err
 	}
 	if err := p.w.Close(); err != nil {
 		p.file.Close()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -194,18 +193,7 @@ func processCPU() time.Duration {
 // predict URL.
 func servingNode(b *testing.B, versions int) (*server.Node, *client.Client, string) {
 	ctx := context.Background()
-	n, _ := featureNode(b, servingFeatures)
-	if _, err := n.API.Materializer.Materialize(ctx, nil, nil); err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	go n.Serve(sctx, ln, time.Second)
-	b.Cleanup(stop)
-	base := "http://" + ln.Addr().String()
+	n, base := servedFeatureNode(b, servingFeatures)
 	c, _ := client.New(base)
 	for version := 1; version <= versions; version++ {
 		registerServingModel(b, c, uint64(version))
@@ -419,7 +407,7 @@ func BenchmarkMonitoringCost(b *testing.B) {
 func BenchmarkPredictHandler(b *testing.B) {
 	ctx := context.Background()
 	n, _, predictURL := servingNode(b, 1)
-	path := strings.TrimPrefix(predictURL, predictURL[:strings.Index(predictURL, "/api/")])
+	path := predictURL[strings.Index(predictURL, "/api/"):]
 	h := n.Handler()
 	serveOne := func(i int) {
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(servingBody(i)))
