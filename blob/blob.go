@@ -80,6 +80,18 @@ type Store interface {
 	Delete(ctx context.Context, d Digest) error
 }
 
+// Mover is implemented by stores that can take a local file by moving it
+// where Put would copy its bytes: a writer that hashed a large file as it
+// wrote it (with a Hasher) hands it over without reading it again.
+//
+// Move stores the file at path as the blob info names, trusting the digest
+// but checking the size. On success the file is gone. An error leaves the
+// file in place, to be Put instead: a file on another file system, for
+// one, cannot be moved.
+type Mover interface {
+	Move(ctx context.Context, path string, info Info) error
+}
+
 // ErrCorrupt is returned by a reader from Open when the stored bytes no longer
 // match their digest.
 var ErrCorrupt = errors.New("blob: stored content does not match its digest")

@@ -134,6 +134,10 @@ type Written struct {
 	Schema             []Field
 	At                 time.Time
 	MinEvent, MaxEvent *time.Time
+	// Info, when set, is the file's digest and size as its writer hashed
+	// them; a blob store that can (blob.Mover) then takes the file by
+	// renaming it instead of reading and copying it.
+	Info *blob.Info
 }
 
 // Record stores a file plinth wrote itself as the dataset's next version.
@@ -148,7 +152,7 @@ func (in *Ingester) Record(ctx context.Context, spec Spec, w Written, source str
 	if w.Rows == 0 {
 		return nil, plinth.Invalid("input", "%s holds no rows", source)
 	}
-	info, err := in.putFile(ctx, w.File)
+	info, err := in.putWritten(ctx, w)
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", spec.Name, err)
 	}
@@ -158,6 +162,17 @@ func (in *Ingester) Record(ctx context.Context, spec Spec, w Written, source str
 		return nil, err
 	}
 	return v, nil
+}
+
+// putWritten stores a written file, by moving it when the store can; a
+// move that fails (another file system) falls back to a copy.
+func (in *Ingester) putWritten(ctx context.Context, w Written) (blob.Info, error) {
+	if m, ok := in.Blobs.(blob.Mover); ok && w.Info != nil {
+		if err := m.Move(ctx, w.File, *w.Info); err == nil {
+			return *w.Info, nil
+		}
+	}
+	return in.putFile(ctx, w.File)
 }
 
 func (in *Ingester) putFile(ctx context.Context, path string) (blob.Info, error) {

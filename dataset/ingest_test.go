@@ -226,3 +226,46 @@ func TestIngestErrors(t *testing.T) {
 }
 
 func fmtAny(v any) string { return fmt.Sprint(v) }
+
+// Record moves a written file its writer hashed into the blob store, and
+// copies one it did not; either way the version points at its bytes.
+func TestRecordMovesHashedFile(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	pred := dataset.Spec{Name: "predictions", EventTime: "time", Columns: []dataset.Column{{Name: "time", Type: "timestamp", NotNull: true}}}
+	if err := f.in.Store.SetSpec(ctx, pred); err != nil {
+		t.Fatal(err)
+	}
+	for _, hashed := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "batch.parquet")
+		if _, err := f.eng.DB().ExecContext(ctx, fmt.Sprintf(`COPY (SELECT TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) AS time FROM range(%d) t(i)) TO '%s' (FORMAT parquet)`, 10+btoi(hashed), path)); err != nil {
+			t.Fatal(err)
+		}
+		w := dataset.Written{File: path, Rows: int64(10 + btoi(hashed)), Schema: []dataset.Field{{Name: "time", Type: "TIMESTAMP WITH TIME ZONE"}}, At: time.Now()}
+		if hashed {
+			data, _ := os.ReadFile(path)
+			h := blob.NewHasher()
+			h.Write(data)
+			info := h.Info()
+			w.Info = &info
+		}
+		v, err := f.in.Record(ctx, pred, w, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, statErr := os.Stat(path)
+		if moved := os.IsNotExist(statErr); moved != hashed {
+			t.Errorf("hashed %v: file moved %v", hashed, moved)
+		}
+		if got := f.query(t, v.Digest, `SELECT count(*) FROM FILE`); got[0][0] != fmt.Sprint(10+btoi(hashed)) {
+			t.Errorf("hashed %v: read back %v rows", hashed, got)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/serve"
 )
 
@@ -110,5 +111,47 @@ func TestLogDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(work, "prediction-log", strconv.Itoa(os.Getppid()), "predictions-1.parquet")); err != nil {
 		t.Errorf("a running process's batch was removed: %v", err)
+	}
+}
+
+// A batch larger than a row group reaches its file a row group at a time
+// and is moved into the blob store whole: the dataset's version reads back
+// (its digest checked) with every row, and nothing is left in the batch
+// directory.
+func TestLogSinkBatchMoved(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	dir := t.TempDir()
+	sink := newLogSink(n.Ingester, dir)
+	const records = 2*rowGroupRows + 100
+	names := []string{"x", "y"}
+	for i := range records {
+		sink.Add(ctx, serve.LogRecord{RequestID: strconv.Itoa(i), Time: time.Now(), Endpoint: "score", Model: "score", Version: 1,
+			Inputs: serve.Inputs{Names: names, Values: []any{float64(i), "a"}}, Outputs: []float64{float64(i) / 2}})
+	}
+	if stored, err := sink.Flush(ctx); stored != records || err != nil {
+		t.Fatalf("Flush = %d, %v", stored, err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("batch directory holds %d files after the flush", len(left))
+	}
+	snapshots := &dataset.Snapshots{Store: n.Meta, Blobs: n.Blobs, CacheDir: t.TempDir()}
+	files, err := snapshots.Files(ctx, PredictionDataset("score"), nil)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("Files = %v, %v", files, err)
+	}
+	var rows, distinct, groups int
+	if err := n.Offline.DB().QueryRowContext(ctx, `SELECT count(*), count(DISTINCT request_id) FROM read_parquet(?)`, files[0]).Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Offline.DB().QueryRowContext(ctx, `SELECT count(DISTINCT row_group_id) FROM parquet_metadata(?)`, files[0]).Scan(&groups); err != nil {
+		t.Fatal(err)
+	}
+	if rows != records || distinct != records || groups != 3 {
+		t.Errorf("read back %d rows, %d request ids, %d row groups; want %d, %d, 3", rows, distinct, groups, records, records)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +45,49 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store, corrupt Corrupter) {
 		st, err := s.Stat(ctx, info.Digest)
 		if err != nil || st != info {
 			t.Fatalf("Stat = %+v, %v; want %+v", st, err, info)
+		}
+	})
+
+	t.Run("Move", func(t *testing.T) {
+		s := open(t)
+		m, ok := s.(blob.Mover)
+		if !ok {
+			t.Skip("the store cannot take files by moving them")
+		}
+		data := []byte("a prediction log batch")
+		h := blob.NewHasher()
+		h.Write(data)
+		info := h.Info()
+		path := filepath.Join(t.TempDir(), "batch.parquet")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		short := info
+		short.Size--
+		if err := m.Move(ctx, path, short); err == nil {
+			t.Fatal("Move with the wrong size succeeded")
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("a failed Move lost the file: %v", err)
+		}
+		if err := m.Move(ctx, path, info); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the file is still there after Move: %v", err)
+		}
+		if got := readAll(t, s, info.Digest); !bytes.Equal(got, data) {
+			t.Fatalf("read back %q, want %q", got, data)
+		}
+		// The same bytes again: already stored, the file is dropped.
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Move(ctx, path, info); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the file is still there after a second Move: %v", err)
 		}
 	})
 

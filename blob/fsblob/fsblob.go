@@ -107,6 +107,49 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (blob.Info, error) {
 	return info, nil
 }
 
+// Move implements blob.Mover: it syncs the file and renames it into
+// place, as Put does with its temporary copy.
+func (s *Store) Move(ctx context.Context, path string, info blob.Info) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("move blob: %w", err)
+	}
+	if _, err := blob.ParseDigest(string(info.Digest)); err != nil {
+		return fmt.Errorf("move blob %s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("move blob: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() != info.Size {
+		err = fmt.Errorf("%s holds %d bytes, not the %d its digest was computed over", path, st.Size(), info.Size)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("move blob: %w", err)
+	}
+	dst := s.path(info.Digest)
+	if _, err := os.Stat(dst); err == nil {
+		return os.Remove(path) // already stored
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("move blob: %w", err)
+	}
+	if err := os.Chmod(path, 0o444); err != nil {
+		return fmt.Errorf("move blob: %w", err)
+	}
+	if err := os.Rename(path, dst); err != nil {
+		return fmt.Errorf("move blob: %w", err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("move blob: sync dir: %w", err)
+	}
+	return nil
+}
+
 // Open returns a verifying reader over the blob.
 func (s *Store) Open(ctx context.Context, d blob.Digest) (io.ReadCloser, error) {
 	f, err := os.Open(s.path(d))
