@@ -45,6 +45,7 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 		return usagef("--log-level: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
+	server.TuneGC(e.Getenv)
 
 	start := time.Now()
 	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Online: *onlineStore, Logger: logger,

@@ -190,12 +190,13 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// servingNode starts a node on the embedded defaults with the feature
-// service of 30 features materialized, registers versions of "score" and
-// deploys the first; it returns the node, a client and the endpoint's
-// predict URL.
+// servingNode starts a node on the embedded defaults, with the garbage
+// collector set as plinth server sets it and the feature service of 30
+// features materialized, registers versions of "score" and deploys the
+// first; it returns the node, a client and the endpoint's predict URL.
 func servingNode(b *testing.B, versions int) (*server.Node, *client.Client, string) {
 	ctx := context.Background()
+	server.TuneGC(os.Getenv) // as plinth server does
 	n, base := servedFeatureNode(b, servingFeatures)
 	c, _ := client.New(base)
 	for version := 1; version <= versions; version++ {
