@@ -399,10 +399,27 @@ func (s *Server) Get(ctx context.Context, service string, rows []map[string]any)
 	return names, out, nil
 }
 
-// Lookup is Get without the maps, for the serving path: values[i][j] is
-// row i's value of the feature names[j]. The slices share one backing
-// array; names must not be modified.
+// Lookup is Get without the maps: values[i][j] is row i's value of the
+// feature names[j]. The slices share one backing array; names must not be
+// modified.
 func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]any) ([]string, [][]Value, error) {
+	return lookup(s, ctx, service, rows,
+		func(v any, status string, t *time.Time) Value { return Value{Value: v, Status: status, EventTime: t} },
+		func(v Value) any { return v.Value })
+}
+
+// LookupValues is Lookup for the serving path, which needs only the
+// values: nil where a feature is missing or stale.
+func (s *Server) LookupValues(ctx context.Context, service string, rows []map[string]any) ([]string, [][]any, error) {
+	return lookup(s, ctx, service, rows,
+		func(v any, _ string, _ *time.Time) any { return v },
+		func(v any) any { return v })
+}
+
+// lookup is Lookup and LookupValues: each value served is made into a T by
+// val, and value reads it back for the on-demand features' inputs.
+func lookup[T any](s *Server, ctx context.Context, service string, rows []map[string]any,
+	val func(v any, status string, t *time.Time) T, value func(T) any) ([]string, [][]T, error) {
 	p, err := s.plan(ctx, service)
 	if err != nil {
 		return nil, nil, err
@@ -415,8 +432,8 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 	if p.onDemand != nil {
 		names = p.allNames
 	}
-	flat := make([]Value, len(rows)*len(names))
-	out := make([][]Value, len(rows))
+	flat := make([]T, len(rows)*len(names))
+	out := make([][]T, len(rows))
 	for i := range out {
 		out[i] = flat[i*len(names) : (i+1)*len(names) : (i+1)*len(names)]
 	}
@@ -453,11 +470,11 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 			for c, col := range v.columns {
 				switch {
 				case !r.Found:
-					row[c] = Value{Status: Missing}
+					row[c] = val(nil, Missing, nil)
 				case v.ttl > 0 && now.Sub(*t) > v.ttl:
-					row[c] = Value{Status: Stale, EventTime: t}
+					row[c] = val(nil, Stale, t)
 				default:
-					row[c] = Value{Value: fromValue(r.Values[col]), Status: Present, EventTime: t}
+					row[c] = val(fromValue(r.Values[col]), Present, t)
 				}
 			}
 		}
@@ -472,14 +489,14 @@ func (s *Server) Lookup(ctx context.Context, service string, rows []map[string]a
 	for i, r := range rows {
 		clear(values)
 		for j, n := range p.names {
-			values[n] = out[i][j].Value
+			values[n] = value(out[i][j])
 		}
 		for j, v := range p.onDemand.Eval(r, values) {
 			status := Present
 			if v == nil {
 				status = Missing
 			}
-			out[i][len(p.names)+j] = Value{Value: v, Status: status}
+			out[i][len(p.names)+j] = val(v, status, nil)
 		}
 	}
 	return names, out, nil

@@ -2,11 +2,14 @@ package feature
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/online"
+	"github.com/plinthml/plinth/online/pebble"
 )
 
 // slowCatalog serves one service over one view; Service blocks while gate
@@ -70,5 +73,41 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not reached in 5 s")
 		}
+	}
+}
+
+// LookupValues serves what Lookup does, values only: nil where missing.
+func TestLookupValues(t *testing.T) {
+	ctx := context.Background()
+	store, err := pebble.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	_, views, _ := (&slowCatalog{}).Features(ctx)
+	if err := store.Write(ctx, []online.Record{{View: OnlineView(views[0], []string{"k"}), Key: "1", EventTime: time.Now().Add(-time.Minute), Values: []online.Value{online.FloatValue(2.5)}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Catalog: &slowCatalog{}, Online: store}
+	rows := []map[string]any{{"k": "1"}, {"k": 2.0}}
+	names, full, err := s.Lookup(ctx, "svc", rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valueNames, values, err := s.LookupValues(ctx, "svc", rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(names, valueNames) || !slices.Equal(names, []string{"v__f"}) {
+		t.Fatalf("names %v and %v", names, valueNames)
+	}
+	want := [][]any{{2.5}, {nil}}
+	for i := range rows {
+		if !slices.Equal(values[i], want[i]) || full[i][0].Value != want[i][0] {
+			t.Errorf("row %d: LookupValues %v, Lookup %+v; want %v", i, values[i], full[i], want[i])
+		}
+	}
+	if full[1][0].Status != Missing {
+		t.Errorf("row 1: status %q", full[1][0].Status)
 	}
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
-	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/model/formats"
 	"github.com/plinthml/plinth/registry"
@@ -37,6 +36,9 @@ type Loaded struct {
 	// names are the signature's feature names, which its logged inputs
 	// share.
 	names []string
+	// order maps the names its feature service serves onto the
+	// signature; kept for the next request, which gets the same names.
+	order atomic.Pointer[featureOrder]
 }
 
 func newLoaded(t Target, format string, p *model.Predictor, service string) *Loaded {
@@ -49,9 +51,10 @@ func newLoaded(t Target, format string, p *model.Predictor, service string) *Loa
 
 // Fetcher gets a feature service's features for entity rows from the
 // online store (feature.Server does): values[i][j] is row i's value of
-// names[j].
+// names[j], nil where it is missing or stale. The same service's names
+// come in the same slice until the service changes.
 type Fetcher interface {
-	Lookup(ctx context.Context, service string, rows []map[string]any) (names []string, values [][]feature.Value, err error)
+	LookupValues(ctx context.Context, service string, rows []map[string]any) (names []string, values [][]any, err error)
 }
 
 // Strategies of a route.
@@ -680,19 +683,22 @@ func (r *Runtime) score(ctx context.Context, rt *routing, l *Loaded, variant, en
 // request's own fields for features the service does not provide (request
 // data, on-demand inputs); nil for what neither has.
 func (r *Runtime) withFeatures(ctx context.Context, l *Loaded, sig model.Signature, instances []map[string]any) ([][]any, error) {
-	names, rows, err := r.Features.Lookup(ctx, l.FeatureService, instances)
+	names, rows, err := r.Features.LookupValues(ctx, l.FeatureService, instances)
 	if err != nil {
 		return nil, prefixField("entities", err)
 	}
-	pos := positions(sig, names)
+	order := l.orderOf(sig, names)
+	if order.same {
+		return rows, nil // a model trained on the service: its rows as served
+	}
 	nf := len(sig.Features)
 	flat := make([]any, len(instances)*nf)
 	out := make([][]any, len(instances))
 	for i, inst := range instances {
 		values := flat[i*nf : (i+1)*nf : (i+1)*nf]
 		for j, f := range sig.Features {
-			if k := pos[j]; k >= 0 {
-				values[j] = rows[i][k].Value // nil when missing or stale
+			if k := order.pos[j]; k >= 0 {
+				values[j] = rows[i][k]
 			} else {
 				values[j] = inst[f.Name]
 			}
@@ -700,6 +706,33 @@ func (r *Runtime) withFeatures(ctx context.Context, l *Loaded, sig model.Signatu
 		out[i] = values
 	}
 	return out, nil
+}
+
+// featureOrder maps a service's served names onto a signature: pos[j] is
+// the index in names of the signature's feature j, or -1. same says names
+// are the signature's features in its order.
+type featureOrder struct {
+	names []string
+	pos   []int
+	same  bool
+}
+
+func (l *Loaded) orderOf(sig model.Signature, names []string) *featureOrder {
+	if o := l.order.Load(); o != nil && sameSlice(o.names, names) {
+		return o
+	}
+	o := &featureOrder{names: names, pos: positions(sig, names)}
+	o.same = len(names) == len(sig.Features)
+	for j, k := range o.pos {
+		o.same = o.same && k == j
+	}
+	l.order.Store(o)
+	return o
+}
+
+// sameSlice reports whether a and b are the same slice, not just equal.
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // positions maps each feature of sig to its index in names, or -1 when the
