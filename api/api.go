@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,9 +74,10 @@ type Server struct {
 	// its request series; nil turns metrics off.
 	Metrics *prometheus.Registry
 
-	requestSeq atomic.Uint64
-	httpReqs   *prometheus.CounterVec
-	httpTime   *prometheus.HistogramVec
+	requestSeq  atomic.Uint64
+	httpReqs    *prometheus.CounterVec
+	httpTime    *prometheus.HistogramVec
+	routeSeries sync.Map // route pattern → *routeMetrics
 }
 
 // route is one endpoint. The table is the single list of endpoints: the
@@ -251,9 +253,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 128 {
-			id = strconv.FormatUint(s.requestSeq.Add(1), 36) + "-" + strconv.FormatInt(time.Now().UnixMilli()%1e6, 36)
+			id = s.newRequestID()
 		}
-		w.Header().Set("X-Request-Id", id)
+		w.Header()["X-Request-Id"] = []string{id} // the canonical key, set without canonicalizing it
 		r = r.WithContext(plinth.WithRequestID(r.Context(), id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
@@ -278,12 +280,45 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if route == "" || route == "/" {
 					route = "unmatched"
 				}
-				s.httpReqs.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-				s.httpTime.WithLabelValues(route).Observe(elapsed.Seconds())
+				m := s.routeMetrics(route, r.Method)
+				if rec.status == http.StatusOK && r.Method == m.method {
+					m.ok.Inc()
+				} else {
+					s.httpReqs.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
+				}
+				m.took.Observe(elapsed.Seconds())
 			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// newRequestID returns a request id unique in this process: a sequence
+// number and the time, both in base 36.
+func (s *Server) newRequestID() string {
+	var b [32]byte
+	id := strconv.AppendUint(b[:0], s.requestSeq.Add(1), 36)
+	id = append(id, '-')
+	id = strconv.AppendInt(id, time.Now().UnixMilli()%1e6, 36)
+	return string(id)
+}
+
+// routeMetrics are a route's series that nearly every request touches,
+// looked up once: finding a series by its label values costs a
+// microsecond per request.
+type routeMetrics struct {
+	method string
+	ok     prometheus.Counter  // requests with method that got a 200
+	took   prometheus.Observer // request latency
+}
+
+func (s *Server) routeMetrics(route, method string) *routeMetrics {
+	if m, ok := s.routeSeries.Load(route); ok {
+		return m.(*routeMetrics)
+	}
+	m := &routeMetrics{method: method, ok: s.httpReqs.WithLabelValues(route, method, "200"), took: s.httpTime.WithLabelValues(route)}
+	actual, _ := s.routeSeries.LoadOrStore(route, m)
+	return actual.(*routeMetrics)
 }
 
 type statusRecorder struct {

@@ -511,3 +511,42 @@ func TestServing(t *testing.T) {
 		}
 	}
 }
+
+// Requests are counted by route, method and status whether they take the
+// cached series of a route's 200s or not.
+func TestRequestMetrics(t *testing.T) {
+	srv, s := newAPI(t)
+	call(t, srv, "GET", "/healthz", "")
+	call(t, srv, "GET", "/healthz", "")
+	call(t, srv, "HEAD", "/healthz", "")
+	call(t, srv, "GET", "/api/v1/experiments/nope", "")
+	call(t, srv, "DELETE", "/nowhere", "")
+	families, err := s.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "plinth_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["route"]+" "+l["method"]+" "+l["code"]] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"GET /healthz GET 200":                         2,
+		"GET /healthz HEAD 200":                        1,
+		"GET /api/v1/experiments/{experiment} GET 404": 1,
+		"unmatched DELETE 404":                         1,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %v requests counted, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/plinthml/plinth"
@@ -137,7 +138,8 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := plinth.RequestIDFrom(r.Context())
-	body, ok := appendPredictResponse(make([]byte, 0, 512), res, id)
+	buf := responsePool.Get().(*[]byte)
+	body, ok := appendPredictResponse((*buf)[:0], res, id)
 	if !ok {
 		// encoding/json reports the value JSON cannot hold.
 		writeJSON(w, http.StatusOK, PredictResponse{Response: res, RequestID: id})
@@ -145,9 +147,17 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	w.Write(body) // a Writer does not keep what it is given, so body can be reused
+	if cap(body) <= maxPooledBody {
+		*buf = body
+		responsePool.Put(buf)
+	}
 	return nil
 }
+
+// responsePool holds the prediction responses' bytes while they are
+// written.
+var responsePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // appendPredictResponse appends what encoding/json writes for
 // PredictResponse{res, id}, without its reflection: this is the serving
