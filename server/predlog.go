@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
@@ -37,9 +38,14 @@ type logSink struct {
 	ingester  *dataset.Ingester
 	dir       string                 // where the open batches are written
 	pending   map[string]*pendingLog // by dataset
-	json      []byte                 // scratch
 	reqKeys   []string               // the last request's sorted keys
 	inputKeys jsonx.Keys             // the last inputs' names, escaped
+	spare     []batchBuffers         // of finished batches, for the next
+}
+
+type batchBuffers struct {
+	rows []logRow
+	text []byte
 }
 
 // pendingLog is an endpoint's batch: the open Parquet file its rows go
@@ -50,6 +56,7 @@ type pendingLog struct {
 	w                  *parquet.GenericWriter[logRow]
 	hash               *blob.Hasher // of the bytes written to file
 	rowBuf             []logRow     // rows not yet handed to the writer
+	text               []byte       // their JSON text, which their strings point into
 	rows               int
 	minEvent, maxEvent time.Time
 	err                error
@@ -143,17 +150,29 @@ func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 	if p.err != nil {
 		return // the batch is lost; Flush reports it
 	}
-	s.json = s.inputKeys.AppendFields(s.json[:0], r.Inputs.Names, r.Inputs.Values)
+	start := len(p.text)
+	p.text = s.inputKeys.AppendFields(p.text, r.Inputs.Names, r.Inputs.Values)
 	p.rowBuf = append(p.rowBuf, logRow{RequestID: r.RequestID, Time: r.Time, Endpoint: r.Endpoint, Model: r.Model, Version: int64(r.Version),
-		Variant: r.Variant, Inputs: string(s.json), Outputs: r.Outputs, LatencyUS: r.LatencyUS, IngestedAt: time.Now().UTC()})
+		Variant: r.Variant, Inputs: p.textFrom(start), Outputs: r.Outputs, LatencyUS: r.LatencyUS, IngestedAt: time.Now().UTC()})
 	if r.Request != nil {
-		s.json, s.reqKeys = jsonx.AppendObject(s.json[:0], s.reqKeys, r.Request)
-		req := string(s.json)
+		start = len(p.text)
+		p.text, s.reqKeys = jsonx.AppendObject(p.text, s.reqKeys, r.Request)
+		req := p.textFrom(start)
 		p.rowBuf[len(p.rowBuf)-1].Request = &req
 	}
 	if len(p.rowBuf) == cap(p.rowBuf) {
 		p.writeRows() // an error is kept in p.err
 	}
+}
+
+// textFrom returns the text appended to p.text since start, without
+// copying it: the buffered rows' JSON lives in p.text until writeRows has
+// handed them to the Parquet writer, which copies what it is given.
+func (p *pendingLog) textFrom(start int) string {
+	if start == len(p.text) {
+		return ""
+	}
+	return unsafe.String(&p.text[start], len(p.text)-start)
 }
 
 // writeRows hands the buffered rows to the Parquet writer and returns the
@@ -166,6 +185,7 @@ func (p *pendingLog) writeRows() error {
 	}
 	clear(p.rowBuf)
 	p.rowBuf = p.rowBuf[:0]
+	p.text = p.text[:0] // no row refers to it any more
 	return p.err
 }
 
@@ -173,7 +193,13 @@ func (p *pendingLog) writeRows() error {
 // written to as they are added, so encoding and compressing them is spread
 // over time instead of done at each flush.
 func (s *logSink) open(first time.Time) *pendingLog {
-	p := &pendingLog{minEvent: first, maxEvent: first, rowBuf: make([]logRow, 0, writeBatch), hash: blob.NewHasher()}
+	p := &pendingLog{minEvent: first, maxEvent: first, hash: blob.NewHasher()}
+	if n := len(s.spare); n > 0 { // a finished batch's buffers, grown already
+		p.rowBuf, p.text = s.spare[n-1].rows, s.spare[n-1].text
+		s.spare = s.spare[:n-1]
+	} else {
+		p.rowBuf = make([]logRow, 0, writeBatch)
+	}
 	p.file, p.err = os.CreateTemp(s.dir, "predictions-*.parquet")
 	if p.err == nil {
 		p.w = parquet.NewGenericWriter[logRow](io.MultiWriter(p.file, p.hash),
@@ -221,6 +247,10 @@ func (s *logSink) Flush(ctx context.Context) (int, error) {
 			continue
 		}
 		stored += p.rows
+	}
+	for _, p := range s.pending {
+		clear(p.rowBuf)
+		s.spare = append(s.spare, batchBuffers{rows: p.rowBuf[:0], text: p.text[:0]})
 	}
 	clear(s.pending)
 	return stored, errors.Join(errs...)

@@ -131,7 +131,8 @@ func TestLogSinkBatchMoved(t *testing.T) {
 	names := []string{"x", "y"}
 	for i := range records {
 		sink.Add(ctx, serve.LogRecord{RequestID: strconv.Itoa(i), Time: time.Now(), Endpoint: "score", Model: "score", Version: 1,
-			Inputs: serve.Inputs{Names: names, Values: []any{float64(i), "a"}}, Outputs: []float64{float64(i) / 2}})
+			Inputs:  serve.Inputs{Names: names, Values: []any{float64(i), strconv.Itoa(i)}},
+			Request: map[string]any{"entity_id": "e" + strconv.Itoa(i)}, Outputs: []float64{float64(i) / 2}})
 	}
 	if stored, err := sink.Flush(ctx); stored != records || err != nil {
 		t.Fatalf("Flush = %d, %v", stored, err)
@@ -153,5 +154,17 @@ func TestLogSinkBatchMoved(t *testing.T) {
 	}
 	if rows != records || distinct != records || groups != 3 {
 		t.Errorf("read back %d rows, %d request ids, %d row groups; want %d, %d, 3", rows, distinct, groups, records, records)
+	}
+	// Every row's text is its own, though rows are encoded into one reused
+	// buffer.
+	var matching int
+	if err := n.Offline.DB().QueryRowContext(ctx, `SELECT count(*) FROM read_parquet(?)
+		WHERE CAST(json_extract(inputs, '$.x') AS BIGINT) = CAST(request_id AS BIGINT)
+		  AND json_extract_string(inputs, '$.y') = request_id
+		  AND json_extract_string(request, '$.entity_id') = 'e' || request_id`, files[0]).Scan(&matching); err != nil {
+		t.Fatal(err)
+	}
+	if matching != records {
+		t.Errorf("%d of %d rows hold their own inputs and request", matching, records)
 	}
 }

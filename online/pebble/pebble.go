@@ -348,10 +348,14 @@ func (s *Store) Get(ctx context.Context, view string, keys []string, dst []onlin
 		if err != nil {
 			return fmt.Errorf("get online record: view %q key %q: %w", view, key, err)
 		}
-		// One copy out of Pebble's memory; the decoded strings share it.
-		data := string(v)
+		// Decoded in Pebble's memory: numbers do not point into the record.
+		// A record with text is copied out once, and its strings share the
+		// copy.
+		t, values, err := online.DecodeRecord(unsafe.String(unsafe.SliceData(v), len(v)), dst[i].Values)
+		if err == nil && hasText(values) {
+			t, values, err = online.DecodeRecord(string(v), values)
+		}
 		closer.Close()
-		t, values, err := online.DecodeRecord(data, dst[i].Values)
 		if err != nil {
 			dst[i] = online.Result{Values: values[:0]}
 			return fmt.Errorf("get online record: view %q key %q: %w", view, key, err)
@@ -359,6 +363,15 @@ func (s *Store) Get(ctx context.Context, view string, keys []string, dst []onlin
 		dst[i] = online.Result{Found: true, EventTime: t, Values: values}
 	}
 	return nil
+}
+
+func hasText(values []online.Value) bool {
+	for _, v := range values {
+		if v.Kind() == online.KindString {
+			return true
+		}
+	}
+	return false
 }
 
 // Flush writes the memtable out as sorted tables. A large memtable holds
