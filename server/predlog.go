@@ -48,6 +48,8 @@ type batchBuffers struct {
 	text []byte
 }
 
+const maxSpareText = 8 << 20
+
 // pendingLog is an endpoint's batch: the open Parquet file its rows go
 // to. After a write error the batch is lost; its rows are still counted,
 // so that Flush reports them.
@@ -250,7 +252,9 @@ func (s *logSink) Flush(ctx context.Context) (int, error) {
 	}
 	for _, p := range s.pending {
 		clear(p.rowBuf)
-		s.spare = append(s.spare, batchBuffers{rows: p.rowBuf[:0], text: p.text[:0]})
+		if cap(p.text) <= maxSpareText { // rows of rare size do not keep their memory
+			s.spare = append(s.spare, batchBuffers{rows: p.rowBuf[:0], text: p.text[:0]})
+		}
 	}
 	clear(s.pending)
 	return stored, errors.Join(errs...)

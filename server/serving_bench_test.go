@@ -303,6 +303,30 @@ func TestLoadGenerator(t *testing.T) {
 	fmt.Printf("LOADRESULT %s\n", out)
 }
 
+// The open-loop generator counts what it sends and what fails: a 500, and
+// a connection the server closes, after which it dials again.
+func TestOpenLoop(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch served.Add(1) {
+		case 10:
+			w.WriteHeader(http.StatusInternalServerError)
+		case 20:
+			w.Header().Set("Connection", "close")
+		}
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	r := openLoop(200, 4, 2000, srv.URL+"/predict")
+	if served.Load() != 200 || r.failed != 1 {
+		t.Fatalf("served %d, failed %d; want 200 and 1", served.Load(), r.failed)
+	}
+	if r.rate > 2200 || r.lat[len(r.lat)-1] > time.Second {
+		t.Errorf("rate %.0f req/s (paced at 2000), slowest %v", r.rate, r.lat[len(r.lat)-1])
+	}
+}
+
 func servingBody(i int) []byte {
 	return fmt.Appendf(nil, `{"instances":[{"entity_id":"e%d"}]}`, (i*7919)%benchEntities)
 }
