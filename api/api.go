@@ -59,8 +59,6 @@ type Server struct {
 	// Checker reports on monitored endpoints; Alerts keeps their alerts.
 	Checker *monitor.Checker
 	Alerts  monitor.AlertStore
-	// WorkDir holds temporary files (skew checks' label tables).
-	WorkDir string
 	Runtime *serve.Runtime
 	Blobs   blob.Store
 	// Ready reports whether the server can take traffic (its stores

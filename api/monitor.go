@@ -1,13 +1,11 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/plinthml/plinth"
-	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/monitor"
 )
 
@@ -150,32 +148,18 @@ func (s *Server) monitorSkew(w http.ResponseWriter, r *http.Request) error {
 		}
 		sample = n
 	}
-	endpoint := r.PathValue("endpoint")
-	e, err := s.Deployer.Store.Endpoint(r.Context(), endpoint)
-	if err != nil {
-		return err
-	}
-	v, err := s.Registry.Version(r.Context(), e.Stable.Model, e.Stable.Version)
-	if err != nil {
-		return err
-	}
-	if v.FeatureService == "" {
-		return plinth.Invalid("endpoint", "%s serves %s@%d, which records no feature service: its requests carry their features, there is no online lookup to check", endpoint, v.Model, v.Version)
-	}
 	if s.Checker.Flush != nil {
 		if err := s.Checker.Flush(r.Context()); err != nil {
 			return err
 		}
 	}
-	build := func(ctx context.Context, service, labels, timestamp, output string) error {
-		_, err := s.Features.Build(ctx, feature.Request{Service: service, Labels: labels, Timestamp: timestamp, Output: output})
-		return err
+	if s.Checker.Skew == nil {
+		return plinth.Errorf(plinth.EUNAVAILABLE, "this server has no skew check")
 	}
-	skew, err := s.Checker.Joiner.Skew(r.Context(), s.Checker.Predictions(endpoint), v.FeatureService, sample, build, s.WorkDir)
+	skew, err := s.Checker.Skew(r.Context(), r.PathValue("endpoint"), sample)
 	if err != nil {
 		return err
 	}
-	skew.Endpoint = endpoint
 	writeJSON(w, http.StatusOK, skew)
 	return nil
 }

@@ -142,6 +142,12 @@ func TestFlightsPipeline(t *testing.T) {
 	if out := run(t, "monitor", "skew", "delays", "--output", "json", "--data", data); !strings.Contains(out, `"skewed": []`) || !strings.Contains(out, `"feature": "plane__seats"`) {
 		t.Fatalf("skew:\n%s", out)
 	}
+	// The monitor asks for the same check in every periodic check; its
+	// skew rule reads the figures and stays quiet.
+	if out := run(t, "monitor", "check", "delays", "--output", "json", "--data", data); !regexp.MustCompile(`"skew": \{\s+"endpoint": "delays"`).MatchString(out) ||
+		strings.Contains(out, `"rule": "skew"`) || strings.Contains(out, `"skew: `) {
+		t.Fatalf("check with skew:\n%s", out)
+	}
 	// Embedded inference: the production model, exported and scored in
 	// Go without a server, answers as the endpoint does.
 	bundlePath := filepath.Join(t.TempDir(), "delays.tar.gz")

@@ -41,7 +41,25 @@ type Spec struct {
 	// Retrain names the pipeline to run when one of the alerts in On
 	// fires (all of them when On is empty).
 	Retrain *Retrain `json:"retrain,omitempty" yaml:"retrain,omitempty"`
+	// Skew, when set, makes every check also run the training–serving
+	// skew check on the newest requests by entity; rules read its
+	// figures.
+	Skew *SkewCheck `json:"skew,omitempty" yaml:"skew,omitempty"`
 }
+
+// SkewCheck is a monitor's skew check.
+type SkewCheck struct {
+	// Sample is how many of the newest requests by entity are compared
+	// with the offline features (default DefaultSkewSample).
+	Sample int `json:"sample,omitempty" yaml:"sample,omitempty"`
+}
+
+// DefaultSkewSample is a skew check's sample when its spec sets none.
+const DefaultSkewSample = 200
+
+// maxSkewSample bounds a skew check's sample: each sampled request is a
+// row of a point-in-time join.
+const maxSkewSample = 100_000
 
 // Labels locate delayed ground truth: a dataset with a key column matching
 // the prediction request id and a label column.
@@ -66,8 +84,11 @@ type Retrain struct {
 // 1), prediction_drift (the prediction's drift score), quality_issues,
 // drift_<feature> (each feature's deciding score), and, from the newest
 // labelled period, auc, log_loss, accuracy, precision, recall,
-// calibration_error, rmse, mae and labelled_rows. A figure that could not
-// be computed is NaN, which no comparison matches.
+// calibration_error, rmse, mae and labelled_rows; with a skew check,
+// skewed (the features that disagree with the offline store on more than
+// 1% of the sampled requests) and skew_rate (the largest share of
+// disagreement of any feature). A figure that could not be computed is
+// NaN, which no comparison matches.
 type Rule struct {
 	Name     string          `json:"name" yaml:"name"`
 	When     string          `json:"when" yaml:"when"`
@@ -98,6 +119,9 @@ func (s *Spec) Validate() error {
 		if err := parseRule(r.When); err != nil {
 			return plinth.Invalid(field+".when", "%v", err)
 		}
+	}
+	if s.Skew != nil && (s.Skew.Sample < 0 || s.Skew.Sample > maxSkewSample) {
+		return plinth.Invalid("skew.sample", "%d is not a number of requests from 1 to %d (0 for %d)", s.Skew.Sample, maxSkewSample, DefaultSkewSample)
 	}
 	if s.Retrain != nil {
 		if s.Retrain.Pipeline == "" {
@@ -159,7 +183,7 @@ type AlertStore interface {
 func Figures(r *Report) map[string]float64 {
 	nan := math.NaN()
 	f := map[string]float64{"rows": float64(r.Rows), "drift_share": nan, "drifted": nan, "dataset_drift": nan,
-		"prediction_drift": nan, "quality_issues": nan}
+		"prediction_drift": nan, "quality_issues": nan, "skewed": nan, "skew_rate": nan}
 	for _, m := range []string{"auc", "log_loss", "accuracy", "precision", "recall", "calibration_error", "rmse", "mae", "labelled_rows"} {
 		f[m] = nan
 	}
@@ -180,6 +204,12 @@ func Figures(r *Report) map[string]float64 {
 	}
 	if r.Quality != nil {
 		f["quality_issues"] = float64(len(r.Quality.Issues))
+	}
+	if sk := r.Skew; sk != nil && sk.Sampled > 0 {
+		f["skewed"], f["skew_rate"] = float64(len(sk.Skewed)), 0
+		for _, sf := range sk.Features {
+			f["skew_rate"] = max(f["skew_rate"], sf.Rate)
+		}
 	}
 	if n := len(r.Performance); n > 0 {
 		p := r.Performance[n-1]

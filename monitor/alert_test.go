@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -128,5 +129,55 @@ func TestVolumeAnomaly(t *testing.T) {
 	if rep.Quality == nil || len(rep.Quality.Issues) != 1 || rep.Quality.Issues[0].Kind != monitor.IssueVolume ||
 		!strings.Contains(rep.Quality.Issues[0].Message, "2013-04-01 10:00 had 5 predictions") {
 		t.Fatalf("volume issues: %+v", rep.Quality)
+	}
+}
+
+// A monitor that asks for the skew check gets it in every report, and its
+// rules read the figures; one that does not ask runs no check.
+func TestCheckWithSkew(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "plinth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	m := &monitor.Monitor{Store: store, Models: noModels{}}
+	specs := []monitor.Spec{
+		{Endpoint: "skewed", Skew: &monitor.SkewCheck{}, Alerts: []monitor.Rule{{Name: "skew", When: "skewed > 0 || skew_rate > 0.05"}}},
+		{Endpoint: "plain"},
+	}
+	var asked []string
+	c := &monitor.Checker{Monitor: m, Specs: func(context.Context) ([]monitor.Spec, error) { return specs, nil },
+		Skew: func(_ context.Context, endpoint string, sample int) (*monitor.Skew, error) {
+			asked = append(asked, fmt.Sprintf("%s/%d", endpoint, sample))
+			return &monitor.Skew{Endpoint: endpoint, Sampled: 50, Skewed: []string{"temp"},
+				Features: []monitor.SkewFeature{{Feature: "temp", Compared: 50, Mismatched: 5, Rate: 0.1}, {Feature: "wind", Compared: 50}}}, nil
+		}}
+	rep, fired, err := c.Check(ctx, "skewed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Skew == nil || len(fired) != 1 || fired[0].Rule != "skew" || !strings.Contains(fired[0].Message, "skew_rate=0.1") {
+		t.Fatalf("report skew %+v, fired %+v", rep.Skew, fired)
+	}
+	if rep, _, err := c.Check(ctx, "plain"); err != nil || rep.Skew != nil {
+		t.Fatalf("plain: %+v, %v", rep, err)
+	}
+	if len(asked) != 1 || asked[0] != fmt.Sprintf("skewed/%d", monitor.DefaultSkewSample) {
+		t.Fatalf("skew checks run: %v", asked)
+	}
+	// A failed check is reported as missing, and its figures are NaN.
+	c.Skew = func(context.Context, string, int) (*monitor.Skew, error) {
+		return nil, plinth.Invalid("endpoint", "no feature service")
+	}
+	rep, err = c.Report(ctx, "skewed", time.Time{}, time.Time{})
+	if err != nil || rep.Skew != nil || len(rep.Missing) == 0 || !strings.Contains(strings.Join(rep.Missing, ";"), "skew: ") {
+		t.Fatalf("failed skew: %+v, %v", rep, err)
+	}
+	if f := monitor.Figures(rep); f["skewed"] == f["skewed"] {
+		t.Errorf("skewed = %v without a check, want NaN", f["skewed"])
+	}
+	if err := (&monitor.Spec{Endpoint: "e", Skew: &monitor.SkewCheck{Sample: -1}}).Validate(); plinth.ErrorCode(err) != plinth.EINVALID || !strings.Contains(err.Error(), "skew.sample") {
+		t.Errorf("negative sample: %v", err)
 	}
 }

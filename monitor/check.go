@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -24,6 +25,10 @@ type Checker struct {
 	// Observe, when set, sees every check's report and the rules firing
 	// after it (for metrics).
 	Observe func(spec Spec, rep *Report, firing []string)
+	// Skew runs the training–serving skew check on an endpoint's newest
+	// sample requests by entity, for the monitors that ask for it and on
+	// demand.
+	Skew func(ctx context.Context, endpoint string, sample int) (*Skew, error)
 }
 
 // Spec returns the monitor of an endpoint, or ENOTFOUND.
@@ -88,7 +93,20 @@ func (c *Checker) Report(ctx context.Context, endpoint string, from, to time.Tim
 			rep.Missing = append(rep.Missing, "performance: "+err.Error())
 		}
 	}
+	if spec.Skew != nil {
+		rep.Skew, err = c.skew(ctx, endpoint, cmp.Or(spec.Skew.Sample, DefaultSkewSample))
+		if err != nil {
+			rep.Missing = append(rep.Missing, "skew: "+err.Error())
+		}
+	}
 	return rep, nil
+}
+
+func (c *Checker) skew(ctx context.Context, endpoint string, sample int) (*Skew, error) {
+	if c.Skew == nil {
+		return nil, plinth.Errorf(plinth.EUNAVAILABLE, "this server has no skew check")
+	}
+	return c.Skew(ctx, endpoint, sample)
 }
 
 // Check reports on an endpoint's latest period and evaluates its alerts.

@@ -237,6 +237,9 @@ type Report struct {
 	Distributions []Distribution `json:"distributions,omitempty"`
 	// Performance is filled in by the caller that joins labels.
 	Performance []Performance `json:"performance,omitempty"`
+	// Skew is the skew check of the newest requests, when the monitor
+	// asks for one (Spec.Skew).
+	Skew *Skew `json:"skew,omitempty"`
 	// Missing says what could not be computed and why.
 	Missing []string `json:"missing,omitempty"`
 }

@@ -2,14 +2,16 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync"
 	"time"
 
-	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
-	"sync"
 
+	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/blob"
+	"github.com/plinthml/plinth/feature"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/model/formats"
 	"github.com/plinthml/plinth/monitor"
@@ -88,6 +90,36 @@ func (v *versionModels) Model(ctx context.Context, name string, version int) (*m
 // retrain starts the pipeline a monitor names when one of its alerts
 // fires: the loop from an alert to a new canary. The fire key makes one
 // alert start one run, whatever the number of checks and replicas.
+// skewCheck is the training–serving skew check of an endpoint: its
+// newest sample requests by entity, against the point-in-time features of
+// the service its stable version was trained on, built by features in
+// work.
+func (n *Node) skewCheck(features *feature.Builder, work string) func(ctx context.Context, endpoint string, sample int) (*monitor.Skew, error) {
+	return func(ctx context.Context, endpoint string, sample int) (*monitor.Skew, error) {
+		e, err := n.Deployer.Store.Endpoint(ctx, endpoint)
+		if err != nil {
+			return nil, err
+		}
+		v, err := n.Registry.Version(ctx, e.Stable.Model, e.Stable.Version)
+		if err != nil {
+			return nil, err
+		}
+		if v.FeatureService == "" {
+			return nil, plinth.Invalid("endpoint", "%s serves %s@%d, which records no feature service: its requests carry their features, there is no online lookup to check", endpoint, v.Model, v.Version)
+		}
+		build := func(ctx context.Context, service, labels, timestamp, output string) error {
+			_, err := features.Build(ctx, feature.Request{Service: service, Labels: labels, Timestamp: timestamp, Output: output})
+			return err
+		}
+		skew, err := n.Checker.Joiner.Skew(ctx, PredictionDataset(endpoint), v.FeatureService, sample, build, work)
+		if err != nil {
+			return nil, err
+		}
+		skew.Endpoint = endpoint
+		return skew, nil
+	}
+}
+
 func (n *Node) retrain(catalog project.Catalog) func(ctx context.Context, spec monitor.Spec, a monitor.Alert) {
 	return func(ctx context.Context, spec monitor.Spec, a monitor.Alert) {
 		r := spec.Retrain

@@ -224,9 +224,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Monitor: n.Monitor, Specs: catalog.Monitors,
 		Joiner: &monitor.Joiner{DB: offline.DB(), Files: func(ctx context.Context, d string) ([]string, error) { return features.Snapshots.Files(ctx, d, nil) }},
 		Flush:  n.Runtime.Log.Flush, Predictions: PredictionDataset, OnFire: n.retrain(catalog), Observe: monitorMetrics(metrics),
+		Skew: n.skewCheck(features, work),
 	}
 	n.API = &api.Server{
-		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta, WorkDir: work,
+		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta,
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  materializer,
 		FeatureServer: featureServer,
