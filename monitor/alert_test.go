@@ -160,6 +160,11 @@ func TestCheckWithSkew(t *testing.T) {
 	if rep.Skew == nil || len(fired) != 1 || fired[0].Rule != "skew" || !strings.Contains(fired[0].Message, "skew_rate=0.1") {
 		t.Fatalf("report skew %+v, fired %+v", rep.Skew, fired)
 	}
+	var page strings.Builder
+	if err := monitor.WriteHTML(&page, rep, fired); err != nil || !strings.Contains(page.String(), "Training–serving skew") ||
+		!strings.Contains(page.String(), "Skewed: temp") || !strings.Contains(page.String(), "<td>10.0%</td>") {
+		t.Fatalf("HTML report (%v):\n%s", err, page.String())
+	}
 	if rep, _, err := c.Check(ctx, "plain"); err != nil || rep.Skew != nil {
 		t.Fatalf("plain: %+v, %v", rep, err)
 	}

@@ -250,6 +250,12 @@ figure{margin:1rem 0}figure.small{display:inline-block;width:300px;margin:.5rem}
 {{range .Predictions}}<tr><td>{{.Feature}}</td><td>prediction</td><td>{{.Method}}</td><td>{{num .Score}}</td><td>{{num .Threshold}}</td><td>{{if .Drifted}}<span class="drifted">yes</span>{{else}}no{{end}}</td><td></td></tr>{{end}}
 </tbody></table>{{end}}
 {{with .Quality}}<h2>Data quality</h2>{{if .Issues}}<ul>{{range .Issues}}<li><strong>{{.Feature}}</strong> ({{.Kind}}): {{.Message}}</li>{{end}}</ul>{{else}}<p class="ok">No data quality issues.</p>{{end}}{{end}}
+{{with .Skew}}<h2>Training–serving skew</h2>
+<p>The newest {{.Sampled}} requests by entity, their online features against the offline store's at the same times.</p>
+{{if .Skewed}}<p class="drifted">Skewed: {{range $i, $f := .Skewed}}{{if $i}}, {{end}}{{$f}}{{end}}</p>{{else if .Sampled}}<p class="ok">No feature disagrees on more than 1% of them.</p>{{end}}
+{{if .Features}}<table><thead><tr><th scope="col">Feature</th><th scope="col">Compared</th><th scope="col">Mismatched</th><th scope="col">Share</th></tr></thead><tbody>
+{{range .Features}}<tr><td>{{.Feature}}</td><td>{{.Compared}}</td><td>{{.Mismatched}}</td><td>{{pct .Rate}}</td></tr>{{end}}
+</tbody></table>{{end}}{{end}}
 <h2>Alerts</h2>{{if .Alerts}}<table><thead><tr><th scope="col">Rule</th><th scope="col">State</th><th scope="col">Since</th><th scope="col">Message</th></tr></thead><tbody>
 {{range .Alerts}}<tr><td>{{.Rule}}</td><td class="{{.State}}">{{.State}}{{if .Silenced}} (silenced){{end}}</td><td>{{time .StartedAt}}</td><td>{{.Message}}</td></tr>{{end}}
 </tbody></table>{{else}}<p class="note">No alerts.</p>{{end}}
