@@ -251,8 +251,9 @@ figure{margin:1rem 0}figure.small{display:inline-block;width:300px;margin:.5rem}
 </tbody></table>{{end}}
 {{with .Quality}}<h2>Data quality</h2>{{if .Issues}}<ul>{{range .Issues}}<li><strong>{{.Feature}}</strong> ({{.Kind}}): {{.Message}}</li>{{end}}</ul>{{else}}<p class="ok">No data quality issues.</p>{{end}}{{end}}
 {{with .Skew}}<h2>Training–serving skew</h2>
-<p>The newest {{.Sampled}} requests by entity, their online features against the offline store's at the same times.</p>
-{{if .Skewed}}<p class="drifted">Skewed: {{range $i, $f := .Skewed}}{{if $i}}, {{end}}{{$f}}{{end}}</p>{{else if .Sampled}}<p class="ok">No feature disagrees on more than 1% of them.</p>{{end}}
+{{if .Sampled}}<p>The newest {{.Sampled}} requests by entity, their online features against the offline store's at the same times.</p>
+{{if .Skewed}}<p class="drifted">Skewed: {{range $i, $f := .Skewed}}{{if $i}}, {{end}}{{$f}}{{end}}</p>{{else}}<p class="ok">No feature disagrees on more than 1% of them.</p>{{end}}
+{{else}}<p>No requests by entity to compare yet.</p>{{end}}
 {{if .Features}}<table><thead><tr><th scope="col">Feature</th><th scope="col">Compared</th><th scope="col">Mismatched</th><th scope="col">Share</th></tr></thead><tbody>
 {{range .Features}}<tr><td>{{.Feature}}</td><td>{{.Compared}}</td><td>{{.Mismatched}}</td><td>{{pct .Rate}}</td></tr>{{end}}
 </tbody></table>{{end}}{{end}}

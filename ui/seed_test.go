@@ -92,6 +92,7 @@ monitors:
   - endpoint: delays
     lookback: 168h
     labels: {dataset: delays_labels, key: request_id, label: delayed, every: 2h}
+    skew: {sample: 50}
     alerts:
       - {name: drift, when: "drift_share >= 0.3", severity: warning}
       - {name: auc_drop, when: "auc < 0.6", for: 1h, severity: critical}

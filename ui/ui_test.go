@@ -63,6 +63,9 @@ func TestPages(t *testing.T) {
 		{"/ui/monitors", []string{"Monitoring", `href="/ui/monitors/delays"`, "Drift share", `<td class="num">260</td>`, `<span class="tag bad">drifted</span>`, "hour, distance", "AUC ", "labels</span>",
 			"drift: <span class=\"state firing\">firing</span>", `href="/ui/pipelines/retrain"`, "drift_share 0.5 &gt;= 0.3", "auc_drop"}},
 		{"/ui/monitors/delays", []string{"Monitor delays", "The data has drifted", "260 predictions",
+			// the monitor's skew check: the seeded requests carry their
+			// features, none is by entity
+			"Training–serving skew", "No requests by entity to compare yet.",
 			// drift share over time, a line per version, with its threshold
 			// (the canary's share of the traffic is random: its line is not
 			// checked)
