@@ -14,7 +14,8 @@ import (
 // Joiner reads the prediction log and the labels: the offline engine's
 // database (DuckDB) and the local files of a dataset's snapshots.
 type Joiner struct {
-	DB    *sql.DB
+	DB *sql.DB
+	// Files returns a dataset's snapshot files, oldest first.
 	Files func(ctx context.Context, dataset string) ([]string, error)
 }
 

@@ -43,6 +43,55 @@ type SkewExample struct {
 	Offline   any    `json:"offline"`
 }
 
+// logged is a request by entity from the prediction log.
+type logged struct {
+	id      string
+	at      time.Time
+	request map[string]any
+	inputs  map[string]any
+}
+
+// newestByEntity reads the newest sample requests by entity from the
+// prediction log's files (oldest first, as Joiner.Files gives them), and
+// the names of their keys. It reads as few of the newest files as hold the
+// sample, doubling their number: the periodic checks must not scan a whole
+// log that grows without end.
+func (j *Joiner) newestByEntity(ctx context.Context, files []string, sample int) ([]logged, map[string]bool, error) {
+	for n := 1; ; n *= 2 {
+		n = min(n, len(files))
+		sampled, keys, err := j.queryNewest(ctx, files[len(files)-n:], sample)
+		if err != nil || len(sampled) >= sample || n == len(files) {
+			return sampled, keys, err
+		}
+	}
+}
+
+func (j *Joiner) queryNewest(ctx context.Context, files []string, sample int) ([]logged, map[string]bool, error) {
+	rows, err := j.DB.QueryContext(ctx, fmt.Sprintf(`SELECT request_id, time, request, inputs FROM read_parquet(%s, union_by_name = true)
+		WHERE request IS NOT NULL AND request <> '' ORDER BY time DESC LIMIT %d`, quoteList(files), sample))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var sampled []logged
+	keys := map[string]bool{}
+	for rows.Next() {
+		var l logged
+		var req, in string
+		if err := rows.Scan(&l.id, &l.at, &req, &in); err != nil {
+			return nil, nil, err
+		}
+		if json.Unmarshal([]byte(req), &l.request) != nil || json.Unmarshal([]byte(in), &l.inputs) != nil {
+			continue
+		}
+		for k := range l.request {
+			keys[k] = true
+		}
+		sampled = append(sampled, l)
+	}
+	return sampled, keys, rows.Err()
+}
+
 // BuildOffline builds the point-in-time features of a feature service for
 // a label table (CSV with a timestamp column) into a Parquet file.
 type BuildOffline func(ctx context.Context, service, labels, timestamp, output string) error
@@ -59,37 +108,9 @@ func (j *Joiner) Skew(ctx context.Context, predictions, service string, sample i
 	if len(pf) == 0 {
 		return out, nil
 	}
-	rows, err := j.DB.QueryContext(ctx, fmt.Sprintf(`SELECT request_id, time, request, inputs FROM read_parquet(%s, union_by_name = true)
-		WHERE request IS NOT NULL AND request <> '' ORDER BY time DESC LIMIT %d`, quoteList(pf), sample))
+	sampled, keys, err := j.newestByEntity(ctx, pf, sample)
 	if err != nil {
 		return nil, fmt.Errorf("sample %s: %w", predictions, err)
-	}
-	type logged struct {
-		id      string
-		at      time.Time
-		request map[string]any
-		inputs  map[string]any
-	}
-	var sampled []logged
-	keys := map[string]bool{}
-	for rows.Next() {
-		var l logged
-		var req, in string
-		if err := rows.Scan(&l.id, &l.at, &req, &in); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if json.Unmarshal([]byte(req), &l.request) != nil || json.Unmarshal([]byte(in), &l.inputs) != nil {
-			continue
-		}
-		for k := range l.request {
-			keys[k] = true
-		}
-		sampled = append(sampled, l)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	out.Sampled = len(sampled)
 	if len(sampled) == 0 {
