@@ -170,21 +170,24 @@ func (s *Store) Alerts(ctx context.Context, endpoint string, limit int) ([]monit
 }
 
 func (s *Store) alerts(ctx context.Context, where string, args ...any) ([]monitor.Alert, error) {
-	rows, err := s.query(ctx, s.db, `SELECT body FROM monitor_alerts `+where, args...)
+	rows, err := s.query(ctx, s.db, `SELECT state, body FROM monitor_alerts `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
 	defer rows.Close()
 	out := []monitor.Alert{}
 	for rows.Next() {
-		var raw string
-		if err := rows.Scan(&raw); err != nil {
+		var state, raw string
+		if err := rows.Scan(&state, &raw); err != nil {
 			return nil, err
 		}
 		var a monitor.Alert
 		if err := json.Unmarshal([]byte(raw), &a); err != nil {
 			return nil, fmt.Errorf("alert: %w", err)
 		}
+		// The column is the state: the duplicates migration 0010 closed
+		// kept the body they had while open.
+		a.State = state
 		out = append(out, a)
 	}
 	return out, rows.Err()

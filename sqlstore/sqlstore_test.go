@@ -4,7 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/dataset/datasettest"
 	"github.com/plinthml/plinth/monitor"
@@ -112,6 +114,32 @@ func TestMonitorContract(t *testing.T) {
 	for name, open := range engines(t) {
 		t.Run(name, func(t *testing.T) {
 			monitortest.Run(t, func(t *testing.T) monitor.Store { return open(t) })
+		})
+	}
+}
+
+// An alert the duplicates migration (0010) closed has a resolved state
+// column and the body it had while open: it lists as resolved, and is no
+// rule's open alert.
+func TestAlertStateFromColumn(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			a := &monitor.Alert{Endpoint: "e", Rule: "drift", State: monitor.Pending, StartedAt: time.Now().UTC()}
+			if err := s.SaveAlert(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Exec(ctx, `UPDATE monitor_alerts SET state = 'resolved' WHERE id = ?`, a.ID); err != nil {
+				t.Fatal(err)
+			}
+			all, err := s.Alerts(ctx, "e", 10)
+			if err != nil || len(all) != 1 || all[0].State != monitor.Resolved {
+				t.Fatalf("Alerts = %+v, %v", all, err)
+			}
+			if _, err := s.OpenAlert(ctx, "e", "drift"); plinth.ErrorCode(err) != plinth.ENOTFOUND {
+				t.Fatalf("OpenAlert: %v", err)
+			}
 		})
 	}
 }
