@@ -153,10 +153,7 @@ func (s *Server) monitorSkew(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if s.Checker.Skew == nil {
-		return plinth.Errorf(plinth.EUNAVAILABLE, "this server has no skew check")
-	}
-	skew, err := s.Checker.Skew(r.Context(), r.PathValue("endpoint"), sample)
+	skew, err := s.Checker.CheckSkew(r.Context(), r.PathValue("endpoint"), sample)
 	if err != nil {
 		return err
 	}

@@ -26,8 +26,7 @@ type Checker struct {
 	// after it (for metrics).
 	Observe func(spec Spec, rep *Report, firing []string)
 	// Skew runs the training–serving skew check on an endpoint's newest
-	// sample requests by entity, for the monitors that ask for it and on
-	// demand.
+	// sample requests by entity (see CheckSkew).
 	Skew func(ctx context.Context, endpoint string, sample int) (*Skew, error)
 }
 
@@ -94,7 +93,7 @@ func (c *Checker) Report(ctx context.Context, endpoint string, from, to time.Tim
 		}
 	}
 	if spec.Skew != nil {
-		rep.Skew, err = c.skew(ctx, endpoint, cmp.Or(spec.Skew.Sample, DefaultSkewSample))
+		rep.Skew, err = c.CheckSkew(ctx, endpoint, cmp.Or(spec.Skew.Sample, DefaultSkewSample))
 		if err != nil {
 			rep.Missing = append(rep.Missing, "skew: "+err.Error())
 		}
@@ -102,7 +101,10 @@ func (c *Checker) Report(ctx context.Context, endpoint string, from, to time.Tim
 	return rep, nil
 }
 
-func (c *Checker) skew(ctx context.Context, endpoint string, sample int) (*Skew, error) {
+// CheckSkew runs the skew check on an endpoint's newest sample requests
+// by entity: for the monitors that ask for it in every report, and on
+// demand.
+func (c *Checker) CheckSkew(ctx context.Context, endpoint string, sample int) (*Skew, error) {
 	if c.Skew == nil {
 		return nil, plinth.Errorf(plinth.EUNAVAILABLE, "this server has no skew check")
 	}

@@ -365,34 +365,18 @@ func load(total, conns int, rate float64, url string) loadResult {
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}, Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
-	var next, failed atomic.Int64
-	lats := make([]time.Duration, total)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= total {
-					return
-				}
-				sent := time.Now()
-				resp, err := hc.Post(url, "application/json", bytes.NewReader(servingBody(i)))
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
-				}
-				lats[i] = time.Since(sent)
+	return drive(total, conns, func(time.Time) (func(int) (time.Time, bool), func()) {
+		return func(i int) (time.Time, bool) {
+			sent := time.Now()
+			resp, err := hc.Post(url, "application/json", bytes.NewReader(servingBody(i)))
+			if err != nil {
+				return sent, false
 			}
-		})
-	}
-	wg.Wait()
-	return loadResult{rate: float64(total) / time.Since(start).Seconds(), failed: int(failed.Load()), lat: sorted(lats)}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return sent, resp.StatusCode == http.StatusOK
+		}, func() {}
+	})
 }
 
 // openLoop schedules request i at start + i/rate and sends it on the first
@@ -413,55 +397,67 @@ func openLoop(total, conns int, rate float64, target string) loadResult {
 		panic(err)
 	}
 	path := cmp.Or(u.Path, "/")
+	return drive(total, conns, func(start time.Time) (func(int) (time.Time, bool), func()) {
+		var conn net.Conn
+		var br *bufio.Reader
+		var req []byte
+		send := func(i int) (time.Time, bool) {
+			sent := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			if d := time.Until(sent); d > 0 {
+				time.Sleep(d)
+				sent = time.Now()
+			}
+			if conn == nil {
+				c, err := net.Dial("tcp", u.Host)
+				if err != nil {
+					return sent, false
+				}
+				conn, br = c, bufio.NewReader(c)
+			}
+			body := servingBody(i)
+			req = fmt.Appendf(req[:0], "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, u.Host, len(body), body)
+			resp, err := roundTrip(conn, br, req)
+			if err != nil || resp.Close {
+				conn.Close()
+				conn = nil
+			}
+			return sent, err == nil && resp.StatusCode == http.StatusOK
+		}
+		stop := func() {
+			if conn != nil {
+				conn.Close()
+			}
+		}
+		return send, stop
+	})
+}
+
+// drive hands requests 0 to total-1 to conns workers. Each worker sends
+// with the function newWorker makes for it (with its own connection, say),
+// which returns the time the request's latency counts from and whether it
+// got a 200; stop ends the worker.
+func drive(total, conns int, newWorker func(start time.Time) (send func(i int) (from time.Time, ok bool), stop func())) loadResult {
 	var next, failed atomic.Int64
 	lats := make([]time.Duration, total)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Go(func() {
-			var conn net.Conn
-			var br *bufio.Reader
-			defer func() {
-				if conn != nil {
-					conn.Close()
-				}
-			}()
-			var req []byte
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= total {
-					return
-				}
-				sent := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-				if d := time.Until(sent); d > 0 {
-					time.Sleep(d)
-					sent = time.Now()
-				}
-				if conn == nil {
-					c, err := net.Dial("tcp", u.Host)
-					if err != nil {
-						failed.Add(1)
-						continue
-					}
-					conn, br = c, bufio.NewReader(c)
-				}
-				body := servingBody(i)
-				req = fmt.Appendf(req[:0], "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, u.Host, len(body), body)
-				resp, err := roundTrip(conn, br, req)
-				if err != nil || resp.Close {
-					conn.Close()
-					conn = nil
-				}
-				if err != nil || resp.StatusCode != http.StatusOK {
+			send, stop := newWorker(start)
+			defer stop()
+			for i := int(next.Add(1)) - 1; i < total; i = int(next.Add(1)) - 1 {
+				from, ok := send(i)
+				if !ok {
 					failed.Add(1)
 					continue
 				}
-				lats[i] = time.Since(sent)
+				lats[i] = time.Since(from)
 			}
 		})
 	}
 	wg.Wait()
-	return loadResult{rate: float64(total) / time.Since(start).Seconds(), failed: int(failed.Load()), lat: sorted(lats)}
+	slices.Sort(lats)
+	return loadResult{rate: float64(total) / time.Since(start).Seconds(), failed: int(failed.Load()), lat: lats}
 }
 
 func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (*http.Response, error) {
@@ -475,11 +471,6 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (*http.Response, err
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp, err
-}
-
-func sorted(lats []time.Duration) []time.Duration {
-	slices.Sort(lats)
-	return lats
 }
 
 // BenchmarkMonitoringCost is issue 7's overhead measurement: the same

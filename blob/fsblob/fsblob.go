@@ -85,26 +85,37 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (blob.Info, error) {
 		return blob.Info{}, fmt.Errorf("put blob: %w", err)
 	}
 	info := h.Info()
-	dst := s.path(info.Digest)
-	if _, err := os.Stat(dst); err == nil {
-		return info, nil // already stored: the deferred cleanup drops the copy
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	// Once in place, the temporary file is the blob; when the blob was
+	// there already, the deferred cleanup drops the copy.
+	committed, err = s.place(tmp.Name(), info.Digest)
+	if err != nil {
 		return blob.Info{}, fmt.Errorf("put blob: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o444); err != nil {
-		return blob.Info{}, fmt.Errorf("put blob: %w", err)
-	}
-	// Rename is atomic; two concurrent Puts of the same bytes both succeed
-	// and leave identical content in place.
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return blob.Info{}, fmt.Errorf("put blob: %w", err)
-	}
-	committed = true
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return blob.Info{}, fmt.Errorf("put blob: sync dir: %w", err)
 	}
 	return info, nil
+}
+
+// place renames a complete, synced file into place as the blob d and
+// syncs its directory. It reports false, and leaves the file, when the
+// blob is stored already. Rename is atomic: two concurrent writers of the
+// same bytes both succeed and leave identical content in place.
+func (s *Store) place(path string, d blob.Digest) (moved bool, err error) {
+	dst := s.path(d)
+	if _, err := os.Stat(dst); err == nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return false, err
+	}
+	if err := os.Chmod(path, 0o444); err != nil {
+		return false, err
+	}
+	if err := os.Rename(path, dst); err != nil {
+		return false, err
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return true, fmt.Errorf("sync dir: %w", err)
+	}
+	return true, nil
 }
 
 // Move implements blob.Mover: it syncs the file and renames it into
@@ -131,21 +142,12 @@ func (s *Store) Move(ctx context.Context, path string, info blob.Info) error {
 	if err != nil {
 		return fmt.Errorf("move blob: %w", err)
 	}
-	dst := s.path(info.Digest)
-	if _, err := os.Stat(dst); err == nil {
-		return os.Remove(path) // already stored
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	moved, err := s.place(path, info.Digest)
+	if err != nil {
 		return fmt.Errorf("move blob: %w", err)
 	}
-	if err := os.Chmod(path, 0o444); err != nil {
-		return fmt.Errorf("move blob: %w", err)
-	}
-	if err := os.Rename(path, dst); err != nil {
-		return fmt.Errorf("move blob: %w", err)
-	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return fmt.Errorf("move blob: sync dir: %w", err)
+	if !moved {
+		return os.Remove(path) // stored already
 	}
 	return nil
 }
