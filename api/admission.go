@@ -43,9 +43,10 @@ func (a *Admission) init() {
 // admit waits for a slot under the request's deadline. It returns the
 // context to run the request with and the function that frees the slot.
 func (a *Admission) admit(ctx context.Context) (context.Context, func(), error) {
-	cancel := func() {}
+	release := func() {}
 	if a.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, a.Timeout)
+		d := withDeadline(ctx, time.Now().Add(a.Timeout))
+		ctx, release = d, d.release
 	}
 	select {
 	case a.slots <- struct{}{}:
@@ -53,7 +54,6 @@ func (a *Admission) admit(ctx context.Context) (context.Context, func(), error) 
 		// Busy: queue if there is room, else shed now, while it is cheap.
 		if a.waiting.Add(1) > int64(a.MaxQueued) {
 			a.waiting.Add(-1)
-			cancel()
 			return nil, nil, plinth.Errorf(plinth.EOVERLOADED, "server overloaded: %d requests running and %d queued; retry shortly", a.MaxInFlight, a.MaxQueued)
 		}
 		select {
@@ -61,11 +61,11 @@ func (a *Admission) admit(ctx context.Context) (context.Context, func(), error) 
 			a.waiting.Add(-1)
 		case <-ctx.Done():
 			a.waiting.Add(-1)
-			cancel()
+			release()
 			return nil, nil, deadlineError(ctx.Err(), "waiting for a free slot")
 		}
 	}
-	return ctx, func() { <-a.slots; cancel() }, nil
+	return ctx, func() { <-a.slots; release() }, nil
 }
 
 // deadlineError turns a context error into the error a client sees.

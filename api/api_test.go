@@ -308,7 +308,11 @@ func TestServing(t *testing.T) {
 		instances = append(instances, inst)
 	}
 	body, _ := json.Marshal(map[string]any{"instances": instances, "explain": 3})
+	armed := api.TimersArmed()
 	r := call(t, srv, "POST", "/api/v1/endpoints/income/predict", string(body))
+	if n := api.TimersArmed() - armed; n != 0 {
+		t.Errorf("a prediction armed %d deadline timers, want none: the serving path should only check its deadline", n)
+	}
 	if r.status != 200 || r.body["version"] != 1.0 || r.body["request_id"] == "" {
 		t.Fatalf("predict: %d %s", r.status, r.raw)
 	}
