@@ -212,16 +212,18 @@ func (s *logSink) open(first time.Time) *pendingLog {
 
 const (
 	// writeBatch is how many rows the log hands its Parquet writer at a
-	// time.
-	writeBatch = 256
+	// time: enough to pay the writer's per-call cost rarely, few enough
+	// that one call (under a millisecond) is no burst on a serving core.
+	writeBatch = 64
 	// rowGroupRows bounds a batch file's row groups. The writer holds a
-	// row group in memory until it is complete, so a batch of one row group
-	// (20,000 rows, about 13 MB) was written out and then hashed and copied
-	// into the blob store all at its flush: 40-70 ms of a serving core at
-	// once, which showed in the serving p99. Row groups of this size reach
-	// the file, and the hash, as the batch fills, and the finished file is
-	// moved into the blob store, not copied.
-	rowGroupRows = 4096
+	// row group's pages until it is complete and then writes, hashes and
+	// indexes them all at once, on a core that also serves: a batch of one
+	// row group (20,000 rows, about 13 MB) took 40-70 ms at its flush,
+	// row groups of 4,096 rows 5-13 ms each under serving load, and of
+	// 1,024 rows 2-7 ms (BenchmarkServing's open loop). Smaller groups cost
+	// no more per record (BenchmarkLogSink) and let DuckDB skip more of a
+	// file by time.
+	rowGroupRows = 1024
 )
 
 // fastSnappy is Snappy compressed at its fast level. parquet-go's Snappy
