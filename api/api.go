@@ -249,14 +249,14 @@ func (s *Server) Handler() http.Handler {
 // a 500 so one bad request cannot take the server down.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 128 {
-			id = s.newRequestID()
+			id = s.newRequestID(start)
 		}
 		w.Header()["X-Request-Id"] = []string{id} // the canonical key, set without canonicalizing it
 		r = r.WithContext(plinth.WithRequestID(r.Context(), id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		start := time.Now()
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -292,12 +292,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 }
 
 // newRequestID returns a request id unique in this process: a sequence
-// number and the time, both in base 36.
-func (s *Server) newRequestID() string {
+// number and the time (now), both in base 36.
+func (s *Server) newRequestID(now time.Time) string {
 	var b [32]byte
 	id := strconv.AppendUint(b[:0], s.requestSeq.Add(1), 36)
 	id = append(id, '-')
-	id = strconv.AppendInt(id, time.Now().UnixMilli()%1e6, 36)
+	id = strconv.AppendInt(id, now.UnixMilli()%1e6, 36)
 	return string(id)
 }
 
