@@ -137,22 +137,20 @@ func JSONError(err error) error {
 // structs from a few hundred megabytes of "{},{},{}".
 func CheckJSONShape(data []byte, maxObjects, maxValues int) error {
 	objects, values, depth := 0, 0, 0
-	inString, escaped := false, false
-	for i, c := range data {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if !shapeByte[c] {
+			continue // most of a model file: digits, letters, spaces
 		}
 		switch c {
 		case '"':
-			inString = true
+			// Skip the string to its closing quote, escapes included. An
+			// unterminated one ends the scan: the decoder reports it.
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
 		case '{', '[':
 			depth++
 			if depth > 64 {
@@ -175,3 +173,6 @@ func CheckJSONShape(data []byte, maxObjects, maxValues int) error {
 	}
 	return nil
 }
+
+// shapeByte marks the bytes CheckJSONShape looks at.
+var shapeByte = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true, ',': true}

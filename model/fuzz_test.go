@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/model/lightgbm"
 	"github.com/plinthml/plinth/model/xgboost"
@@ -106,4 +107,64 @@ func TestFuzzSeeds(t *testing.T) {
 			t.Errorf("%s: no seed parses", target)
 		}
 	}
+}
+
+// FuzzCheckJSONShape checks the shape scan against the plainest scan there
+// is, a byte at a time: the same counts, the same error, for any input.
+//
+//	go test ./model -run '^$' -fuzz FuzzCheckJSONShape -fuzztime 30s
+func FuzzCheckJSONShape(f *testing.F) {
+	for _, seed := range []string{
+		`{"a": [1, 2, {"b": "x,y{"}], "c": "\"}"}`,
+		`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]`,
+		`{"unterminated": "abc\`,
+		`{},{},{},{}`,
+	} {
+		f.Add([]byte(seed), 3, 5)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, maxObjects, maxValues int) {
+		got, want := model.CheckJSONShape(data, maxObjects, maxValues), shapeByteAtATime(data, maxObjects, maxValues)
+		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
+			t.Fatalf("CheckJSONShape(%q, %d, %d) = %v, want %v", data, maxObjects, maxValues, got, want)
+		}
+	})
+}
+
+func shapeByteAtATime(data []byte, maxObjects, maxValues int) error {
+	objects, values, depth := 0, 0, 0
+	inString, escaped := false, false
+	for i, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > 64 {
+				return plinth.Errorf(plinth.EINVALID, "model file nests JSON deeper than 64 levels (at byte %d)", i)
+			}
+			if c == '{' {
+				if objects++; objects > maxObjects {
+					return plinth.Errorf(plinth.EINVALID, "model file has more than %d JSON objects", maxObjects)
+				}
+			}
+		case '}', ']':
+			depth--
+		case ',':
+			if values++; values > maxValues {
+				return plinth.Errorf(plinth.EINVALID, "model file has more than %d JSON values", maxValues)
+			}
+		}
+	}
+	return nil
 }

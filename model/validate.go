@@ -139,7 +139,10 @@ func (t *Trees) validate(sig *Signature, nout int) error {
 			return plinth.Invalid(path+".nodes", "the model has more than the limit of %d nodes", MaxNodes)
 		}
 		for j := range tr.Nodes {
-			if err := tr.Nodes[j].validate(sig, fmt.Sprintf("%s.nodes[%d]", path, j), n); err != nil {
+			if err := tr.Nodes[j].validate(sig, n); err != nil {
+				// The path is built only now: a Sprintf per node was a tenth
+				// of parsing a model (BenchmarkParse).
+				err.Field = fmt.Sprintf("%s.nodes[%d].%s", path, j, err.Field)
 				return err
 			}
 		}
@@ -184,53 +187,55 @@ type stackEntry struct {
 	depth int32
 }
 
-func (nd *Node) validate(sig *Signature, path string, n int) error {
+// validate checks a node of a tree of n nodes; the error's field is the
+// node's own (cover, categories[2]), which the caller places in the model.
+func (nd *Node) validate(sig *Signature, n int) *plinth.Error {
 	if !finite(nd.Cover) || nd.Cover < 0 {
-		return plinth.Invalid(path+".cover", "must be a finite number >= 0")
+		return plinth.Invalid("cover", "must be a finite number >= 0")
 	}
 	if !finite(nd.Gain) {
-		return plinth.Invalid(path+".gain", "not a finite number")
+		return plinth.Invalid("gain", "not a finite number")
 	}
 	if nd.IsLeaf() {
 		if !finite(nd.Value) {
-			return plinth.Invalid(path+".value", "not a finite number")
+			return plinth.Invalid("value", "not a finite number")
 		}
 		if len(nd.Categories) > 0 {
-			return plinth.Invalid(path+".categories", "a leaf has no split")
+			return plinth.Invalid("categories", "a leaf has no split")
 		}
 		return nil
 	}
 	if nd.Left <= 0 || nd.Left >= n {
-		return plinth.Invalid(path+".left", "child index %d out of range [1, %d)", nd.Left, n)
+		return plinth.Invalid("left", "child index %d out of range [1, %d)", nd.Left, n)
 	}
 	if nd.Right <= 0 || nd.Right >= n {
-		return plinth.Invalid(path+".right", "child index %d out of range [1, %d)", nd.Right, n)
+		return plinth.Invalid("right", "child index %d out of range [1, %d)", nd.Right, n)
 	}
 	if nd.Left == nd.Right {
-		return plinth.Invalid(path+".right", "same child %d as left", nd.Right)
+		return plinth.Invalid("right", "same child %d as left", nd.Right)
 	}
 	if nd.Feature < 0 || nd.Feature >= len(sig.Features) {
-		return plinth.Invalid(path+".feature", "feature index %d out of range: the signature has %d features", nd.Feature, len(sig.Features))
+		return plinth.Invalid("feature", "feature index %d out of range: the signature has %d features", nd.Feature, len(sig.Features))
 	}
 	if !finite(nd.Threshold) {
-		return plinth.Invalid(path+".threshold", "not a finite number")
+		return plinth.Invalid("threshold", "not a finite number")
 	}
 	switch nd.Missing {
 	case MissingNaN, MissingZero, MissingAsZero:
 	default:
-		return plinth.Invalid(path+".missing", "unknown rule %q (want \"\", \"zero\" or \"as_zero\")", nd.Missing)
+		return plinth.Invalid("missing", "unknown rule %q (want \"\", \"zero\" or \"as_zero\")", nd.Missing)
 	}
 	if len(nd.Categories) > 0 {
 		f := &sig.Features[nd.Feature]
 		if f.Type != Categorical {
-			return plinth.Invalid(path+".categories", "a category split on feature %q of type %q", f.Name, f.Type)
+			return plinth.Invalid("categories", "a category split on feature %q of type %q", f.Name, f.Type)
 		}
 		for k, c := range nd.Categories {
 			if c < 0 || c >= MaxCategory {
-				return plinth.Invalid(fmt.Sprintf("%s.categories[%d]", path, k), "category %d out of range [0, %d)", c, MaxCategory)
+				return plinth.Invalid(fmt.Sprintf("categories[%d]", k), "category %d out of range [0, %d)", c, MaxCategory)
 			}
 			if len(f.Categories) > 0 && c >= len(f.Categories) {
-				return plinth.Invalid(fmt.Sprintf("%s.categories[%d]", path, k), "category %d out of range: feature %q has %d categories", c, f.Name, len(f.Categories))
+				return plinth.Invalid(fmt.Sprintf("categories[%d]", k), "category %d out of range: feature %q has %d categories", c, f.Name, len(f.Categories))
 			}
 		}
 	}
