@@ -11,8 +11,8 @@ import (
 // once something waits on Done. A prediction checks its deadline with Err
 // between steps and mostly never waits on Done; context.WithTimeout armed
 // and stopped a timer on every request, and with the cancellation
-// bookkeeping that came with it cost about a microsecond and 600 bytes of
-// garbage per request on the serving path. Err and Deadline answer as
+// bookkeeping that came with it cost 1.5-2 µs of CPU and 430 bytes of
+// garbage per request on the serving path (under wrk). Err and Deadline answer as
 // WithTimeout's context would; a caller that needs Done (the admission
 // queue, a network client, a child context) arms the timer, and from then
 // on the armed context answers everything.

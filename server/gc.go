@@ -11,7 +11,7 @@ import (
 
 // GCPercent is the garbage collector's target that `plinth server` runs
 // with unless the GOGC environment variable sets one: a collection when the
-// heap has grown by eight times what was live (to nine times), not Go's default of once.
+// heap has grown by eight times what was live, not Go's default of once.
 //
 // On a serving node each collection's mark phase takes a share of the
 // cores from requests for some milliseconds, and those milliseconds make
@@ -19,9 +19,10 @@ import (
 // The serving heap is small (about 20 MB live), so collecting rarely costs
 // little memory, and the memory limit TuneGC sets bounds it when the heap
 // is not small. In the serving benchmark's open loop (BENCHMARKS.md) the
-// p99 at half the maximum rate was 1.6-4.2 ms (median 2.3) at 800 against
-// 2.1-7.6 ms (median 3.0) at 400 in runs alternated over 40 minutes, and
-// 400 had earlier measured 2.0 ms against 2.4-2.6 ms for Go's default.
+// p99 at half the maximum rate was 1.6-4.2 ms (median 2.3) in four runs at
+// 800 against 2.1-7.6 ms (median 3.0) in six at 400, over 25 minutes of a
+// noisy machine, and 400 had earlier measured 2.0 ms against 2.4-2.6 ms
+// for Go's default.
 const GCPercent = 800
 
 // TuneGC sets the collector's target to GCPercent unless the environment
