@@ -25,7 +25,7 @@ type deadlineContext struct {
 }
 
 // timersArmed counts the deadlines that armed a timer, for the test that
-// the prediction path arms none (a context found done arms one too).
+// the prediction path arms none.
 var timersArmed atomic.Int64
 
 type armedContext struct {
@@ -71,20 +71,21 @@ func (c *deadlineContext) Deadline() (time.Time, bool) {
 
 func (c *deadlineContext) Done() <-chan struct{} { return c.arm().Done() }
 
-// Err arms the timer once the context is done, so that from then on the
-// armed context (canceled at once) answers Value too, and context.Cause
-// agrees with Err: like a timer context's between its deadline and the
-// timer firing, Cause is nil until the context is seen to be done.
 func (c *deadlineContext) Err() error {
 	if a := c.armed.Load(); a != nil {
 		return a.Err()
 	}
-	if c.Context.Err() != nil || !time.Now().Before(c.deadline) {
-		return c.arm().Err()
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
 	}
 	return nil
 }
 
+// Value answers from the armed context once there is one, so that a child
+// context finds the timer's cancellation and registers with it directly.
 func (c *deadlineContext) Value(key any) any {
 	if a := c.armed.Load(); a != nil {
 		return a.Value(key)

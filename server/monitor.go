@@ -87,9 +87,6 @@ func (v *versionModels) Model(ctx context.Context, name string, version int) (*m
 	return m, nil
 }
 
-// retrain starts the pipeline a monitor names when one of its alerts
-// fires: the loop from an alert to a new canary. The fire key makes one
-// alert start one run, whatever the number of checks and replicas.
 // skewCheck is the training–serving skew check of an endpoint: its
 // newest sample requests by entity, against the point-in-time features of
 // the service its stable version was trained on, built by features in
@@ -120,6 +117,9 @@ func (n *Node) skewCheck(features *feature.Builder, work string) func(ctx contex
 	}
 }
 
+// retrain starts the pipeline a monitor names when one of its alerts
+// fires: the loop from an alert to a new canary. The fire key makes one
+// alert start one run, whatever the number of checks and replicas.
 func (n *Node) retrain(catalog project.Catalog) func(ctx context.Context, spec monitor.Spec, a monitor.Alert) {
 	return func(ctx context.Context, spec monitor.Spec, a monitor.Alert) {
 		r := spec.Retrain
