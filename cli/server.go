@@ -59,8 +59,9 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	gogc, memLimit := server.GCSettings()
 	logger.Info("plinth server ready", "addr", "http://"+ln.Addr().String(), "data", *data, "metadata", n.Meta.Dialect(),
-		"queue", n.QueueURL(), "startup", time.Since(start).Round(time.Millisecond))
+		"queue", n.QueueURL(), "startup", time.Since(start).Round(time.Millisecond), "gogc", gogc, "memory_limit_mib", memLimit>>20)
 	for _, ep := range streams {
 		go func() {
 			if err := n.ServeStream(ctx, ep); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 )
@@ -42,6 +43,16 @@ func TuneGC(getenv func(string) string) {
 			debug.SetMemoryLimit(total / 2)
 		}
 	}
+}
+
+// GCSettings returns the collector's target (GOGC; negative when off) and
+// its soft memory limit in bytes, as the runtime has them: for the server's
+// start-up line, so that an operator sees what TuneGC or the environment
+// chose.
+func GCSettings() (gogc int, memoryLimit int64) {
+	samples := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(samples)
+	return int(samples[0].Value.Uint64()), int64(samples[1].Value.Uint64())
 }
 
 // memoryLimit returns the bytes of memory this process may use: the least

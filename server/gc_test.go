@@ -24,6 +24,9 @@ func TestTuneGC(t *testing.T) {
 	}
 
 	TuneGC(func(string) string { return "" })
+	if gogc, limit := GCSettings(); gogc != GCPercent || limit != debug.SetMemoryLimit(-1) {
+		t.Errorf("GCSettings() = %d, %d; want %d and the runtime's limit, %d", gogc, limit, GCPercent, debug.SetMemoryLimit(-1))
+	}
 	if got := debug.SetGCPercent(100); got != GCPercent {
 		t.Errorf("without GOGC, the target is %d, want %d", got, GCPercent)
 	}
@@ -32,6 +35,7 @@ func TestTuneGC(t *testing.T) {
 			t.Errorf("without GOMEMLIMIT, the limit is %d, want half the memory, %d", got, want)
 		}
 	}
+
 }
 
 func TestMemoryLimit(t *testing.T) {
