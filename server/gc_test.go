@@ -35,7 +35,6 @@ func TestTuneGC(t *testing.T) {
 			t.Errorf("without GOMEMLIMIT, the limit is %d, want half the memory, %d", got, want)
 		}
 	}
-
 }
 
 func TestMemoryLimit(t *testing.T) {
