@@ -66,12 +66,7 @@ func BenchmarkServing(b *testing.B) {
 	ctx := context.Background()
 	n, c, predictURL := servingNode(b, 2)
 
-	hello := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"hello":"world"}`))
-	}))
-	b.Cleanup(hello.Close)
+	hello := helloServer(b, 0)
 
 	if r := loadProc(b, b.N, 16, 0, hello.URL); r.failed > 0 {
 		b.Fatalf("warm-up: %d failed", r.failed)
@@ -98,14 +93,7 @@ func BenchmarkServing(b *testing.B) {
 	// any handler of that cost, without prediction's garbage, log writes
 	// and lookups.
 	spin := max(predictCPU-helloCPU, 0)
-	spinner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		for start := time.Now(); time.Since(start) < spin; {
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"hello":"world"}`))
-	}))
-	b.Cleanup(spinner.Close)
+	spinner := helloServer(b, spin)
 	// The three open loops take turns in short segments, so that a stall
 	// of the shared machine (tens of milliseconds, now and then) is as
 	// likely to fall on any of them, and their p99s compare.
@@ -171,6 +159,22 @@ func BenchmarkServing(b *testing.B) {
 	b.ReportMetric(spinSteady.p(0.99).Seconds()*1e3, "spin-p99-ms-at-same-rate")
 	b.ReportMetric(float64(spin.Microseconds()), "spin-µs")
 	b.ReportMetric(float64(helloRun.failed+predictRun.failed+steady.failed+paced.failed), "failed")
+}
+
+// helloServer serves the hello-world handler BenchmarkServing compares
+// against, which first spins for spin, until the benchmark ends.
+func helloServer(b *testing.B, spin time.Duration) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if spin > 0 { // the plain hello-world reads no clock
+			for start := time.Now(); time.Since(start) < spin; {
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"hello":"world"}`))
+	}))
+	b.Cleanup(srv.Close)
+	return srv
 }
 
 // openSegments is how many turns BenchmarkServing's open loops take.
