@@ -53,43 +53,79 @@ type logged struct {
 
 // newestByEntity reads the newest sample requests by entity from the
 // prediction log's files (oldest first, as Joiner.Files gives them), and
-// the names of their keys. It reads as few of the newest files as hold the
-// sample, doubling their number: the periodic checks must not scan a whole
-// log that grows without end.
+// the names of their keys. It reads the newest files one at a time until
+// they hold the sample: the periodic checks must not scan a whole log that
+// grows without end. And each file is read alone: the files of different
+// model versions hold different features, which read together would merge
+// into one struct, giving each record the other versions' features as
+// NULL, like values that were missing.
 func (j *Joiner) newestByEntity(ctx context.Context, files []string, sample int) ([]logged, map[string]bool, error) {
-	for n := 1; ; n *= 2 {
-		n = min(n, len(files))
-		sampled, keys, err := j.queryNewest(ctx, files[len(files)-n:], sample)
-		if err != nil || len(sampled) >= sample || n == len(files) {
-			return sampled, keys, err
-		}
-	}
-}
-
-func (j *Joiner) queryNewest(ctx context.Context, files []string, sample int) ([]logged, map[string]bool, error) {
-	rows, err := j.DB.QueryContext(ctx, fmt.Sprintf(`SELECT request_id, time, request, inputs FROM read_parquet(%s, union_by_name = true)
-		WHERE request IS NOT NULL AND request <> '' ORDER BY time DESC LIMIT %d`, quoteList(files), sample))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
 	var sampled []logged
-	keys := map[string]bool{}
-	for rows.Next() {
-		var l logged
-		var req, in string
-		if err := rows.Scan(&l.id, &l.at, &req, &in); err != nil {
+	for i := len(files) - 1; i >= 0 && len(sampled) < sample; i-- {
+		got, err := j.newestInFile(ctx, files[i], sample)
+		if err != nil {
 			return nil, nil, err
 		}
-		if json.Unmarshal([]byte(req), &l.request) != nil || json.Unmarshal([]byte(in), &l.inputs) != nil {
-			continue
-		}
+		sampled = append(sampled, got...)
+	}
+	sort.SliceStable(sampled, func(a, b int) bool { return sampled[a].at.After(sampled[b].at) })
+	sampled = sampled[:min(len(sampled), sample)]
+	keys := map[string]bool{}
+	for _, l := range sampled {
 		for k := range l.request {
 			keys[k] = true
 		}
-		sampled = append(sampled, l)
 	}
-	return sampled, keys, rows.Err()
+	return sampled, keys, nil
+}
+
+// newestInFile reads a prediction log file's newest requests by entity.
+// The served features are a struct in the files of this version, JSON text
+// in older ones.
+func (j *Joiner) newestInFile(ctx context.Context, file string, limit int) ([]logged, error) {
+	rows, err := j.DB.QueryContext(ctx, fmt.Sprintf(`SELECT * FROM read_parquet(%s)
+		WHERE request IS NOT NULL AND request <> '' ORDER BY time DESC LIMIT %d`, quoteList([]string{file}), limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var out []logged
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		var l logged
+		ok := true
+		for i, c := range cols {
+			switch v := vals[i]; c {
+			case "request_id":
+				l.id, _ = v.(string)
+			case "time":
+				l.at, _ = v.(time.Time)
+			case "request":
+				s, _ := v.(string)
+				ok = ok && json.Unmarshal([]byte(s), &l.request) == nil
+			case "inputs":
+				s, _ := v.(string)
+				ok = ok && json.Unmarshal([]byte(s), &l.inputs) == nil
+			case "features":
+				l.inputs, _ = v.(map[string]any)
+			}
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out, rows.Err()
 }
 
 // BuildOffline builds the point-in-time features of a feature service for

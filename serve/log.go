@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plinthml/plinth/internal/jsonx"
+	"github.com/plinthml/plinth/model"
 )
 
 // LogRecord is one scored instance as the prediction log keeps it: enough
@@ -38,6 +39,10 @@ type LogRecord struct {
 type Inputs struct {
 	Names  []string // read-only; shared between records
 	Values []any
+	// Features are the signature's, when Names are its features' names:
+	// the log stores each value in a column of the feature's type. Inputs
+	// read back from the log have none.
+	Features []model.Feature // read-only; shared between records
 }
 
 // InputsOf lists m by name, sorted.

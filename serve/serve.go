@@ -547,7 +547,7 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 				// Requests by entity keep what they sent (keys and request
 				// data): the training–serving skew check rebuilds their
 				// features offline.
-				records[i].Inputs = Inputs{Names: l.names, Values: fetched[i]}
+				records[i].Inputs = Inputs{Names: l.names, Values: fetched[i], Features: l.Predictor.Model().Signature.Features}
 				records[i].Request = inst
 				continue
 			}
@@ -555,7 +555,7 @@ func (r *Runtime) Predict(ctx context.Context, endpoint string, instances []map[
 			for j, name := range l.names {
 				values[j] = inst[name]
 			}
-			records[i].Inputs = Inputs{Names: l.names, Values: values}
+			records[i].Inputs = Inputs{Names: l.names, Values: values, Features: l.Predictor.Model().Signature.Features}
 		}
 		r.Log.Log(records)
 	}

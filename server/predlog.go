@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +11,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
@@ -35,37 +36,49 @@ import (
 // through: the log's writer shares the serving cores, and the checks cost
 // more than the writing (issue 6's benchmark).
 type logSink struct {
-	ingester  *dataset.Ingester
-	dir       string                 // where the open batches are written
-	pending   map[string]*pendingLog // by dataset
-	reqKeys   []string               // the last request's sorted keys
-	inputKeys jsonx.Keys             // the last inputs' names, escaped
-	spare     []batchBuffers         // of finished batches, for the next
+	ingester *dataset.Ingester
+	dir      string // where the open batches are written
+	pending  map[pendingKey]*pendingLog
+	layouts  map[layoutKey]*logLayout
+	reqKeys  []string       // the last request's sorted keys
+	spare    []batchBuffers // of finished batches, for the next
+}
+
+// pendingKey names a batch: an endpoint's records of one model version.
+type pendingKey struct {
+	dataset string
+	layout  *logLayout
 }
 
 type batchBuffers struct {
-	rows []logRow
+	rows []parquet.Row
 	text []byte
 }
 
-const maxSpareText = 8 << 20
+const (
+	maxSpareText = 8 << 20
+	// maxLayouts bounds the layouts kept of model versions a server has
+	// served since it started.
+	maxLayouts = 64
+)
 
-// pendingLog is an endpoint's batch: the open Parquet file its rows go
-// to. After a write error the batch is lost; its rows are still counted,
-// so that Flush reports them.
+// pendingLog is a batch: the open Parquet file its rows go to. After a
+// write error the batch is lost; its rows are still counted, so that Flush
+// reports them.
 type pendingLog struct {
+	layout             *logLayout
 	file               *os.File
-	w                  *parquet.GenericWriter[logRow]
-	hash               *blob.Hasher // of the bytes written to file
-	rowBuf             []logRow     // rows not yet handed to the writer
-	text               []byte       // their JSON text, which their strings point into
+	w                  *parquet.Writer
+	hash               *blob.Hasher  // of the bytes written to file
+	rowBuf             []parquet.Row // rows not yet handed to the writer
+	text               []byte        // their requests' JSON text, which they point into
 	rows               int
 	minEvent, maxEvent time.Time
 	err                error
 }
 
 func newLogSink(in *dataset.Ingester, dir string) *logSink {
-	return &logSink{ingester: in, dir: dir, pending: map[string]*pendingLog{}}
+	return &logSink{ingester: in, dir: dir, pending: map[pendingKey]*pendingLog{}, layouts: map[layoutKey]*logLayout{}}
 }
 
 // logDir makes this process's directory for the prediction log's open
@@ -109,38 +122,13 @@ func PredictionDataset(endpoint string) string {
 	return "predictions_" + strings.ReplaceAll(endpoint, "-", "_")
 }
 
-// logRow is a prediction log record as its dataset stores it. Inputs and
-// request differ between models: they are JSON text, which DuckDB reads
-// with its JSON functions.
-type logRow struct {
-	RequestID  string    `parquet:"request_id"`
-	Time       time.Time `parquet:"time,timestamp(microsecond:utc)"`
-	Endpoint   string    `parquet:"endpoint"`
-	Model      string    `parquet:"model"`
-	Version    int64     `parquet:"version"`
-	Variant    string    `parquet:"variant"`
-	Inputs     string    `parquet:"inputs"`
-	Request    *string   `parquet:"request,optional"`
-	Outputs    []float64 `parquet:"outputs,list"`
-	LatencyUS  int64     `parquet:"latency_us"`
-	IngestedAt time.Time `parquet:"_ingested_at,timestamp(microsecond:utc)"`
-}
-
-// logSchema is logRow's schema as DuckDB describes the file.
-var logSchema = []dataset.Field{
-	{Name: "request_id", Type: "VARCHAR"}, {Name: "time", Type: "TIMESTAMP WITH TIME ZONE"},
-	{Name: "endpoint", Type: "VARCHAR"}, {Name: "model", Type: "VARCHAR"}, {Name: "version", Type: "BIGINT"},
-	{Name: "variant", Type: "VARCHAR"}, {Name: "inputs", Type: "VARCHAR"}, {Name: "request", Type: "VARCHAR"},
-	{Name: "outputs", Type: "DOUBLE[]"}, {Name: "latency_us", Type: "BIGINT"},
-	{Name: dataset.IngestedAt, Type: "TIMESTAMP WITH TIME ZONE"},
-}
-
 func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
-	name := PredictionDataset(r.Endpoint)
-	p := s.pending[name]
+	lay := s.layout(&r)
+	key := pendingKey{PredictionDataset(r.Endpoint), lay}
+	p := s.pending[key]
 	if p == nil {
-		p = s.open(r.Time)
-		s.pending[name] = p
+		p = s.open(lay, r.Time)
+		s.pending[key] = p
 	}
 	p.rows++
 	if r.Time.Before(p.minEvent) {
@@ -152,29 +140,31 @@ func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 	if p.err != nil {
 		return // the batch is lost; Flush reports it
 	}
-	start := len(p.text)
-	p.text = s.inputKeys.AppendFields(p.text, r.Inputs.Names, r.Inputs.Values)
-	p.rowBuf = append(p.rowBuf, logRow{RequestID: r.RequestID, Time: r.Time, Endpoint: r.Endpoint, Model: r.Model, Version: int64(r.Version),
-		Variant: r.Variant, Inputs: p.textFrom(start), Outputs: r.Outputs, LatencyUS: r.LatencyUS, IngestedAt: time.Now().UTC()})
+	var request []byte
 	if r.Request != nil {
-		start = len(p.text)
+		start := len(p.text)
 		p.text, s.reqKeys = jsonx.AppendObject(p.text, s.reqKeys, r.Request)
-		req := p.textFrom(start)
-		p.rowBuf[len(p.rowBuf)-1].Request = &req
+		// Rows point into text until writeRows; text may move as it
+		// grows, but what they point to stays as it was.
+		request = p.text[start:len(p.text):len(p.text)]
 	}
+	n := len(p.rowBuf)
+	p.rowBuf = p.rowBuf[:n+1]
+	p.rowBuf[n] = lay.appendRow(p.rowBuf[n][:0], &r, request, time.Now().UTC())
 	if len(p.rowBuf) == cap(p.rowBuf) {
 		p.writeRows() // an error is kept in p.err
 	}
 }
 
-// textFrom returns the text appended to p.text since start, without
-// copying it: the buffered rows' JSON lives in p.text until writeRows has
-// handed them to the Parquet writer, which copies what it is given.
-func (p *pendingLog) textFrom(start int) string {
-	if start == len(p.text) {
-		return ""
+// layout returns the layout of r's model version.
+func (s *logSink) layout(r *serve.LogRecord) *logLayout {
+	key := layoutKey{r.Model, r.Version}
+	lay := s.layouts[key]
+	if lay == nil || !lay.fits(r.Inputs) {
+		lay = newLogLayout(r.Inputs)
+		s.layouts[key] = lay
 	}
-	return unsafe.String(&p.text[start], len(p.text)-start)
+	return lay
 }
 
 // writeRows hands the buffered rows to the Parquet writer and returns the
@@ -182,10 +172,9 @@ func (p *pendingLog) textFrom(start int) string {
 // paid once per group, and a group is small enough (writeBatch) that writing
 // it is no burst.
 func (p *pendingLog) writeRows() error {
-	if _, err := p.w.Write(p.rowBuf); err != nil && p.err == nil {
+	if _, err := p.w.WriteRows(p.rowBuf); err != nil && p.err == nil {
 		p.err = err
 	}
-	clear(p.rowBuf)
 	p.rowBuf = p.rowBuf[:0]
 	p.text = p.text[:0] // no row refers to it any more
 	return p.err
@@ -194,17 +183,17 @@ func (p *pendingLog) writeRows() error {
 // open starts an endpoint's next batch: a Parquet file that rows are
 // written to as they are added, so encoding and compressing them is spread
 // over time instead of done at each flush.
-func (s *logSink) open(first time.Time) *pendingLog {
-	p := &pendingLog{minEvent: first, maxEvent: first, hash: blob.NewHasher()}
+func (s *logSink) open(lay *logLayout, first time.Time) *pendingLog {
+	p := &pendingLog{layout: lay, minEvent: first, maxEvent: first, hash: blob.NewHasher()}
 	if n := len(s.spare); n > 0 { // a finished batch's buffers, grown already
 		p.rowBuf, p.text = s.spare[n-1].rows, s.spare[n-1].text
 		s.spare = s.spare[:n-1]
 	} else {
-		p.rowBuf = make([]logRow, 0, writeBatch)
+		p.rowBuf = make([]parquet.Row, 0, writeBatch)
 	}
 	p.file, p.err = os.CreateTemp(s.dir, "predictions-*.parquet")
 	if p.err == nil {
-		p.w = parquet.NewGenericWriter[logRow](io.MultiWriter(p.file, p.hash),
+		p.w = parquet.NewWriter(io.MultiWriter(p.file, p.hash), lay.schema,
 			parquet.Compression(fastSnappy{}), parquet.MaxRowsPerRowGroup(rowGroupRows))
 	}
 	return p
@@ -245,20 +234,22 @@ func (fastSnappy) Decode(dst, src []byte) ([]byte, error) { return s2.Decode(dst
 func (s *logSink) Flush(ctx context.Context) (int, error) {
 	var stored int
 	var errs []error
-	for name, p := range s.pending {
-		if err := s.write(ctx, name, p); err != nil {
-			errs = append(errs, fmt.Errorf("prediction log %s: %w", name, err))
+	for key, p := range s.pending {
+		if err := s.write(ctx, key.dataset, p); err != nil {
+			errs = append(errs, fmt.Errorf("prediction log %s: %w", key.dataset, err))
 			continue
 		}
 		stored += p.rows
 	}
 	for _, p := range s.pending {
-		clear(p.rowBuf)
 		if cap(p.text) <= maxSpareText { // rows of rare size do not keep their memory
 			s.spare = append(s.spare, batchBuffers{rows: p.rowBuf[:0], text: p.text[:0]})
 		}
 	}
 	clear(s.pending)
+	if len(s.layouts) > maxLayouts {
+		clear(s.layouts)
+	}
 	return stored, errors.Join(errs...)
 }
 
@@ -296,7 +287,7 @@ func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
 		return err
 	}
 	info := p.hash.Info()
-	_, err = s.ingester.Record(ctx, *spec, dataset.Written{File: p.file.Name(), Rows: int64(p.rows), Schema: logSchema,
+	_, err = s.ingester.Record(ctx, *spec, dataset.Written{File: p.file.Name(), Rows: int64(p.rows), Schema: p.layout.fields,
 		At: time.Now().UTC(), MinEvent: &p.minEvent, MaxEvent: &p.maxEvent, Info: &info}, "prediction log")
 	return err
 }
@@ -319,69 +310,24 @@ func (n *Node) lookupPrediction() func(ctx context.Context, endpoint, requestID 
 			}
 			return nil, err
 		}
-		quoted := make([]string, len(files))
-		for i, f := range files {
-			quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
-		}
-		rows, err := n.Offline.DB().QueryContext(ctx, `SELECT * FROM read_parquet([`+strings.Join(quoted, ", ")+`], union_by_name = true)
-			WHERE request_id = ? ORDER BY time LIMIT 1000`, requestID)
+		// Files of different model versions have different features, and
+		// read together their structs merge: a record would show the other
+		// versions' features as NULL, like a missing value. So the files
+		// holding the request are found first and read one by one.
+		holding, err := filesHolding(ctx, n.Offline.DB(), files, requestID)
 		if err != nil {
 			return nil, fmt.Errorf("prediction log of %s: %w", endpoint, err)
 		}
-		defer rows.Close()
-		cols, err := rows.Columns()
-		if err != nil {
-			return nil, err
-		}
 		var out []serve.LogRecord
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
+		for _, f := range holding {
+			recs, err := readLogRecords(ctx, n.Offline.DB(), f, requestID)
+			if err != nil {
+				return nil, fmt.Errorf("prediction log of %s: %w", endpoint, err)
 			}
-			if err := rows.Scan(ptrs...); err != nil {
-				return nil, err
-			}
-			var r serve.LogRecord
-			for i, c := range cols {
-				switch v := vals[i]; c {
-				case "request_id":
-					r.RequestID, _ = v.(string)
-				case "time":
-					r.Time, _ = v.(time.Time)
-				case "endpoint":
-					r.Endpoint, _ = v.(string)
-				case "model":
-					r.Model, _ = v.(string)
-				case "version":
-					r.Version = int(asFloat(v))
-				case "variant":
-					r.Variant, _ = v.(string)
-				case "latency_us":
-					r.LatencyUS = int64(asFloat(v))
-				case "inputs", "request":
-					if s, _ := v.(string); s != "" {
-						var m map[string]any
-						if err := json.Unmarshal([]byte(s), &m); err != nil {
-							return nil, fmt.Errorf("prediction log of %s: %s: %w", endpoint, c, err)
-						}
-						if c == "inputs" {
-							r.Inputs = serve.InputsOf(m)
-						} else {
-							r.Request = m
-						}
-					}
-				case "outputs":
-					list, _ := v.([]any)
-					for _, x := range list {
-						r.Outputs = append(r.Outputs, asFloat(x))
-					}
-				}
-			}
-			out = append(out, r)
+			out = append(out, recs...)
 		}
-		return out, rows.Err()
+		slices.SortStableFunc(out, func(a, b serve.LogRecord) int { return a.Time.Compare(b.Time) })
+		return out[:min(len(out), maxLookup)], nil
 	}
 	return func(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error) {
 		recs, err := find(ctx, endpoint, requestID)
@@ -393,6 +339,101 @@ func (n *Node) lookupPrediction() func(ctx context.Context, endpoint, requestID 
 		}
 		return find(ctx, endpoint, requestID)
 	}
+}
+
+// maxLookup bounds the records LookupPrediction returns.
+const maxLookup = 1000
+
+// filesHolding returns those of a prediction log's files that hold a
+// request's records.
+func filesHolding(ctx context.Context, db *sql.DB, files []string, requestID string) ([]string, error) {
+	quoted := make([]string, len(files))
+	for i, f := range files {
+		quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
+	}
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT filename FROM read_parquet([`+strings.Join(quoted, ", ")+`], union_by_name = true, filename = true)
+		WHERE request_id = ?`, requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var holding []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return nil, err
+		}
+		holding = append(holding, f)
+	}
+	return holding, rows.Err()
+}
+
+// readLogRecords reads a request's records from one prediction log file:
+// this version's, with its features in a struct, or an older one's, with
+// its inputs as JSON text.
+func readLogRecords(ctx context.Context, db *sql.DB, file, requestID string) ([]serve.LogRecord, error) {
+	rows, err := db.QueryContext(ctx, `SELECT * FROM read_parquet(?) WHERE request_id = ? ORDER BY time LIMIT `+strconv.Itoa(maxLookup), file, requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []serve.LogRecord
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		var r serve.LogRecord
+		for i, c := range cols {
+			switch v := vals[i]; c {
+			case "request_id":
+				r.RequestID, _ = v.(string)
+			case "time":
+				r.Time, _ = v.(time.Time)
+			case "endpoint":
+				r.Endpoint, _ = v.(string)
+			case "model":
+				r.Model, _ = v.(string)
+			case "version":
+				r.Version = int(asFloat(v))
+			case "variant":
+				r.Variant, _ = v.(string)
+			case "latency_us":
+				r.LatencyUS = int64(asFloat(v))
+			case "features":
+				if m, ok := v.(map[string]any); ok {
+					r.Inputs = serve.InputsOf(m)
+				}
+			case "inputs", "request":
+				if s, _ := v.(string); s != "" {
+					var m map[string]any
+					if err := json.Unmarshal([]byte(s), &m); err != nil {
+						return nil, fmt.Errorf("%s: %w", c, err)
+					}
+					if c == "inputs" {
+						r.Inputs = serve.InputsOf(m)
+					} else {
+						r.Request = m
+					}
+				}
+			case "outputs":
+				list, _ := v.([]any)
+				for _, x := range list {
+					r.Outputs = append(r.Outputs, asFloat(x))
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 func asFloat(v any) float64 {

@@ -2,17 +2,23 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/serve"
 )
 
@@ -159,12 +165,87 @@ func TestLogSinkBatchMoved(t *testing.T) {
 	// buffer.
 	var matching int
 	if err := n.Offline.DB().QueryRowContext(ctx, `SELECT count(*) FROM read_parquet(?)
-		WHERE CAST(json_extract(inputs, '$.x') AS BIGINT) = CAST(request_id AS BIGINT)
-		  AND json_extract_string(inputs, '$.y') = request_id
+		WHERE CAST(features.x AS BIGINT) = CAST(request_id AS BIGINT)
+		  AND features.y = request_id
 		  AND json_extract_string(request, '$.entity_id') = 'e' || request_id`, files[0]).Scan(&matching); err != nil {
 		t.Fatal(err)
 	}
 	if matching != records {
 		t.Errorf("%d of %d rows hold their own inputs and request", matching, records)
+	}
+}
+
+// The log stores each model version's inputs in a struct typed as its
+// signature says, and in files of their own: a lookup shows a record the
+// features of its version only, a missing one as null.
+func TestLogSinkTyped(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	sink := newLogSink(n.Ingester, t.TempDir())
+	v1 := []model.Feature{{Name: "f", Type: model.Float, Nullable: true}, {Name: "n", Type: model.Int}, {Name: "b", Type: model.Bool},
+		{Name: "c", Type: model.Categorical, Categories: []string{"AA", "BB"}, Nullable: true}, {Name: "k", Type: model.Categorical}, {Name: "dep delay", Type: model.Float}}
+	v2 := []model.Feature{{Name: "f", Type: model.Float}, {Name: "z", Type: model.Float}}
+	names := func(fs []model.Feature) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Name)
+		}
+		return out
+	}
+	n1, n2 := names(v1), names(v2)
+	add := func(id string, version int, features []model.Feature, names []string, values ...any) {
+		sink.Add(ctx, serve.LogRecord{RequestID: id, Time: time.Now(), Endpoint: "score", Model: "score", Version: version,
+			Inputs: serve.Inputs{Names: names, Values: values, Features: features}, Outputs: []float64{0.25, 0.75}})
+	}
+	add("a", 1, v1, n1, 1.5, 3.0, true, "BB", 2.0, 7.0)
+	add("b", 1, v1, n1, math.NaN(), int64(4), 1.0, 0.0, json.Number("1"), 8.0)
+	add("c", 1, v1, n1, nil, 5, false, "ZZ", 0.0, 9.0) // a category training never saw stays as sent
+	add("d", 2, v2, n2, 2.5, 3.5)
+	if stored, err := sink.Flush(ctx); stored != 4 || err != nil {
+		t.Fatalf("Flush = %d, %v", stored, err)
+	}
+	vs, err := n.Meta.DatasetVersions(ctx, PredictionDataset("score"))
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("versions = %+v, %v", vs, err)
+	}
+	want := map[string]map[string]any{
+		"a": {"f": 1.5, "n": int64(3), "b": true, "c": "BB", "k": int64(2), "dep delay": 7.0},
+		"b": {"f": nil, "n": int64(4), "b": true, "c": "AA", "k": int64(1), "dep delay": 8.0},
+		"c": {"f": nil, "n": int64(5), "b": false, "c": "ZZ", "k": int64(0), "dep delay": 9.0},
+		"d": {"f": 2.5, "z": 3.5},
+	}
+	for id, features := range want {
+		recs, err := n.LookupPrediction(ctx, "score", id)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("LookupPrediction(%s) = %+v, %v", id, recs, err)
+		}
+		if got := recs[0].Inputs.Map(); !reflect.DeepEqual(got, features) || !slices.Equal(recs[0].Outputs, []float64{0.25, 0.75}) {
+			t.Errorf("%s: inputs %v, outputs %v; want %v", id, got, recs[0].Outputs, features)
+		}
+	}
+	// Each version's schema is its file's, as the engine reads it; read
+	// together, the structs merge by name.
+	for _, v := range vs {
+		path := n.Blobs.(interface{ Path(blob.Digest) string }).Path(blob.Digest(v.Digest))
+		var typ string
+		if err := n.Offline.DB().QueryRowContext(ctx, `SELECT column_type FROM (DESCRIBE SELECT * FROM read_parquet(?)) WHERE column_name = 'features'`, path).Scan(&typ); err != nil {
+			t.Fatal(err)
+		}
+		if recorded := v.Schema[len(v.Schema)-1]; recorded.Name != "features" || recorded.Type != typ {
+			t.Errorf("recorded %v, the file's features are %s", recorded, typ)
+		}
+	}
+	snapshots := &dataset.Snapshots{Store: n.Meta, Blobs: n.Blobs, CacheDir: t.TempDir()}
+	files, err := snapshots.Files(ctx, PredictionDataset("score"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	if err := n.Offline.DB().QueryRowContext(ctx, `SELECT sum(features.f) FROM read_parquet(?, union_by_name = true)`, files).Scan(&sum); err != nil || sum != 4 {
+		t.Errorf("sum of f over both versions = %v, %v", sum, err)
 	}
 }

@@ -303,12 +303,12 @@ func TestPredictionLog(t *testing.T) {
 		t.Fatalf("prediction log versions = %+v, %v", vs, err)
 	}
 	var ids, ages string
-	row := n.Offline.DB().QueryRow(`SELECT string_agg(DISTINCT request_id, ',' ORDER BY request_id), string_agg(json_extract(inputs, '$.age')::VARCHAR, ',' ORDER BY request_id, json_extract(inputs, '$.age')::DOUBLE)
+	row := n.Offline.DB().QueryRow(`SELECT string_agg(DISTINCT request_id, ',' ORDER BY request_id), string_agg(features.age::VARCHAR, ',' ORDER BY request_id, features.age)
 		FROM read_parquet(?)`, n.Blobs.(interface{ Path(blob.Digest) string }).Path(blob.Digest(vs[0].Digest)))
 	if err := row.Scan(&ids, &ages); err != nil {
 		t.Fatal(err)
 	}
-	if ids != "req-0,req-1,req-2" || ages != "30,50,31,50,32,50" {
+	if ids != "req-0,req-1,req-2" || ages != "30.0,50.0,31.0,50.0,32.0,50.0" {
 		t.Fatalf("logged request ids %q, ages %q", ids, ages)
 	}
 	// The version's schema is the file's, as the engine reads it.
