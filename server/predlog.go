@@ -46,8 +46,8 @@ type logSink struct {
 
 // pendingKey names a batch: an endpoint's records of one model version.
 type pendingKey struct {
-	dataset string
-	layout  *logLayout
+	endpoint string
+	layout   *logLayout
 }
 
 type batchBuffers struct {
@@ -124,7 +124,7 @@ func PredictionDataset(endpoint string) string {
 
 func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 	lay := s.layout(&r)
-	key := pendingKey{PredictionDataset(r.Endpoint), lay}
+	key := pendingKey{r.Endpoint, lay}
 	p := s.pending[key]
 	if p == nil {
 		p = s.open(lay, r.Time)
@@ -235,8 +235,9 @@ func (s *logSink) Flush(ctx context.Context) (int, error) {
 	var stored int
 	var errs []error
 	for key, p := range s.pending {
-		if err := s.write(ctx, key.dataset, p); err != nil {
-			errs = append(errs, fmt.Errorf("prediction log %s: %w", key.dataset, err))
+		name := PredictionDataset(key.endpoint)
+		if err := s.write(ctx, name, p); err != nil {
+			errs = append(errs, fmt.Errorf("prediction log %s: %w", name, err))
 			continue
 		}
 		stored += p.rows
