@@ -413,6 +413,10 @@ func TestServing(t *testing.T) {
 	if seen["stable"] < 60 || seen["candidate"] < 60 {
 		t.Fatalf("canary split %v", seen)
 	}
+	// Each answer counts under the variant and version that gave it.
+	if m := call(t, srv, "GET", "/metrics", ""); !strings.Contains(m.raw, fmt.Sprintf(`plinth_predictions_total{endpoint="income",model="income",variant="candidate",version="2"} %d`+"\n", seen["candidate"])) {
+		t.Fatalf("%d candidate answers; /metrics:\n%s", seen["candidate"], m.raw)
+	}
 	// A/B: the same key always gets the same version.
 	call(t, srv, "POST", "/api/v1/endpoints/income/deploy", `{"model": "income@1", "strategy": "ab", "candidate": "income@2", "weight": 0.5, "sticky_key": "user"}`)
 	variants := map[string]map[any]bool{}

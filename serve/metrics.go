@@ -56,17 +56,32 @@ func (m *Metrics) loaded(endpoint string, rt *routing) {
 	}
 }
 
+// versionSeries are a loaded version's series, looked up on its first
+// request: finding its three series by their four label values on every
+// request took about 300 ns, where observing them takes 60. A Loaded
+// answers for one endpoint in one role (stable or candidate), so its label
+// values never change.
+type versionSeries struct {
+	requests         prometheus.Counter
+	latency, outputs prometheus.Observer
+}
+
 func (m *Metrics) observe(endpoint string, l *Loaded, variant string, start time.Time, preds []Prediction) {
 	if m == nil {
 		return
 	}
-	v := strconv.Itoa(l.Version)
-	m.requests.WithLabelValues(endpoint, l.Model, v, variant).Add(float64(len(preds)))
-	m.latency.WithLabelValues(endpoint, l.Model, v, variant).Observe(time.Since(start).Seconds())
-	h := m.outputs.WithLabelValues(endpoint, l.Model, v, variant)
+	s := l.series.Load()
+	if s == nil {
+		v := strconv.Itoa(l.Version)
+		s = &versionSeries{requests: m.requests.WithLabelValues(endpoint, l.Model, v, variant),
+			latency: m.latency.WithLabelValues(endpoint, l.Model, v, variant), outputs: m.outputs.WithLabelValues(endpoint, l.Model, v, variant)}
+		l.series.Store(s)
+	}
+	s.requests.Add(float64(len(preds)))
+	s.latency.Observe(time.Since(start).Seconds())
 	for _, p := range preds {
 		if len(p.Outputs) > 0 {
-			h.Observe(p.Outputs[0])
+			s.outputs.Observe(p.Outputs[0])
 		}
 	}
 }

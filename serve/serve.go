@@ -39,6 +39,8 @@ type Loaded struct {
 	// order maps the names its feature service serves onto the
 	// signature; kept for the next request, which gets the same names.
 	order atomic.Pointer[featureOrder]
+	// series are its metric series, once it has answered.
+	series atomic.Pointer[versionSeries]
 }
 
 func newLoaded(t Target, format string, p *model.Predictor, service string) *Loaded {
