@@ -39,42 +39,16 @@ func AppendObject(b []byte, keys []string, m map[string]any) ([]byte, []string) 
 // AppendFields appends the JSON object whose keys are names, in their
 // order, and whose values are values (the same length).
 func AppendFields(b []byte, names []string, values []any) []byte {
-	var k Keys
-	return k.AppendFields(b, names, values)
-}
-
-// Keys appends objects whose names repeat from one to the next (a model's
-// features, record after record): it escapes the names once, and again
-// only when it is handed another names slice. The zero value is ready.
-type Keys struct {
-	names  []string
-	quoted [][]byte // `,"name":`
-}
-
-// AppendFields is the package's AppendFields, with the names' escaped form
-// kept from the last call when names is the same slice.
-func (k *Keys) AppendFields(b []byte, names []string, values []any) []byte {
-	if !sameSlice(k.names, names) {
-		k.names, k.quoted = names, k.quoted[:0]
-		for _, n := range names {
-			k.quoted = append(k.quoted, append(AppendString([]byte{','}, n), ':'))
-		}
-	}
 	b = append(b, '{')
-	for i, q := range k.quoted {
-		if i == 0 {
-			q = q[1:]
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		b = append(b, q...)
+		b = AppendString(b, n)
+		b = append(b, ':')
 		b = AppendValue(b, values[i])
 	}
 	return append(b, '}')
-}
-
-// sameSlice reports whether a and b are the same slice: same start and
-// length (not merely equal contents).
-func sameSlice(a, b []string) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // sameKeys reports whether m's keys are those of keys, which are distinct.

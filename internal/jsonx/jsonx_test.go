@@ -95,24 +95,3 @@ func TestAppendFields(t *testing.T) {
 		t.Fatalf("no fields: got %s", got)
 	}
 }
-
-// Keys escapes a names slice once and notices another one, even one of
-// the same length.
-func TestKeys(t *testing.T) {
-	var k Keys
-	a, b := []string{"x", "y"}, []string{"p\"", "q"}
-	for _, tc := range []struct {
-		names []string
-		want  string
-	}{
-		{a, `{"x":1,"y":2}`},
-		{a, `{"x":1,"y":2}`},
-		{b, `{"p\"":1,"q":2}`},
-		{a[:1], `{"x":1}`},
-		{nil, `{}`},
-	} {
-		if got := string(k.AppendFields(nil, tc.names, []any{1.0, 2.0})); got != tc.want {
-			t.Fatalf("%q: got %s, want %s", tc.names, got, tc.want)
-		}
-	}
-}
