@@ -420,8 +420,8 @@ func load(total, conns int, rate float64, url string) loadResult {
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}, Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
-	return drive(total, conns, func(time.Time) (func(int) (time.Time, bool), func()) {
-		return func(i int) (time.Time, bool) {
+	return drive(total, conns, func() (func(int, time.Time) (time.Time, bool), func()) {
+		return func(i int, _ time.Time) (time.Time, bool) {
 			sent := time.Now()
 			resp, err := hc.Post(url, "application/json", bytes.NewReader(servingBody(i)))
 			if err != nil {
@@ -452,11 +452,14 @@ func openLoop(total, conns int, rate float64, target string) loadResult {
 		panic(err)
 	}
 	path := cmp.Or(u.Path, "/")
-	return drive(total, conns, func(start time.Time) (func(int) (time.Time, bool), func()) {
+	return drive(total, conns, func() (func(int, time.Time) (time.Time, bool), func()) {
 		var conn net.Conn
 		var br *bufio.Reader
 		var req []byte
-		send := func(i int) (time.Time, bool) {
+		if c, err := net.Dial("tcp", u.Host); err == nil {
+			conn, br = c, bufio.NewReader(c)
+		}
+		send := func(i int, start time.Time) (time.Time, bool) {
 			sent := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 			if d := time.Until(sent); d > 0 {
 				time.Sleep(d)
@@ -490,18 +493,25 @@ func openLoop(total, conns int, rate float64, target string) loadResult {
 // drive hands requests 0 to total-1 to conns workers. Each worker sends
 // with the function newWorker makes for it (with its own connection, say),
 // which returns the time the request's latency counts from and whether it
-// got a 200; stop ends the worker.
-func drive(total, conns int, newWorker func(start time.Time) (send func(i int) (from time.Time, ok bool), stop func())) loadResult {
+// got a 200; stop ends the worker. The workers are made before the clock
+// starts: the load measures requests, as wrk does, not the set-up of
+// connections, which a client of a service keeps open.
+func drive(total, conns int, newWorker func() (send func(i int, start time.Time) (from time.Time, ok bool), stop func())) loadResult {
 	var next, failed atomic.Int64
 	lats := make([]time.Duration, total)
+	sends := make([]func(int, time.Time) (time.Time, bool), conns)
+	stops := make([]func(), conns)
+	for w := range conns {
+		sends[w], stops[w] = newWorker()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range conns {
+	for w := range conns {
 		wg.Go(func() {
-			send, stop := newWorker(start)
+			send, stop := sends[w], stops[w]
 			defer stop()
 			for i := int(next.Add(1)) - 1; i < total; i = int(next.Add(1)) - 1 {
-				from, ok := send(i)
+				from, ok := send(i, start)
 				if !ok {
 					failed.Add(1)
 					continue
