@@ -234,6 +234,9 @@ func (lay *logLayout) appendRow(row parquet.Row, r *serve.LogRecord, request []b
 // values passed the signature's checks, so anything else was missing to
 // the model (an unnamed category, NaN).
 func (lay *logLayout) featureValue(i int, values []any) parquet.Value {
+	if i >= len(values) {
+		return parquet.NullValue()
+	}
 	v := values[i]
 	s, isText := v.(string)
 	if isText && lay.kinds[i] == kindText {
