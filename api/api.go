@@ -60,7 +60,10 @@ type Server struct {
 	Checker *monitor.Checker
 	Alerts  monitor.AlertStore
 	Runtime *serve.Runtime
-	Blobs   blob.Store
+	// LookupPrediction, when set, finds a request's records in an
+	// endpoint's prediction log.
+	LookupPrediction func(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error)
+	Blobs            blob.Store
 	// Ready reports whether the server can take traffic (its stores
 	// answer); /readyz calls it.
 	Ready  func(ctx context.Context) error
@@ -188,6 +191,7 @@ var routes = []route{
 	{"GET", "/api/v1/endpoints/{endpoint}/shadow", (*Server).shadowStats},
 	{"GET", "/api/v1/endpoints/{endpoint}/stats", (*Server).routeStats},
 	{"GET", "/api/v1/endpoints/{endpoint}/history", (*Server).endpointHistory},
+	{"GET", "/api/v1/endpoints/{endpoint}/predictions/{request_id}", (*Server).tracePrediction},
 	{"POST", "/api/v1/endpoints/{endpoint}/predict", admitted((*Server).predict)},
 
 	{"GET", "/v2/health/live", (*Server).v2Live},

@@ -413,6 +413,11 @@ func TestServing(t *testing.T) {
 	if seen["stable"] < 60 || seen["candidate"] < 60 {
 		t.Fatalf("canary split %v", seen)
 	}
+	// Without a prediction log there is nothing to trace, and the answer
+	// says so.
+	if got := call(t, srv, "GET", "/api/v1/endpoints/income/predictions/r-1", ""); got.status != 503 || !strings.Contains(got.raw, "no prediction log") {
+		t.Fatalf("trace without a log: %d %s", got.status, got.raw)
+	}
 	// Each answer counts under the variant and version that gave it.
 	if m := call(t, srv, "GET", "/metrics", ""); !strings.Contains(m.raw, fmt.Sprintf(`plinth_predictions_total{endpoint="income",model="income",variant="candidate",version="2"} %d`+"\n", seen["candidate"])) {
 		t.Fatalf("%d candidate answers; /metrics:\n%s", seen["candidate"], m.raw)

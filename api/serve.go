@@ -97,6 +97,27 @@ func (s *Server) endpointHistory(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// tracePrediction returns what the prediction log holds of a request, by
+// the request id its response carried: the version and variant that
+// answered, the features the model read, the entity keys sent, the
+// outputs and the latency. A request still in the log's buffer is flushed
+// to be found.
+func (s *Server) tracePrediction(w http.ResponseWriter, r *http.Request) error {
+	endpoint, id := r.PathValue("endpoint"), r.PathValue("request_id")
+	if s.LookupPrediction == nil {
+		return plinth.Errorf(plinth.EUNAVAILABLE, "this server keeps no prediction log")
+	}
+	records, err := s.LookupPrediction(r.Context(), endpoint, id)
+	if err != nil {
+		return err
+	}
+	if len(records) == 0 {
+		return plinth.NotFound("prediction of request", id)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": records})
+	return nil
+}
+
 // PredictRequest is the body of POST /api/v1/endpoints/{endpoint}/predict.
 type PredictRequest struct {
 	Instances []map[string]any `json:"instances"`

@@ -45,7 +45,7 @@ func commands() []command {
 		{"export", "MODEL@VERSION [-o FILE]", "write a model version as a bundle for embedded inference in Go", runExport},
 		{"model", "[train | predict | evaluate | explain | import | info]", "work with model files directly, no server needed", runModel},
 		{"datasets", "[list | spec | ingest | push | versions | quarantines | inspect | replay]", "ingest and version data, with validation and quarantine", runDatasets},
-		{"endpoints", "[list | deploy | promote | rollback | history | shadow | predict]", "serve model versions behind named endpoints", runEndpoints},
+		{"endpoints", "[list | deploy | promote | rollback | history | shadow | predict | trace]", "serve model versions behind named endpoints", runEndpoints},
 		{"monitor", "[report | check | alerts | skew | silence]", "drift, data quality, performance and alerts of served traffic", runMonitor},
 		{"pipelines", "[list | plan | run | rerun | runs | show | approve | cancel]", "run pipelines: cached, resumable DAGs of steps", runPipelines},
 		{"plan", "[-f plinth.yaml] [--prune]", "show how the project file differs from the registry", runPlan(false)},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -157,8 +159,47 @@ func runEndpoints(ctx context.Context, e *Env, args []string) error {
 				}
 			}
 		})
+	case "trace":
+		if err := need(2, "trace ENDPOINT REQUEST_ID"); err != nil {
+			return err
+		}
+		records, err := c.TracePrediction(ctx, pos[0], pos[1])
+		if err != nil {
+			return err
+		}
+		return f.emit(e, records, func(w *tabwriter.Writer) {
+			for i, r := range records {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				out := make([]string, len(r.Outputs))
+				for j, v := range r.Outputs {
+					out[j] = fmtFloat(v)
+				}
+				fmt.Fprintf(w, "%s version %d, %s, %s (request %s, %d µs)\n", r.Model, r.Version, r.Variant, r.Time.Local().Format(time.DateTime), r.RequestID, r.LatencyUS)
+				fmt.Fprintf(w, "outputs\t%s\n", strings.Join(out, " "))
+				if len(r.Request) > 0 {
+					keys := slices.Sorted(maps.Keys(r.Request))
+					sent := make([]string, len(keys))
+					for j, k := range keys {
+						sent[j] = fmt.Sprintf("%s=%v", k, r.Request[k])
+					}
+					fmt.Fprintf(w, "request\t%s\n", strings.Join(sent, " "))
+				}
+				if len(r.Inputs.Names) > 0 {
+					fmt.Fprintln(w, "features")
+				}
+				for j, name := range r.Inputs.Names {
+					v := r.Inputs.Values[j]
+					if v == nil {
+						v = "null"
+					}
+					fmt.Fprintf(w, "  %s\t%v\n", name, v)
+				}
+			}
+		})
 	}
-	return usagef("unknown subcommand %q (have list, deploy, promote, rollback, history, shadow, predict)", sub)
+	return usagef("unknown subcommand %q (have list, deploy, promote, rollback, history, shadow, predict, trace)", sub)
 }
 
 func target(t deploy.Target) string { return fmt.Sprintf("%s@%d (%s)", t.Model, t.Version, t.Ref) }

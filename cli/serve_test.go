@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -23,6 +26,19 @@ func TestEndpointCommands(t *testing.T) {
 	out := run(t, "endpoints", "predict", "income", "--input", "age=39", "--input", "workclass=State-gov", "--input", "education_num=13", "--explain", "2", "--data", data)
 	if !strings.Contains(out, "income version 1") || strings.Count(out, "\n") < 4 {
 		t.Fatalf("predict:\n%s", out)
+	}
+	// The prediction log shows what that request's model read, by the
+	// request id the answer carried.
+	_, id, _ := strings.Cut(out, "(request ")
+	id, _, _ = strings.Cut(id, ")")
+	trace := run(t, "endpoints", "trace", "income", id, "--data", data)
+	if !strings.Contains(trace, "income version 1, stable") || !strings.Contains(trace, "request "+id) || !regexp.MustCompile(`(?m)^  age +39$`).MatchString(trace) {
+		t.Fatalf("trace %s:\n%s", id, trace)
+	}
+	var stdout, stderr bytes.Buffer
+	env := &Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	if code := Main(context.Background(), []string{"endpoints", "trace", "income", "no-such-request", "--data", data}, env); code == 0 || !strings.Contains(stderr.String(), `prediction of request "no-such-request" not found`) {
+		t.Fatalf("trace of an unknown request: exit %d, %s", code, stderr.String())
 	}
 	run(t, "endpoints", "deploy", "income", "income@2", "--data", data)
 	if out := run(t, "endpoints", "rollback", "income", "--data", data); !strings.Contains(out, "rolled back to income@1") {

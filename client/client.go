@@ -615,6 +615,16 @@ func (c *Client) EndpointHistory(ctx context.Context, endpoint string) ([]deploy
 	return out.Revisions, err
 }
 
+// TracePrediction returns the prediction log's records of a request to an
+// endpoint, by the request id its response carried.
+func (c *Client) TracePrediction(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error) {
+	var out struct {
+		Records []serve.LogRecord `json:"records"`
+	}
+	err := c.do(ctx, "GET", "/api/v1/endpoints/"+esc(endpoint)+"/predictions/"+esc(requestID), nil, &out)
+	return out.Records, err
+}
+
 // PredictResponse is an endpoint's answer.
 type PredictResponse struct {
 	serve.Response

@@ -231,7 +231,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  materializer,
 		FeatureServer: featureServer,
-		Deployer:      n.Deployer, Runtime: n.Runtime,
+		Deployer:      n.Deployer, Runtime: n.Runtime, LookupPrediction: n.LookupPrediction,
 		Blobs: blobs, Ready: n.ready, Logger: cfg.Logger, Metrics: metrics,
 		Admission: &api.Admission{MaxInFlight: cfg.MaxInFlight, MaxQueued: cfg.MaxQueued, Timeout: cfg.RequestTimeout},
 	}

@@ -333,4 +333,19 @@ func TestPredictionLog(t *testing.T) {
 	if err != nil || len(recs) != 2 || recs[0].Version != 1 || recs[0].Inputs.Map()["age"] == nil || len(recs[0].Outputs) != 1 || recs[0].Request != nil {
 		t.Fatalf("LookupPrediction = %+v, %v", recs, err)
 	}
+	// The API traces a request by its id; an id the log does not hold is
+	// a 404 naming it.
+	srv := httptest.NewServer(n.Handler())
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traced, err := c.TracePrediction(ctx, "income", "req-1")
+	if err != nil || len(traced) != 2 || traced[0].RequestID != "req-1" || traced[0].Inputs.Map()["age"] != 31.0 || traced[1].Inputs.Map()["age"] != 50.0 {
+		t.Fatalf("TracePrediction = %+v, %v", traced, err)
+	}
+	if _, err := c.TracePrediction(ctx, "income", "req-9"); !plinth.IsCode(err, plinth.ENOTFOUND) || !strings.Contains(err.Error(), `"req-9"`) {
+		t.Fatalf("tracing an unknown request: %v", err)
+	}
 }
