@@ -249,3 +249,44 @@ func TestLogSinkTyped(t *testing.T) {
 		t.Errorf("sum of f over both versions = %v, %v", sum, err)
 	}
 }
+
+// A log written before the features were typed (inputs as JSON text) is
+// read beside the typed files that follow it: a lookup finds records of
+// either kind, each with its own features.
+func TestLookupOlderLog(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	old := filepath.Join(t.TempDir(), "old.parquet")
+	if _, err := n.Offline.DB().ExecContext(ctx, `COPY (SELECT 'r-old' AS request_id, TIMESTAMPTZ '2026-11-01 10:00:00+00' AS time, 'score' AS endpoint,
+		'score' AS model, 1::BIGINT AS version, 'stable' AS variant, '{"x":1.5,"c":"AA"}' AS inputs, '{"entity_id":"e1"}' AS request,
+		[0.25]::DOUBLE[] AS outputs, 120::BIGINT AS latency_us, TIMESTAMPTZ '2026-11-01 10:00:01+00' AS _ingested_at) TO '`+old+`' (FORMAT parquet)`); err != nil {
+		t.Fatal(err)
+	}
+	spec := dataset.Spec{Name: PredictionDataset("score"), EventTime: "time", Columns: []dataset.Column{{Name: "time", Type: "timestamp", NotNull: true}}}
+	if err := n.Meta.SetSpec(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Ingester.Record(ctx, spec, dataset.Written{File: old, Rows: 1, At: time.Now()}, "prediction log"); err != nil {
+		t.Fatal(err)
+	}
+	sink := newLogSink(n.Ingester, t.TempDir())
+	sink.Add(ctx, serve.LogRecord{RequestID: "r-new", Time: time.Now(), Endpoint: "score", Model: "score", Version: 2, Variant: "stable",
+		Inputs:  serve.Inputs{Names: []string{"x", "z"}, Values: []any{2.5, true}, Features: []model.Feature{{Name: "x", Type: model.Float}, {Name: "z", Type: model.Bool}}},
+		Request: map[string]any{"entity_id": "e2"}, Outputs: []float64{0.75}})
+	if _, err := sink.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]map[string]any{"r-old": {"x": 1.5, "c": "AA"}, "r-new": {"x": 2.5, "z": true}} {
+		recs, err := n.LookupPrediction(ctx, "score", id)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("LookupPrediction(%s) = %+v, %v", id, recs, err)
+		}
+		if got := recs[0].Inputs.Map(); !reflect.DeepEqual(got, want) || recs[0].Request["entity_id"] == nil {
+			t.Errorf("%s: inputs %v, request %v; want inputs %v", id, got, recs[0].Request, want)
+		}
+	}
+}
