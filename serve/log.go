@@ -103,13 +103,14 @@ type PredictionLog struct {
 	// queue holds pointers into the records of requests: the garbage
 	// collector scans the whole buffer every cycle, and 100,000 pointers
 	// are 0.8 MB where 100,000 records would be 18 MB.
-	queue   chan *LogRecord
-	once    sync.Once
-	flushes chan chan struct{}
-	done    chan struct{}
-	dropped prometheus.Counter
-	written prometheus.Counter
-	failed  prometheus.Counter
+	queue    chan *LogRecord
+	once     sync.Once
+	flushes  chan chan struct{}
+	requests chan requestFlush
+	done     chan struct{}
+	dropped  prometheus.Counter
+	written  prometheus.Counter
+	failed   prometheus.Counter
 }
 
 // Start runs the writer until ctx ends, then flushes what is queued. The
@@ -124,6 +125,7 @@ func (l *PredictionLog) Start(ctx context.Context, capacity int, reg prometheus.
 		}
 		l.queue = make(chan *LogRecord, capacity)
 		l.flushes = make(chan chan struct{})
+		l.requests = make(chan requestFlush)
 		l.done = make(chan struct{})
 		l.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "plinth_prediction_log_dropped_total", Help: "Prediction log records dropped because the buffer was full."})
 		l.written = prometheus.NewCounter(prometheus.CounterOpts{Name: "plinth_prediction_log_written_total", Help: "Prediction log records stored."})
@@ -165,6 +167,39 @@ func (l *PredictionLog) Flush(ctx context.Context) error {
 	}
 }
 
+// requestFlush asks the writer to flush if a request's records wait in
+// the log; found says whether they did.
+type requestFlush struct {
+	id    string
+	found chan bool
+}
+
+// FlushRequest writes what is queued now to the sink if it holds records
+// of the request id, and says whether it did: a lookup of a request just
+// answered finds it stored, and one of an id the log never saw flushes
+// nothing. Each flush with records waiting is a dataset version, so a
+// client polling for unknown ids would otherwise cut the log into one
+// version per poll.
+func (l *PredictionLog) FlushRequest(ctx context.Context, id string) (bool, error) {
+	if l == nil || l.requests == nil {
+		return false, nil
+	}
+	req := requestFlush{id: id, found: make(chan bool, 1)}
+	select {
+	case l.requests <- req:
+	case <-l.done:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	select {
+	case found := <-req.found:
+		return found, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
 // Log queues records of one request, sampled; it never blocks.
 func (l *PredictionLog) Log(records []LogRecord) {
 	if l == nil || l.queue == nil {
@@ -187,8 +222,12 @@ func (l *PredictionLog) run(ctx context.Context) {
 	tick := time.NewTicker(l.FlushEvery)
 	defer tick.Stop()
 	added := 0
+	// The request ids of the records added since the last flush, for
+	// FlushRequest: at most a batch of them.
+	pending := map[string]struct{}{}
 	add := func(r *LogRecord) {
 		l.Sink.Add(ctx, *r)
+		pending[r.RequestID] = struct{}{}
 		added++
 	}
 	flush := func() {
@@ -209,6 +248,7 @@ func (l *PredictionLog) run(ctx context.Context) {
 		l.written.Add(float64(stored))
 		l.failed.Add(float64(added - stored))
 		added = 0
+		clear(pending)
 	}
 	drain := func() {
 		for {
@@ -233,6 +273,13 @@ func (l *PredictionLog) run(ctx context.Context) {
 			drain()
 			flush()
 			close(done)
+		case req := <-l.requests:
+			drain()
+			_, found := pending[req.id]
+			if found {
+				flush()
+			}
+			req.found <- found
 		case <-ctx.Done():
 			drain()
 			flush()

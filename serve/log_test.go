@@ -1,8 +1,10 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,5 +34,65 @@ func TestInputsJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"inputs": [1, 2]}`), &back); err == nil {
 		t.Fatal("inputs that are not an object: no error")
+	}
+}
+
+// countingSink counts what it is given and stores.
+type countingSink struct {
+	mu            sync.Mutex
+	added, stored int
+	flushes       int
+}
+
+func (s *countingSink) Add(context.Context, LogRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.added++
+}
+
+func (s *countingSink) Flush(context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushes++
+	n := s.added - s.stored
+	s.stored = s.added
+	return n, nil
+}
+
+func (s *countingSink) counts() (stored, flushes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stored, s.flushes
+}
+
+// FlushRequest stores what waits only when a record of the request is
+// among it: a lookup of an id the log never saw costs no flush.
+func TestFlushRequest(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sink := &countingSink{}
+	l := &PredictionLog{Sink: sink, FlushEvery: time.Hour}
+	l.Start(ctx, 100, nil)
+	l.Log([]LogRecord{{RequestID: "a"}, {RequestID: "a"}})
+	l.Log([]LogRecord{{RequestID: "b"}})
+	for _, tc := range []struct {
+		id              string
+		found           bool
+		stored, flushes int
+	}{
+		{"nope", false, 0, 0},
+		{"b", true, 3, 1},  // everything waiting is stored, a's records too
+		{"a", false, 3, 1}, // stored already: nothing waits
+	} {
+		found, err := l.FlushRequest(ctx, tc.id)
+		stored, flushes := sink.counts()
+		if err != nil || found != tc.found || stored != tc.stored || flushes != tc.flushes {
+			t.Errorf("FlushRequest(%s) = %v, %v; stored %d in %d flushes, want %v, %d in %d", tc.id, found, err, stored, flushes, tc.found, tc.stored, tc.flushes)
+		}
+	}
+	cancel()
+	l.Wait()
+	if found, err := l.FlushRequest(context.Background(), "a"); found || err != nil {
+		t.Errorf("after the writer stopped: %v, %v", found, err)
 	}
 }

@@ -294,9 +294,8 @@ func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
 }
 
 // LookupPrediction finds a request's records in an endpoint's prediction
-// log dataset with DuckDB; a request not there yet may wait in the log's
-// buffer, so a miss flushes the log and looks again. The UI traces a
-// prediction's lineage from it.
+// log dataset with DuckDB, first flushing the log if the request's records
+// wait in its buffer. The UI and the API trace a prediction from it.
 func (n *Node) LookupPrediction(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error) {
 	return n.lookupPrediction()(ctx, endpoint, requestID)
 }
@@ -331,11 +330,8 @@ func (n *Node) lookupPrediction() func(ctx context.Context, endpoint, requestID 
 		return out[:min(len(out), maxLookup)], nil
 	}
 	return func(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error) {
-		recs, err := find(ctx, endpoint, requestID)
-		if err != nil || len(recs) > 0 {
-			return recs, err
-		}
-		if err := n.Runtime.Log.Flush(ctx); err != nil {
+		// A request just answered may still wait in the log's buffer.
+		if _, err := n.Runtime.Log.FlushRequest(ctx, requestID); err != nil {
 			return nil, err
 		}
 		return find(ctx, endpoint, requestID)

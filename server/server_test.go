@@ -348,4 +348,24 @@ func TestPredictionLog(t *testing.T) {
 	if _, err := c.TracePrediction(ctx, "income", "req-9"); !plinth.IsCode(err, plinth.ENOTFOUND) || !strings.Contains(err.Error(), `"req-9"`) {
 		t.Fatalf("tracing an unknown request: %v", err)
 	}
+	// A lookup flushes the log only for a request waiting in it: one of an
+	// unknown id stores nothing, and a request just answered is found at
+	// once.
+	if _, err := n.Runtime.Predict(plinth.WithRequestID(ctx, "req-new"), "income", []map[string]any{{"age": 40.0}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	versions := func() int {
+		vs, err := n.Meta.DatasetVersions(ctx, server.PredictionDataset("income"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(vs)
+	}
+	before := versions()
+	if recs, err := n.LookupPrediction(ctx, "income", "req-none"); err != nil || len(recs) != 0 || versions() != before {
+		t.Fatalf("looking up an unknown id: %v, %v; %d versions, were %d", recs, err, versions(), before)
+	}
+	if recs, err := n.LookupPrediction(ctx, "income", "req-new"); err != nil || len(recs) != 1 || versions() != before+1 {
+		t.Fatalf("looking up a request just answered: %v, %v; %d versions, were %d", recs, err, versions(), before)
+	}
 }
