@@ -297,45 +297,35 @@ func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
 // log dataset with DuckDB, first flushing the log if the request's records
 // wait in its buffer. The UI and the API trace a prediction from it.
 func (n *Node) LookupPrediction(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error) {
-	return n.lookupPrediction()(ctx, endpoint, requestID)
-}
-
-func (n *Node) lookupPrediction() func(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error) {
+	if _, err := n.Runtime.Log.FlushRequest(ctx, requestID); err != nil {
+		return nil, err
+	}
 	snapshots := &dataset.Snapshots{Store: n.Meta, Blobs: n.Blobs, CacheDir: n.Ingester.WorkDir}
-	find := func(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error) {
-		files, err := snapshots.Files(ctx, PredictionDataset(endpoint), nil)
-		if err != nil || len(files) == 0 {
-			if plinth.ErrorCode(err) == plinth.ENOTFOUND {
-				err = nil
-			}
-			return nil, err
+	files, err := snapshots.Files(ctx, PredictionDataset(endpoint), nil)
+	if err != nil || len(files) == 0 {
+		if plinth.ErrorCode(err) == plinth.ENOTFOUND {
+			err = nil
 		}
-		// Files of different model versions have different features, and
-		// read together their structs merge: a record would show the other
-		// versions' features as NULL, like a missing value. So the files
-		// holding the request are found first and read one by one.
-		holding, err := filesHolding(ctx, n.Offline.DB(), files, requestID)
+		return nil, err
+	}
+	// Files of different model versions have different features, and read
+	// together their structs merge: a record would show the other
+	// versions' features as NULL, like a missing value. So the files
+	// holding the request are found first and read one by one.
+	holding, err := filesHolding(ctx, n.Offline.DB(), files, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("prediction log of %s: %w", endpoint, err)
+	}
+	var out []serve.LogRecord
+	for _, f := range holding {
+		recs, err := readLogRecords(ctx, n.Offline.DB(), f, requestID)
 		if err != nil {
 			return nil, fmt.Errorf("prediction log of %s: %w", endpoint, err)
 		}
-		var out []serve.LogRecord
-		for _, f := range holding {
-			recs, err := readLogRecords(ctx, n.Offline.DB(), f, requestID)
-			if err != nil {
-				return nil, fmt.Errorf("prediction log of %s: %w", endpoint, err)
-			}
-			out = append(out, recs...)
-		}
-		slices.SortStableFunc(out, func(a, b serve.LogRecord) int { return a.Time.Compare(b.Time) })
-		return out[:min(len(out), maxLookup)], nil
+		out = append(out, recs...)
 	}
-	return func(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error) {
-		// A request just answered may still wait in the log's buffer.
-		if _, err := n.Runtime.Log.FlushRequest(ctx, requestID); err != nil {
-			return nil, err
-		}
-		return find(ctx, endpoint, requestID)
-	}
+	slices.SortStableFunc(out, func(a, b serve.LogRecord) int { return a.Time.Compare(b.Time) })
+	return out[:min(len(out), maxLookup)], nil
 }
 
 // maxLookup bounds the records LookupPrediction returns.
@@ -400,11 +390,13 @@ func readLogRecords(ctx context.Context, db *sql.DB, file, requestID string) ([]
 			case "model":
 				r.Model, _ = v.(string)
 			case "version":
-				r.Version = int(asFloat(v))
+				x, _ := number(v)
+				r.Version = int(x)
 			case "variant":
 				r.Variant, _ = v.(string)
 			case "latency_us":
-				r.LatencyUS = int64(asFloat(v))
+				x, _ := number(v)
+				r.LatencyUS = int64(x)
 			case "features":
 				if m, ok := v.(map[string]any); ok {
 					r.Inputs = serve.InputsOf(m)
@@ -423,28 +415,16 @@ func readLogRecords(ctx context.Context, db *sql.DB, file, requestID string) ([]
 				}
 			case "outputs":
 				list, _ := v.([]any)
-				for _, x := range list {
-					r.Outputs = append(r.Outputs, asFloat(x))
+				for _, e := range list {
+					x, ok := number(e)
+					if !ok {
+						x = math.NaN() // a NULL or NaN output
+					}
+					r.Outputs = append(r.Outputs, x)
 				}
 			}
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-func asFloat(v any) float64 {
-	switch v := v.(type) {
-	case float64:
-		return v
-	case float32:
-		return float64(v)
-	case int64:
-		return float64(v)
-	case int32:
-		return float64(v)
-	case int:
-		return float64(v)
-	}
-	return math.NaN()
 }
