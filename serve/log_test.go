@@ -96,3 +96,29 @@ func TestFlushRequest(t *testing.T) {
 		t.Errorf("after the writer stopped: %v, %v", found, err)
 	}
 }
+
+// Records logged while the writer lets them gather are taken at the next
+// take, and the ticker's flushes store them all, whether they came one by
+// one or in bursts: none stays in the queue.
+func TestLogGathers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sink := &countingSink{}
+	l := &PredictionLog{Sink: sink, FlushEvery: 5 * time.Millisecond}
+	l.Start(ctx, 1000, nil)
+	total := 0
+	for burst := range 20 {
+		for range burst % 4 {
+			l.Log([]LogRecord{{RequestID: "r"}})
+			total++
+		}
+		time.Sleep(time.Duration(burst%3) * time.Millisecond)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if stored, _ := sink.counts(); stored == total {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("stored %d of %d records without a Flush", stored, total)
+		}
+	}
+}
