@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go/encoding"
 
 	"github.com/plinthml/plinth/dataset"
+	"github.com/plinthml/plinth/duckdb"
 	"github.com/plinthml/plinth/model"
 	"github.com/plinthml/plinth/serve"
 )
@@ -147,7 +147,7 @@ func newLogLayout(in serve.Inputs) *logLayout {
 			index[n] = i
 			t := kindTypes[lay.kinds[i]]
 			features = append(features, orderedField{parquet.Optional(t.node), n})
-			described = append(described, duckdbName(n)+" "+t.duckdb)
+			described = append(described, duckdb.FieldName(n)+" "+t.duckdb)
 		}
 		root = append(root, orderedField{features, "features"})
 		lay.fields = append(lay.fields, dataset.Field{Name: "features", Type: "STRUCT(" + strings.Join(described, ", ") + ")"})
@@ -164,18 +164,6 @@ func newLogLayout(in serve.Inputs) *logLayout {
 		lay.feature = append(lay.feature, -1)
 	}
 	return lay
-}
-
-var plainName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// duckdbName writes a struct field's name as DuckDB's type names do, but
-// for its keywords, which DuckDB quotes too ("time" DOUBLE): the recorded
-// type of a feature so named differs from DuckDB's in its quotes alone.
-func duckdbName(n string) string {
-	if plainName.MatchString(n) {
-		return n
-	}
-	return `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
 }
 
 // fits reports whether records with these inputs can share the layout.

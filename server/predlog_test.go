@@ -188,7 +188,7 @@ func TestLogSinkTyped(t *testing.T) {
 	sink := newLogSink(n.Ingester, t.TempDir())
 	v1 := []model.Feature{{Name: "f", Type: model.Float, Nullable: true}, {Name: "n", Type: model.Int}, {Name: "b", Type: model.Bool},
 		{Name: "c", Type: model.Categorical, Categories: []string{"AA", "BB"}, Nullable: true}, {Name: "k", Type: model.Categorical}, {Name: "dep delay", Type: model.Float}}
-	v2 := []model.Feature{{Name: "f", Type: model.Float}, {Name: "z", Type: model.Float}}
+	v2 := []model.Feature{{Name: "f", Type: model.Float}, {Name: "time", Type: model.Float}} // DuckDB quotes its keywords in types
 	names := func(fs []model.Feature) []string {
 		var out []string
 		for _, f := range fs {
@@ -216,7 +216,7 @@ func TestLogSinkTyped(t *testing.T) {
 		"a": {"f": 1.5, "n": int64(3), "b": true, "c": "BB", "k": int64(2), "dep delay": 7.0},
 		"b": {"f": nil, "n": int64(4), "b": true, "c": "AA", "k": int64(1), "dep delay": 8.0},
 		"c": {"f": nil, "n": int64(5), "b": false, "c": "ZZ", "k": int64(0), "dep delay": 9.0},
-		"d": {"f": 2.5, "z": 3.5},
+		"d": {"f": 2.5, "time": 3.5},
 	}
 	for id, features := range want {
 		recs, err := n.LookupPrediction(ctx, "score", id)
