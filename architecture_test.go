@@ -25,6 +25,9 @@ var layers = map[string][]string{
 	"online":   {"train", "track", "registry", "feature", "dataset", "serve", "deploy", "pipeline", "monitor", "api", "cli", "client", "server", "demo", "sqlstore"},
 	"eval":     {"model", "train", "track", "registry", "feature", "dataset", "serve", "deploy", "pipeline", "monitor", "api", "cli", "client", "server", "demo", "sqlstore"},
 	"progress": {"model", "train", "track", "registry", "api", "cli", "client", "server", "demo", "sqlstore"},
+	// Access control is a domain of its own: tokens and roles, stored
+	// through an interface it owns.
+	"auth": {"model", "train", "track", "registry", "feature", "dataset", "serve", "deploy", "pipeline", "monitor", "api", "cli", "client", "server", "demo", "sqlstore", "ui"},
 	// Domains know no transport, no workflow, and no storage engine.
 	"track":    {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "blob/fsblob", "blob/s3blob"},
 	"registry": {"api", "cli", "client", "server", "demo", "pipeline", "deploy", "monitor", "sqlstore", "blob/fsblob", "blob/s3blob"},

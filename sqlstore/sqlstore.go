@@ -330,7 +330,8 @@ func placeholders(n int) string {
 func isUniqueViolation(err error) bool {
 	var se sqlite3.Error
 	if errors.As(err, &se) {
-		return se.ExtendedCode == sqlite3.ErrConstraintUnique
+		// PostgreSQL reports a primary key's refusal as a unique one.
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
 	}
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/auth"
+	"github.com/plinthml/plinth/auth/authtest"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/dataset/datasettest"
 	"github.com/plinthml/plinth/monitor"
@@ -106,6 +108,14 @@ func TestPipelineContract(t *testing.T) {
 	for name, open := range engines(t) {
 		t.Run(name, func(t *testing.T) {
 			pipelinetest.Run(t, func(t *testing.T) pipeline.Store { return open(t) })
+		})
+	}
+}
+
+func TestAuthContract(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			authtest.Run(t, func(t *testing.T) auth.Store { return open(t) })
 		})
 	}
 }

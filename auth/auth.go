@@ -1,0 +1,214 @@
+// Package auth is plinth's access control: API tokens, each naming a
+// principal and granting a role.
+//
+// A token is a random secret shown once, when it is created; the store
+// keeps only its SHA-256 digest, so a copy of the metadata database holds no
+// usable credential. Requests carry it as "Authorization: Bearer <token>"
+// (the web UI keeps it in a cookie), and the principal it names is who the
+// audit trails record: endpoint changes, registry reviews, pipeline
+// approvals.
+//
+// Roles are ordered, each granting what the one below it does:
+//
+//   - viewer reads everything and calls prediction endpoints: an inference
+//     client or a dashboard;
+//   - editor also changes things: logs runs, registers and deploys models,
+//     ingests data, runs pipelines;
+//   - admin also manages tokens.
+//
+// A server started without access control (the single-user default) treats
+// a request without a token as the anonymous admin, as before tokens
+// existed; one that carries a token is still checked and attributed.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plinthml/plinth"
+)
+
+// Role is what a token may do.
+type Role string
+
+// The roles, in order: each grants what the ones before it do.
+const (
+	Viewer Role = "viewer"
+	Editor Role = "editor"
+	Admin  Role = "admin"
+)
+
+var roleRank = map[Role]int{Viewer: 1, Editor: 2, Admin: 3}
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool { return roleRank[r] > 0 }
+
+// Grants reports whether r may do what need requires.
+func (r Role) Grants(need Role) bool { return roleRank[r] >= roleRank[need] }
+
+// Token describes an API token; its secret is not part of it.
+type Token struct {
+	// Name is the principal the token acts as ("ci", "alice@example.com");
+	// unique among tokens.
+	Name      string     `json:"name"`
+	Role      Role       `json:"role"`
+	CreatedBy string     `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// Store keeps tokens by the digest of their secret.
+type Store interface {
+	// CreateToken stores a token; a name in use is a conflict.
+	CreateToken(ctx context.Context, t Token, digest string) error
+	// TokenByDigest returns the token whose secret has this digest, or a
+	// not-found error.
+	TokenByDigest(ctx context.Context, digest string) (*Token, error)
+	// Tokens lists the tokens by name.
+	Tokens(ctx context.Context) ([]Token, error)
+	// DeleteToken removes a token; an unknown name is not found.
+	DeleteToken(ctx context.Context, name string) error
+}
+
+// Prefix starts every secret, so that a leaked one is recognizable (secret
+// scanners, logs).
+const Prefix = "plt_"
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
+
+// Service creates, checks and revokes tokens.
+type Service struct {
+	Store Store
+	// CacheFor is how long a checked token is trusted without asking the
+	// store again (default 10s): checking a prediction's token must not
+	// cost a database query. A token revoked on another server stops
+	// working within it; one revoked here stops at once.
+	CacheFor time.Duration
+	Now      func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cached // by digest
+}
+
+type cached struct {
+	token *Token // nil: no such token
+	at    time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Create makes a token for name with role and returns its secret, which is
+// not kept and cannot be shown again. ttl 0 means it never expires.
+func (s *Service) Create(ctx context.Context, name string, role Role, ttl time.Duration) (string, *Token, error) {
+	if !validName.MatchString(name) {
+		return "", nil, plinth.Invalid("name", "token name %q: want 1 to 128 letters, digits and . _ @ + -, starting with a letter or digit", name)
+	}
+	if !role.Valid() {
+		return "", nil, plinth.Invalid("role", "role %q: want viewer, editor or admin", role)
+	}
+	if ttl < 0 {
+		return "", nil, plinth.Invalid("ttl", "a token's lifetime must not be negative")
+	}
+	var raw [20]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", nil, fmt.Errorf("create token: %w", err)
+	}
+	secret := Prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
+	t := &Token{Name: name, Role: role, CreatedBy: plinth.PrincipalFrom(ctx), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	if ttl > 0 {
+		exp := t.CreatedAt.Add(ttl)
+		t.ExpiresAt = &exp
+	}
+	if err := s.Store.CreateToken(ctx, *t, Digest(secret)); err != nil {
+		return "", nil, err
+	}
+	return secret, t, nil
+}
+
+// Tokens lists the tokens.
+func (s *Service) Tokens(ctx context.Context) ([]Token, error) { return s.Store.Tokens(ctx) }
+
+// Revoke deletes a token; it stops working on this server at once.
+func (s *Service) Revoke(ctx context.Context, name string) error {
+	if err := s.Store.DeleteToken(ctx, name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for d, c := range s.cache {
+		if c.token != nil && c.token.Name == name {
+			delete(s.cache, d)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Authenticate returns the token a secret belongs to: an unauthorized
+// error if it belongs to none or has expired.
+func (s *Service) Authenticate(ctx context.Context, secret string) (*Token, error) {
+	if !strings.HasPrefix(secret, Prefix) {
+		return nil, plinth.Errorf(plinth.EUNAUTHORIZED, "the bearer token is not a plinth token (they start with %s)", Prefix)
+	}
+	digest := Digest(secret)
+	now := s.now()
+	ttl := s.CacheFor
+	if ttl <= 0 {
+		ttl = 10 * time.Second
+	}
+	s.mu.Lock()
+	c, ok := s.cache[digest]
+	s.mu.Unlock()
+	if !ok || now.Sub(c.at) > ttl {
+		t, err := s.Store.TokenByDigest(ctx, digest)
+		if err != nil && !plinth.IsCode(err, plinth.ENOTFOUND) {
+			return nil, fmt.Errorf("check token: %w", err)
+		}
+		c = cached{token: t, at: now}
+		s.mu.Lock()
+		if s.cache == nil || len(s.cache) > 10_000 { // guessed secrets must not grow it without bound
+			s.cache = map[string]cached{}
+		}
+		s.cache[digest] = c
+		s.mu.Unlock()
+	}
+	switch {
+	case c.token == nil:
+		return nil, plinth.Errorf(plinth.EUNAUTHORIZED, "unknown or revoked token")
+	case c.token.ExpiresAt != nil && !now.Before(*c.token.ExpiresAt):
+		return nil, plinth.Errorf(plinth.EUNAUTHORIZED, "token %q expired at %s", c.token.Name, c.token.ExpiresAt.Format(time.RFC3339))
+	}
+	return c.token, nil
+}
+
+// Digest is what the store keeps of a secret.
+func Digest(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+type roleKey struct{}
+
+// WithRole returns a context carrying the role of the request's principal.
+func WithRole(ctx context.Context, r Role) context.Context {
+	return context.WithValue(ctx, roleKey{}, r)
+}
+
+// RoleFrom returns the role in ctx, or "" when the request has none (not
+// authenticated).
+func RoleFrom(ctx context.Context) Role {
+	r, _ := ctx.Value(roleKey{}).(Role)
+	return r
+}
