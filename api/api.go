@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/auth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
@@ -71,6 +72,12 @@ type Server struct {
 	// Admission bounds the prediction requests in flight and their time;
 	// nil means the defaults.
 	Admission *Admission
+	// Auth checks the tokens requests carry and keeps them; nil lets every
+	// request act as the anonymous admin. AuthRequired refuses requests
+	// without a token, but on the health, readiness, metrics and OpenAPI
+	// routes.
+	Auth         *auth.Service
+	AuthRequired bool
 	// Metrics is where /metrics gathers from, and where the API registers
 	// its request series; nil turns metrics off.
 	Metrics *prometheus.Registry
@@ -85,6 +92,7 @@ type Server struct {
 // mux is built from it and a test checks it against openapi.json.
 type route struct {
 	method, pattern string
+	need            auth.Role // the least role that may call it; "" for anyone
 	handle          handler
 }
 
@@ -115,93 +123,97 @@ func admit(h handler, fail func(*Server, http.ResponseWriter, *http.Request, err
 }
 
 var routes = []route{
-	{"GET", "/healthz", (*Server).healthz},
-	{"GET", "/readyz", (*Server).readyz},
-	{"GET", "/openapi.json", (*Server).openapi},
-	{"GET", "/metrics", (*Server).metrics},
+	{"GET", "/healthz", "", (*Server).healthz},
+	{"GET", "/readyz", "", (*Server).readyz},
+	{"GET", "/openapi.json", "", (*Server).openapi},
+	{"GET", "/metrics", "", (*Server).metrics},
 
-	{"GET", "/api/v1/experiments", (*Server).listExperiments},
-	{"POST", "/api/v1/experiments", (*Server).createExperiment},
-	{"GET", "/api/v1/experiments/{experiment}", (*Server).getExperiment},
+	{"POST", "/api/v1/tokens", auth.Admin, (*Server).createToken},
+	{"GET", "/api/v1/tokens", auth.Admin, (*Server).listTokens},
+	{"DELETE", "/api/v1/tokens/{name}", auth.Admin, (*Server).revokeToken},
 
-	{"POST", "/api/v1/runs", (*Server).createRun},
-	{"POST", "/api/v1/runs/search", (*Server).searchRuns},
-	{"POST", "/api/v1/runs/compare", (*Server).compareRuns},
-	{"GET", "/api/v1/runs/{run}", (*Server).getRun},
-	{"PATCH", "/api/v1/runs/{run}", (*Server).updateRun},
-	{"POST", "/api/v1/runs/{run}/batch", (*Server).logBatch},
-	{"GET", "/api/v1/runs/{run}/metrics/{key}", (*Server).metricHistory},
-	{"PUT", "/api/v1/runs/{run}/artifacts/{path...}", (*Server).putArtifact},
-	{"GET", "/api/v1/runs/{run}/artifacts/{path...}", (*Server).getArtifact},
+	{"GET", "/api/v1/experiments", auth.Viewer, (*Server).listExperiments},
+	{"POST", "/api/v1/experiments", auth.Editor, (*Server).createExperiment},
+	{"GET", "/api/v1/experiments/{experiment}", auth.Viewer, (*Server).getExperiment},
 
-	{"PUT", "/api/v1/blobs", (*Server).putBlob},
-	{"GET", "/api/v1/blobs/{digest}", (*Server).getBlob},
+	{"POST", "/api/v1/runs", auth.Editor, (*Server).createRun},
+	{"POST", "/api/v1/runs/search", auth.Viewer, (*Server).searchRuns},
+	{"POST", "/api/v1/runs/compare", auth.Viewer, (*Server).compareRuns},
+	{"GET", "/api/v1/runs/{run}", auth.Viewer, (*Server).getRun},
+	{"PATCH", "/api/v1/runs/{run}", auth.Editor, (*Server).updateRun},
+	{"POST", "/api/v1/runs/{run}/batch", auth.Editor, (*Server).logBatch},
+	{"GET", "/api/v1/runs/{run}/metrics/{key}", auth.Viewer, (*Server).metricHistory},
+	{"PUT", "/api/v1/runs/{run}/artifacts/{path...}", auth.Editor, (*Server).putArtifact},
+	{"GET", "/api/v1/runs/{run}/artifacts/{path...}", auth.Viewer, (*Server).getArtifact},
 
-	{"GET", "/api/v1/models", (*Server).listModels},
-	{"POST", "/api/v1/models", (*Server).createModel},
-	{"GET", "/api/v1/models/{model}", (*Server).getModel},
-	{"PUT", "/api/v1/models/{model}/card", (*Server).updateCard},
-	{"GET", "/api/v1/models/{model}/audit", (*Server).audit},
-	{"GET", "/api/v1/models/{model}/versions", (*Server).listVersions},
-	{"POST", "/api/v1/models/{model}/versions", (*Server).createVersion},
-	{"GET", "/api/v1/models/{model}/versions/{version}", (*Server).getVersion},
-	{"DELETE", "/api/v1/models/{model}/versions/{version}", (*Server).deleteVersion},
-	{"POST", "/api/v1/models/{model}/versions/{version}/review", (*Server).reviewVersion},
-	{"PUT", "/api/v1/models/{model}/aliases/{alias}", (*Server).setAlias},
-	{"DELETE", "/api/v1/models/{model}/aliases/{alias}", (*Server).deleteAlias},
+	{"PUT", "/api/v1/blobs", auth.Editor, (*Server).putBlob},
+	{"GET", "/api/v1/blobs/{digest}", auth.Viewer, (*Server).getBlob},
 
-	{"GET", "/api/v1/datasets", (*Server).listDatasets},
-	{"PUT", "/api/v1/datasets/{dataset}/spec", (*Server).setSpec},
-	{"GET", "/api/v1/datasets/{dataset}/spec", (*Server).getSpec},
-	{"POST", "/api/v1/datasets/{dataset}/batches", (*Server).ingestBatch},
-	{"POST", "/api/v1/datasets/{dataset}/push", (*Server).push},
-	{"GET", "/api/v1/datasets/{dataset}/versions", (*Server).listDatasetVersions},
-	{"GET", "/api/v1/datasets/{dataset}/versions/{version}", (*Server).getDatasetVersion},
-	{"GET", "/api/v1/datasets/{dataset}/quarantines", (*Server).listQuarantines},
-	{"GET", "/api/v1/datasets/{dataset}/quarantines/{quarantine}", (*Server).inspectQuarantine},
-	{"POST", "/api/v1/datasets/{dataset}/quarantines/{quarantine}/replay", (*Server).replayQuarantine},
+	{"GET", "/api/v1/models", auth.Viewer, (*Server).listModels},
+	{"POST", "/api/v1/models", auth.Editor, (*Server).createModel},
+	{"GET", "/api/v1/models/{model}", auth.Viewer, (*Server).getModel},
+	{"PUT", "/api/v1/models/{model}/card", auth.Editor, (*Server).updateCard},
+	{"GET", "/api/v1/models/{model}/audit", auth.Viewer, (*Server).audit},
+	{"GET", "/api/v1/models/{model}/versions", auth.Viewer, (*Server).listVersions},
+	{"POST", "/api/v1/models/{model}/versions", auth.Editor, (*Server).createVersion},
+	{"GET", "/api/v1/models/{model}/versions/{version}", auth.Viewer, (*Server).getVersion},
+	{"DELETE", "/api/v1/models/{model}/versions/{version}", auth.Editor, (*Server).deleteVersion},
+	{"POST", "/api/v1/models/{model}/versions/{version}/review", auth.Editor, (*Server).reviewVersion},
+	{"PUT", "/api/v1/models/{model}/aliases/{alias}", auth.Editor, (*Server).setAlias},
+	{"DELETE", "/api/v1/models/{model}/aliases/{alias}", auth.Editor, (*Server).deleteAlias},
 
-	{"GET", "/api/v1/definitions", (*Server).listDefinitions},
-	{"POST", "/api/v1/definitions/apply", (*Server).applyDefinitions},
-	{"POST", "/api/v1/training-sets", (*Server).buildTrainingSet},
-	{"GET", "/api/v1/feature-views/{view}/rows", (*Server).viewRows},
-	{"POST", "/api/v1/materialize", (*Server).materialize},
-	{"POST", "/api/v1/features/online", (*Server).onlineFeatures},
+	{"GET", "/api/v1/datasets", auth.Viewer, (*Server).listDatasets},
+	{"PUT", "/api/v1/datasets/{dataset}/spec", auth.Editor, (*Server).setSpec},
+	{"GET", "/api/v1/datasets/{dataset}/spec", auth.Viewer, (*Server).getSpec},
+	{"POST", "/api/v1/datasets/{dataset}/batches", auth.Editor, (*Server).ingestBatch},
+	{"POST", "/api/v1/datasets/{dataset}/push", auth.Editor, (*Server).push},
+	{"GET", "/api/v1/datasets/{dataset}/versions", auth.Viewer, (*Server).listDatasetVersions},
+	{"GET", "/api/v1/datasets/{dataset}/versions/{version}", auth.Viewer, (*Server).getDatasetVersion},
+	{"GET", "/api/v1/datasets/{dataset}/quarantines", auth.Viewer, (*Server).listQuarantines},
+	{"GET", "/api/v1/datasets/{dataset}/quarantines/{quarantine}", auth.Viewer, (*Server).inspectQuarantine},
+	{"POST", "/api/v1/datasets/{dataset}/quarantines/{quarantine}/replay", auth.Editor, (*Server).replayQuarantine},
 
-	{"GET", "/api/v1/pipelines", (*Server).listPipelines},
-	{"POST", "/api/v1/pipelines/{pipeline}/plan", (*Server).planPipeline},
-	{"POST", "/api/v1/pipelines/{pipeline}/runs", (*Server).startPipeline},
-	{"GET", "/api/v1/pipelines/{pipeline}/runs", (*Server).listPipelineRuns},
-	{"GET", "/api/v1/pipeline-runs/{run}", (*Server).getPipelineRun},
-	{"POST", "/api/v1/pipeline-runs/{run}/cancel", (*Server).cancelPipelineRun},
-	{"POST", "/api/v1/pipeline-runs/{run}/rerun", (*Server).rerunPipeline},
-	{"POST", "/api/v1/pipeline-runs/{run}/steps/{step}/approval", (*Server).approveStep},
+	{"GET", "/api/v1/definitions", auth.Viewer, (*Server).listDefinitions},
+	{"POST", "/api/v1/definitions/apply", auth.Editor, (*Server).applyDefinitions},
+	{"POST", "/api/v1/training-sets", auth.Editor, (*Server).buildTrainingSet},
+	{"GET", "/api/v1/feature-views/{view}/rows", auth.Viewer, (*Server).viewRows},
+	{"POST", "/api/v1/materialize", auth.Editor, (*Server).materialize},
+	{"POST", "/api/v1/features/online", auth.Viewer, (*Server).onlineFeatures},
 
-	{"GET", "/api/v1/monitors", (*Server).listMonitors},
-	{"GET", "/api/v1/monitors/{endpoint}/report", (*Server).monitorReport},
-	{"POST", "/api/v1/monitors/{endpoint}/check", (*Server).checkMonitor},
-	{"GET", "/api/v1/monitors/{endpoint}/alerts", (*Server).monitorAlerts},
-	{"GET", "/api/v1/monitors/{endpoint}/skew", (*Server).monitorSkew},
-	{"POST", "/api/v1/monitors/{endpoint}/alerts/{rule}/silence", (*Server).silenceAlert},
+	{"GET", "/api/v1/pipelines", auth.Viewer, (*Server).listPipelines},
+	{"POST", "/api/v1/pipelines/{pipeline}/plan", auth.Viewer, (*Server).planPipeline},
+	{"POST", "/api/v1/pipelines/{pipeline}/runs", auth.Editor, (*Server).startPipeline},
+	{"GET", "/api/v1/pipelines/{pipeline}/runs", auth.Viewer, (*Server).listPipelineRuns},
+	{"GET", "/api/v1/pipeline-runs/{run}", auth.Viewer, (*Server).getPipelineRun},
+	{"POST", "/api/v1/pipeline-runs/{run}/cancel", auth.Editor, (*Server).cancelPipelineRun},
+	{"POST", "/api/v1/pipeline-runs/{run}/rerun", auth.Editor, (*Server).rerunPipeline},
+	{"POST", "/api/v1/pipeline-runs/{run}/steps/{step}/approval", auth.Editor, (*Server).approveStep},
 
-	{"GET", "/api/v1/endpoints", (*Server).listEndpoints},
-	{"POST", "/api/v1/endpoints/{endpoint}/deploy", (*Server).deployEndpoint},
-	{"POST", "/api/v1/endpoints/{endpoint}/rollback", (*Server).rollbackEndpoint},
-	{"POST", "/api/v1/endpoints/{endpoint}/promote", (*Server).promoteEndpoint},
-	{"GET", "/api/v1/endpoints/{endpoint}/shadow", (*Server).shadowStats},
-	{"GET", "/api/v1/endpoints/{endpoint}/stats", (*Server).routeStats},
-	{"GET", "/api/v1/endpoints/{endpoint}/history", (*Server).endpointHistory},
-	{"GET", "/api/v1/endpoints/{endpoint}/predictions/{request_id}", (*Server).tracePrediction},
-	{"POST", "/api/v1/endpoints/{endpoint}/predict", admitted((*Server).predict)},
+	{"GET", "/api/v1/monitors", auth.Viewer, (*Server).listMonitors},
+	{"GET", "/api/v1/monitors/{endpoint}/report", auth.Viewer, (*Server).monitorReport},
+	{"POST", "/api/v1/monitors/{endpoint}/check", auth.Editor, (*Server).checkMonitor},
+	{"GET", "/api/v1/monitors/{endpoint}/alerts", auth.Viewer, (*Server).monitorAlerts},
+	{"GET", "/api/v1/monitors/{endpoint}/skew", auth.Viewer, (*Server).monitorSkew},
+	{"POST", "/api/v1/monitors/{endpoint}/alerts/{rule}/silence", auth.Editor, (*Server).silenceAlert},
 
-	{"GET", "/v2/health/live", (*Server).v2Live},
-	{"GET", "/v2/health/ready", (*Server).v2Ready},
-	{"GET", "/v2/models/{name}", (*Server).v2Metadata},
-	{"GET", "/v2/models/{name}/ready", (*Server).v2ModelReady},
-	{"POST", "/v2/models/{name}/infer", admittedV2((*Server).v2Infer)},
-	{"GET", "/v2/models/{name}/versions/{version}", (*Server).v2Metadata},
-	{"GET", "/v2/models/{name}/versions/{version}/ready", (*Server).v2ModelReady},
-	{"POST", "/v2/models/{name}/versions/{version}/infer", admittedV2((*Server).v2Infer)},
+	{"GET", "/api/v1/endpoints", auth.Viewer, (*Server).listEndpoints},
+	{"POST", "/api/v1/endpoints/{endpoint}/deploy", auth.Editor, (*Server).deployEndpoint},
+	{"POST", "/api/v1/endpoints/{endpoint}/rollback", auth.Editor, (*Server).rollbackEndpoint},
+	{"POST", "/api/v1/endpoints/{endpoint}/promote", auth.Editor, (*Server).promoteEndpoint},
+	{"GET", "/api/v1/endpoints/{endpoint}/shadow", auth.Viewer, (*Server).shadowStats},
+	{"GET", "/api/v1/endpoints/{endpoint}/stats", auth.Viewer, (*Server).routeStats},
+	{"GET", "/api/v1/endpoints/{endpoint}/history", auth.Viewer, (*Server).endpointHistory},
+	{"GET", "/api/v1/endpoints/{endpoint}/predictions/{request_id}", auth.Viewer, (*Server).tracePrediction},
+	{"POST", "/api/v1/endpoints/{endpoint}/predict", auth.Viewer, admitted((*Server).predict)},
+
+	{"GET", "/v2/health/live", "", (*Server).v2Live},
+	{"GET", "/v2/health/ready", "", (*Server).v2Ready},
+	{"GET", "/v2/models/{name}", auth.Viewer, (*Server).v2Metadata},
+	{"GET", "/v2/models/{name}/ready", auth.Viewer, (*Server).v2ModelReady},
+	{"POST", "/v2/models/{name}/infer", auth.Viewer, admittedV2((*Server).v2Infer)},
+	{"GET", "/v2/models/{name}/versions/{version}", auth.Viewer, (*Server).v2Metadata},
+	{"GET", "/v2/models/{name}/versions/{version}/ready", auth.Viewer, (*Server).v2ModelReady},
+	{"POST", "/v2/models/{name}/versions/{version}/infer", auth.Viewer, admittedV2((*Server).v2Infer)},
 }
 
 // Routes lists the endpoints as "METHOD /pattern".
@@ -237,6 +249,13 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if rec, ok := w.(*statusRecorder); ok {
+				rec.route = r.Pattern // set on the request the mux saw, which authentication copied
+			}
+			if err := auth.Allow(r, rt.need); err != nil {
+				s.writeAuthError(w, r, err)
+				return
+			}
 			if err := rt.handle(s, w, r); err != nil {
 				s.writeError(w, r, err)
 			}
@@ -246,7 +265,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, plinth.Errorf(plinth.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path))
 	})
-	return s.middleware(mux)
+	return s.middleware(s.authenticate(mux))
 }
 
 // middleware assigns a request id, logs the request, and turns a panic into
@@ -278,8 +297,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				s.Logger.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", elapsed)
 			}
 			if s.httpReqs != nil {
-				route := r.Pattern // set by the mux: the route, not the raw path, keeps the series few
-				if route == "" || route == "/" {
+				route := rec.route // the route, not the raw path, keeps the series few
+				if route == "" {
 					route = "unmatched"
 				}
 				m := s.routeMetrics(route, r.Method)
@@ -327,6 +346,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	route  string // the route pattern that served the request; "" if none
 }
 
 func (r *statusRecorder) WriteHeader(code int) {

@@ -41,6 +41,13 @@ func newServer(t testing.TB) *httptest.Server {
 // drive its services directly.
 func newAPI(t testing.TB) (*httptest.Server, *api.Server) {
 	t.Helper()
+	return newAPIWith(t, nil)
+}
+
+// newAPIWith is newAPI with configure run on the server (given its
+// metadata store) before its handler is built.
+func newAPIWith(t testing.TB, configure func(*api.Server, *sqlstore.Store)) (*httptest.Server, *api.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	meta, err := sqlstore.Open(context.Background(), filepath.Join(dir, "plinth.db"))
 	if err != nil {
@@ -75,6 +82,9 @@ func newAPI(t testing.TB) (*httptest.Server, *api.Server) {
 	s.Runtime = &serve.Runtime{Registry: s.Registry, Blobs: blobs, Metrics: serve.NewMetrics(s.Metrics)}
 	s.Deployer = &deploy.Deployer{Store: meta, Registry: s.Registry, Runtime: s.Runtime}
 	s.Registry.InUse = append(s.Registry.InUse, s.Deployer.InUse)
+	if configure != nil {
+		configure(s, meta)
+	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv, s

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/auth"
+)
+
+// CreateTokenRequest is the body of POST /api/v1/tokens.
+type CreateTokenRequest struct {
+	Name string    `json:"name"`
+	Role auth.Role `json:"role"`
+	// TTL is the token's lifetime ("720h"); none means it never expires.
+	TTL plinth.Duration `json:"ttl,omitempty"`
+}
+
+// CreatedToken is a new token with its secret, which is shown this once.
+type CreatedToken struct {
+	auth.Token
+	Secret string `json:"token"`
+}
+
+// authenticate puts each request's principal and role in its context (see
+// auth.Service.Middleware). Without an auth service every request is the
+// anonymous admin, as in a server started without access control.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	if s.Auth == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(auth.WithRole(r.Context(), auth.Admin)))
+		})
+	}
+	return s.Auth.Middleware(s.AuthRequired, s.writeAuthError, next)
+}
+
+// writeAuthError answers a request refused for its credentials, in the
+// Open Inference Protocol's error body on its routes.
+func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	if plinth.IsCode(err, plinth.EUNAUTHORIZED) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="plinth"`)
+	}
+	if strings.HasPrefix(r.URL.Path, "/v2/") {
+		s.v2Error(w, r, err)
+		return
+	}
+	s.writeError(w, r, err)
+}
+
+func (s *Server) tokens() (*auth.Service, error) {
+	if s.Auth == nil {
+		return nil, plinth.Errorf(plinth.EUNAVAILABLE, "this server has no token store")
+	}
+	return s.Auth, nil
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
+	var req CreateTokenRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	svc, err := s.tokens()
+	if err != nil {
+		return err
+	}
+	secret, t, err := svc.Create(r.Context(), req.Name, req.Role, req.TTL.Std())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, CreatedToken{Token: *t, Secret: secret})
+	return nil
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.tokens()
+	if err != nil {
+		return err
+	}
+	list, err := svc.Tokens(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": list})
+	return nil
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.tokens()
+	if err != nil {
+		return err
+	}
+	if err := svc.Revoke(r.Context(), r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

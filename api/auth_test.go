@@ -1,0 +1,160 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/api"
+	"github.com/plinthml/plinth/auth"
+	"github.com/plinthml/plinth/sqlstore"
+)
+
+// authServer is an API server with access control, required or not, and
+// a token of each role.
+func authServer(t *testing.T, required bool) (*httptest.Server, map[auth.Role]string) {
+	t.Helper()
+	var svc *auth.Service
+	srv, _ := newAPIWith(t, func(s *api.Server, meta *sqlstore.Store) {
+		svc = &auth.Service{Store: meta}
+		s.Auth, s.AuthRequired = svc, required
+	})
+	secrets := map[auth.Role]string{}
+	for _, role := range []auth.Role{auth.Viewer, auth.Editor, auth.Admin} {
+		secret, _, err := svc.Create(plinth.WithPrincipal(context.Background(), "setup"), string(role)+"-bot", role, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[role] = secret
+	}
+	return srv, secrets
+}
+
+func callAs(t *testing.T, srv *httptest.Server, secret, method, path, body string) (response, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, raw: string(raw)}
+	json.Unmarshal(raw, &r.body)
+	return r, resp.Header
+}
+
+// With access control required, each route answers the roles that may
+// call it, refuses the others with 403 and requests without a token with
+// 401, and the health routes answer anyone.
+func TestAccessControl(t *testing.T) {
+	srv, secrets := authServer(t, true)
+	none := ""
+	for _, tc := range []struct {
+		method, path, body string
+		secret             string
+		status             int
+	}{
+		{"GET", "/healthz", "", none, 200},
+		{"GET", "/readyz", "", none, 200},
+		{"GET", "/v2/health/live", "", none, 200},
+		{"GET", "/openapi.json", "", none, 200},
+		{"GET", "/api/v1/experiments", "", none, 401},
+		{"GET", "/api/v1/experiments", "", secrets[auth.Viewer], 200},
+		{"POST", "/api/v1/experiments", `{"name": "e"}`, secrets[auth.Viewer], 403},
+		{"POST", "/api/v1/experiments", `{"name": "e"}`, secrets[auth.Editor], 201},
+		{"POST", "/api/v1/runs/search", `{}`, secrets[auth.Viewer], 200},
+		{"POST", "/api/v1/endpoints/nope/predict", `{"instances": [{"x": 1}]}`, secrets[auth.Viewer], 404},
+		{"POST", "/api/v1/endpoints/nope/predict", `{"instances": [{"x": 1}]}`, none, 401},
+		{"GET", "/api/v1/tokens", "", secrets[auth.Editor], 403},
+		{"GET", "/api/v1/tokens", "", secrets[auth.Admin], 200},
+		{"GET", "/api/v1/experiments", "", "plt_notarealtoken", 401},
+		{"GET", "/api/v1/experiments", "", "not-even-plinth", 401},
+		{"GET", "/nowhere", "", secrets[auth.Viewer], 404},
+	} {
+		r, h := callAs(t, srv, tc.secret, tc.method, tc.path, tc.body)
+		if r.status != tc.status {
+			t.Errorf("%s %s as %.12s: %d %s, want %d", tc.method, tc.path, tc.secret, r.status, r.raw, tc.status)
+			continue
+		}
+		switch tc.status {
+		case 401:
+			if r.errField("code") != plinth.EUNAUTHORIZED || h.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s: %s, WWW-Authenticate %q", tc.method, tc.path, r.raw, h.Get("WWW-Authenticate"))
+			}
+		case 403:
+			if r.errField("code") != plinth.EFORBIDDEN || !strings.Contains(r.errField("message"), "needs") {
+				t.Errorf("%s %s: %s", tc.method, tc.path, r.raw)
+			}
+		}
+	}
+	// The Open Inference Protocol's routes refuse in its own error body.
+	r, _ := callAs(t, srv, none, "POST", "/v2/models/m/infer", `{"inputs": []}`)
+	if msg, ok := r.body["error"].(string); r.status != 401 || !ok || !strings.Contains(msg, "token") {
+		t.Errorf("v2 infer without a token: %d %s", r.status, r.raw)
+	}
+	// A malformed Authorization header says what it wants.
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/experiments", nil)
+	req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(string(raw), "Bearer") {
+		t.Errorf("Basic credentials: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// Without access control required, a request without a token acts as the
+// anonymous admin, but one with a token is checked and acts as the
+// token's principal: the tokens it creates name it as their creator.
+func TestAccessOptional(t *testing.T) {
+	srv, secrets := authServer(t, false)
+	if r, _ := callAs(t, srv, "", "POST", "/api/v1/experiments", `{"name": "e"}`); r.status != 201 {
+		t.Fatalf("anonymous create: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, "plt_revokedorwrong", "GET", "/api/v1/experiments", ""); r.status != 401 {
+		t.Errorf("a wrong token where none is required: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secrets[auth.Viewer], "POST", "/api/v1/experiments", `{"name": "f"}`); r.status != 403 {
+		t.Errorf("a viewer's write where no token is required: %d %s", r.status, r.raw)
+	}
+	// Tokens are managed over the API, and a new one works at once.
+	r, _ := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "ci", "role": "editor", "ttl": "24h"}`)
+	secret, _ := r.body["token"].(string)
+	if r.status != 201 || !strings.HasPrefix(secret, auth.Prefix) || r.body["created_by"] != "admin-bot" || r.body["expires_at"] == nil {
+		t.Fatalf("create token: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "ci", "role": "editor"}`); r.status != 409 {
+		t.Errorf("a second token named ci: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "x", "role": "owner"}`); r.status != 400 || r.errField("field") != "role" {
+		t.Errorf("an unknown role: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secret, "POST", "/api/v1/runs", `{"experiment": "e"}`); r.status != 201 {
+		t.Fatalf("create run as ci: %d %s", r.status, r.raw)
+	}
+	list, _ := callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/tokens", "")
+	if tokens, _ := list.body["tokens"].([]any); len(tokens) != 4 || strings.Contains(list.raw, auth.Prefix) {
+		t.Errorf("list tokens: %s", list.raw)
+	}
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "DELETE", "/api/v1/tokens/ci", ""); r.status != 204 {
+		t.Errorf("revoke: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secret, "GET", "/api/v1/experiments", ""); r.status != 401 {
+		t.Errorf("a revoked token: %d %s", r.status, r.raw)
+	}
+}
