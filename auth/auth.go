@@ -212,3 +212,34 @@ func RoleFrom(ctx context.Context) Role {
 	r, _ := ctx.Value(roleKey{}).(Role)
 	return r
 }
+
+// Bootstrap makes the first admin token when there is none, so that a
+// server started with access control can be administered at all: it
+// returns its secret, or "" when an admin token exists already. The token
+// is named admin (admin-2, ... if that name is taken by a lesser role).
+func (s *Service) Bootstrap(ctx context.Context) (string, *Token, error) {
+	for attempt := 1; ; attempt++ {
+		list, err := s.Store.Tokens(ctx)
+		if err != nil {
+			return "", nil, fmt.Errorf("bootstrap admin token: %w", err)
+		}
+		taken := map[string]bool{}
+		for _, t := range list {
+			if t.Role == Admin && (t.ExpiresAt == nil || s.now().Before(*t.ExpiresAt)) {
+				return "", nil, nil
+			}
+			taken[t.Name] = true
+		}
+		name := "admin"
+		for i := 2; taken[name]; i++ {
+			name = fmt.Sprintf("admin-%d", i)
+		}
+		secret, t, err := s.Create(plinth.WithPrincipal(ctx, "plinth"), name, Admin, 0)
+		// Another server starting on the same store may have made one
+		// first: look again.
+		if plinth.IsCode(err, plinth.ECONFLICT) && attempt < 3 {
+			continue
+		}
+		return secret, t, err
+	}
+}

@@ -51,6 +51,7 @@ func commands() []command {
 		{"plan", "[-f plinth.yaml] [--prune]", "show how the project file differs from the registry", runPlan(false)},
 		{"apply", "[-f plinth.yaml] [--prune]", "register the project file", runPlan(true)},
 		{"features", "[list | training-set | range | materialize | get]", "feature definitions and point-in-time training sets", runFeatures},
+		{"tokens", "[list | create NAME --role ROLE | revoke NAME]", "API tokens: who may call a server with access control, as what", runTokens},
 	}
 }
 
@@ -91,7 +92,8 @@ func usage(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nClient commands reach a server with --url URL (or PLINTH_URL), or open a data")
-	fmt.Fprintln(w, "directory directly with --data DIR (or PLINTH_DATA). Listings take --output json.")
+	fmt.Fprintln(w, "directory directly with --data DIR (or PLINTH_DATA). A server started with --auth")
+	fmt.Fprintln(w, "wants a token: --token (or PLINTH_TOKEN). Listings take --output json.")
 	fmt.Fprintln(w, "Run 'plinth COMMAND SUBCOMMAND -h' for a command's flags.")
 }
 
@@ -118,7 +120,7 @@ func describe(err error) string {
 // command shares.
 type flags struct {
 	*flag.FlagSet
-	url, data, output string
+	url, data, output, token string
 }
 
 func newFlags(e *Env, name string) *flags {
@@ -127,6 +129,7 @@ func newFlags(e *Env, name string) *flags {
 	f.StringVar(&f.url, "url", e.Getenv("PLINTH_URL"), "server URL (default $PLINTH_URL)")
 	f.StringVar(&f.data, "data", e.Getenv("PLINTH_DATA"), "data directory to open directly (default $PLINTH_DATA)")
 	f.StringVar(&f.output, "output", "table", "output format: table or json")
+	f.StringVar(&f.token, "token", e.Getenv("PLINTH_TOKEN"), "API token for a server with access control (default $PLINTH_TOKEN)")
 	return f
 }
 
@@ -161,6 +164,9 @@ func (f *flags) connect(ctx context.Context) (*client.Client, func(), error) {
 	switch {
 	case f.url != "":
 		c, err := client.New(f.url)
+		if err == nil && f.token != "" {
+			c = c.WithToken(f.token)
+		}
 		return c, func() {}, err
 	case f.data != "":
 		n, err := server.Open(ctx, server.Config{DataDir: f.data, Logger: slog.New(slog.DiscardHandler)})

@@ -27,6 +27,7 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	maxQueued := fs.Int("max-queued", 0, "prediction requests waiting for a slot before new ones get 429 (default 64 × max-in-flight)")
 	logSample := fs.Float64("log-sample-rate", 1, "share of prediction requests recorded in the prediction log, above 0 and at most 1 (logging all costs throughput: see BENCHMARKS.md)")
 	timeout := fs.Duration("request-timeout", 10*time.Second, "time budget of a prediction request, queueing included; 504 after it")
+	authRequired := fs.Bool("auth", e.Getenv("PLINTH_AUTH") == "required", "require an API token on every request but health checks and metrics (default: PLINTH_AUTH=required); the first start makes an admin token and prints it")
 	q := queueFlags(e, fs)
 	var streams, pushes listFlag
 	fs.Var(&pushes, "push-from-nats", "append the events arriving on the NATS stream push_DATASET to DATASET and the online store (needs --queue or --queue-listen); repeatable")
@@ -50,11 +51,21 @@ func runServer(ctx context.Context, e *Env, args []string) error {
 	start := time.Now()
 	n, err := server.Open(ctx, server.Config{DataDir: *data, Metadata: *meta, Blobs: *blobs, Online: *onlineStore, Logger: logger,
 		MaxInFlight: *maxInFlight, MaxQueued: *maxQueued, RequestTimeout: *timeout, LogSampleRate: *logSample,
-		Queue: *q.url, QueueListen: *q.listen, QueueToken: *q.token, QueueLease: *q.lease, PipelineLease: *q.runLease})
+		Queue: *q.url, QueueListen: *q.listen, QueueToken: *q.token, QueueLease: *q.lease, PipelineLease: *q.runLease,
+		AuthRequired: *authRequired})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	if *authRequired {
+		secret, t, err := n.Auth.Bootstrap(ctx)
+		if err != nil {
+			return err
+		}
+		if secret != "" {
+			fmt.Fprintf(e.Stderr, "Access control is on and no admin token existed: made %q. Its secret, shown this once:\n\n    %s\n\nUse it with --token or PLINTH_TOKEN to make tokens for people and services (plinth tokens create).\n\n", t.Name, secret)
+		}
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

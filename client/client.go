@@ -30,8 +30,18 @@ import (
 
 // Client talks to a plinth server.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string
+}
+
+// WithToken returns a copy of the client that authenticates with an API
+// token (auth): a server started with access control refuses requests
+// without one.
+func (c *Client) WithToken(secret string) *Client {
+	cp := *c
+	cp.token = secret
+	return &cp
 }
 
 // New returns a client for the server at baseURL, e.g. http://127.0.0.1:7070.
@@ -140,6 +150,9 @@ func (c *Client) sendWith(ctx context.Context, method, path string, body io.Read
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)

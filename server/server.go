@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/plinthml/plinth/api"
+	"github.com/plinthml/plinth/auth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/blob/fsblob"
 	"github.com/plinthml/plinth/blob/s3blob"
@@ -79,7 +80,11 @@ type Config struct {
 	// Worker makes the node a worker: it runs the tasks it takes instead
 	// of sending its own steps to the queue.
 	Worker bool
-	Logger *slog.Logger
+	// AuthRequired refuses API requests and UI pages without a token
+	// (auth); without it, a request without one acts as the anonymous
+	// admin, and one with a token is still checked and attributed.
+	AuthRequired bool
+	Logger       *slog.Logger
 }
 
 // Node is an assembled plinth: stores, services and the API handler.
@@ -101,7 +106,9 @@ type Node struct {
 	Monitor *monitor.Monitor
 	Checker *monitor.Checker
 	// Queue carries step tasks to workers; nil when steps run here.
-	Queue  *queue.Queue
+	Queue *queue.Queue
+	// Auth keeps the API tokens and checks them.
+	Auth   *auth.Service
 	API    *api.Server
 	Logger *slog.Logger
 
@@ -226,7 +233,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Flush:  n.Runtime.Log.Flush, Predictions: PredictionDataset, OnFire: n.retrain(catalog), Observe: monitorMetrics(metrics),
 		Skew: n.skewCheck(features, work),
 	}
-	n.API = &api.Server{
+	n.Auth = &auth.Service{Store: meta}
+	n.API = &api.Server{Auth: n.Auth, AuthRequired: cfg.AuthRequired,
 		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta,
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  materializer,
@@ -323,7 +331,7 @@ func (n *Node) buildHandler(catalog project.Catalog) {
 		Tracker: n.Tracker, Registry: n.Registry, Deployer: n.Deployer, Runtime: n.Runtime,
 		Pipelines: n.Pipelines, PipelineDefs: catalog, Features: catalog, Datasets: n.Meta, Definitions: n.Meta,
 		Watermarks: n.Meta, Blobs: n.Blobs, Monitors: catalog, Alerts: n.Meta, Logger: n.Logger,
-		Checker: n.Checker, LookupPrediction: n.LookupPrediction,
+		Checker: n.Checker, LookupPrediction: n.LookupPrediction, Auth: n.Auth, AuthRequired: n.API.AuthRequired,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", page)

@@ -18,7 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/plinthml/plinth/auth"
 	"github.com/plinthml/plinth/deploy"
+	"github.com/plinthml/plinth/ui"
 )
 
 var update = flag.Bool("update", false, "write the browser tests' screenshots to testdata/screenshots")
@@ -358,4 +360,38 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("browser reported %s", p)
 	}
 	t.Logf("screenshots in %s", b.shot)
+}
+
+// TestBrowserSignIn: with access control required, a browser that opens a
+// page is asked for a token, signs in, lands on the page it asked for with
+// its name in the header, and signs out.
+func TestBrowserSignIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser tests are not short")
+	}
+	f := newFixture(t)
+	d := Deps(f.node)
+	d.Auth, d.AuthRequired = f.node.Auth, true
+	srv := httptest.NewServer(ui.Handler(d))
+	t.Cleanup(srv.Close)
+	secret, _, err := f.node.Auth.Create(context.Background(), "dana", auth.Viewer, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, srv.URL)
+	b.do(chromedp.Navigate(srv.URL+"/ui/models"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	if h := b.heading(); h != "Sign in" {
+		t.Fatalf("a page without a token shows %q", h)
+	}
+	b.screenshot("sign-in")
+	b.do(chromedp.SendKeys(chromedp.CSS("#token"), secret), chromedp.Click(chromedp.CSS("#sign-in")),
+		chromedp.WaitVisible(chromedp.CSS("#sign-out")))
+	if h, who := b.heading(), b.text(".signed-in span"); h != "Models" || who != "dana" {
+		t.Fatalf("after signing in: heading %q, signed in as %q", h, who)
+	}
+	b.do(chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.do(chromedp.Navigate(srv.URL+"/ui/models"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	if h := b.heading(); h != "Sign in" {
+		t.Errorf("after signing out a page shows %q", h)
+	}
 }

@@ -44,7 +44,9 @@ type layout struct {
 	Section string
 	Nav     []navItem
 	CSRF    string
-	Data    any
+	// Principal is who signed in, "" when nobody did (no access control).
+	Principal string
+	Data      any
 }
 
 type pageTemplate struct{ t *template.Template }
@@ -92,6 +94,9 @@ func (s *server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 	}
 	var buf bytes.Buffer
 	l := layout{Title: title, Section: section, Nav: nav, CSRF: s.csrfToken(w, r), Data: data}
+	if who := plinth.PrincipalFrom(r.Context()); who != plinth.Anonymous {
+		l.Principal = who
+	}
 	if err := pt.t.ExecuteTemplate(&buf, "layout", l); err != nil {
 		s.Logger.Error("ui: rendering page", "page", page, "error", err)
 		if page != "error" {

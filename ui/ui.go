@@ -17,12 +17,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/auth"
 	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/deploy"
@@ -82,6 +84,12 @@ type Deps struct {
 	// that traces a prediction back to its model's lineage. The node
 	// reads its prediction log dataset with DuckDB.
 	LookupPrediction func(ctx context.Context, endpoint, requestID string) ([]serve.LogRecord, error)
+	// Auth, when set, checks the tokens people sign in with and the pages
+	// they may see: below a page's role a request is refused, and where
+	// AuthRequired a request without a token is sent to sign in. Without
+	// it every request is the anonymous admin and there is no sign-in.
+	Auth         *auth.Service
+	AuthRequired bool
 	// Predict answers the try-it form. Nil means Runtime.Predict; a node
 	// may pass a function that goes through its admission control.
 	Predict func(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*serve.Response, error)
@@ -122,8 +130,19 @@ func Handler(d Deps) http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	}))
+	mux.HandleFunc("GET /ui/login", s.signInPage)
+	mux.HandleFunc("POST /ui/login", s.signIn)
+	mux.HandleFunc("POST /ui/logout", s.signOut)
 	for _, rt := range s.routes() {
 		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := auth.Allow(r, rt.need); err != nil {
+				if plinth.IsCode(err, plinth.EUNAUTHORIZED) && r.Method == http.MethodGet && s.Auth != nil {
+					http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+					return
+				}
+				s.fail(w, r, err)
+				return
+			}
 			if err := rt.handle(w, r); err != nil {
 				s.fail(w, r, err)
 			}
@@ -132,7 +151,19 @@ func Handler(d Deps) http.Handler {
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, plinth.Errorf(plinth.ENOTFOUND, "there is no page at %s", r.URL.Path))
 	})
-	return s.middleware(mux)
+	return s.middleware(s.authenticate(mux))
+}
+
+// authenticate puts each request's principal and role in its context, as
+// the API does; a cookie that no longer checks out sends the browser to
+// sign in again.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	if s.Auth == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(auth.WithRole(r.Context(), auth.Admin)))
+		})
+	}
+	return s.Auth.Middleware(s.AuthRequired, signInAgain, next)
 }
 
 // check names the required services that are missing.
@@ -156,40 +187,41 @@ func (d Deps) check() error {
 
 type route struct {
 	pattern string
+	need    auth.Role // the least role that may see or post it
 	handle  func(w http.ResponseWriter, r *http.Request) error
 }
 
 // routes is the one list of the UI's pages.
 func (s *server) routes() []route {
 	return []route{
-		{"GET /ui/{$}", s.home},
-		{"GET /ui/experiments", s.experiments},
-		{"GET /ui/runs", s.runs},
-		{"GET /ui/runs/{run}", s.run},
-		{"POST /ui/runs/{run}/note", s.saveNote},
-		{"GET /ui/compare", s.compare},
-		{"GET /ui/models", s.models},
-		{"GET /ui/models/{model}", s.model},
-		{"GET /ui/models/{model}/versions/{version}", s.version},
-		{"GET /ui/endpoints", s.endpoints},
-		{"GET /ui/endpoints/{endpoint}", s.endpoint},
-		{"GET /ui/endpoints/{endpoint}/{action}", s.confirmAction},
-		{"POST /ui/endpoints/{endpoint}/{action}", s.doAction},
-		{"GET /ui/endpoints/{endpoint}/try", s.tryIt},
-		{"POST /ui/endpoints/{endpoint}/try", s.tryIt},
-		{"GET /ui/pipelines", s.pipelines},
-		{"GET /ui/pipelines/{pipeline}", s.pipeline},
-		{"GET /ui/pipeline-runs/{run}", s.pipelineRun},
-		{"POST /ui/pipeline-runs/{run}/steps/{step}/approval", s.decideStep},
-		{"GET /ui/datasets", s.datasets},
-		{"GET /ui/datasets/{dataset}", s.dataset},
-		{"GET /ui/features", s.features},
-		{"GET /ui/features/{view}", s.featureView},
-		{"GET /ui/monitoring", s.monitoringMoved},
-		{"GET /ui/monitors", s.monitors},
-		{"GET /ui/monitors/{endpoint}", s.monitor},
-		{"POST /ui/monitors/{endpoint}/silence", s.silence},
-		{"GET /ui/predictions", s.prediction},
+		{"GET /ui/{$}", auth.Viewer, s.home},
+		{"GET /ui/experiments", auth.Viewer, s.experiments},
+		{"GET /ui/runs", auth.Viewer, s.runs},
+		{"GET /ui/runs/{run}", auth.Viewer, s.run},
+		{"POST /ui/runs/{run}/note", auth.Editor, s.saveNote},
+		{"GET /ui/compare", auth.Viewer, s.compare},
+		{"GET /ui/models", auth.Viewer, s.models},
+		{"GET /ui/models/{model}", auth.Viewer, s.model},
+		{"GET /ui/models/{model}/versions/{version}", auth.Viewer, s.version},
+		{"GET /ui/endpoints", auth.Viewer, s.endpoints},
+		{"GET /ui/endpoints/{endpoint}", auth.Viewer, s.endpoint},
+		{"GET /ui/endpoints/{endpoint}/{action}", auth.Viewer, s.confirmAction},
+		{"POST /ui/endpoints/{endpoint}/{action}", auth.Editor, s.doAction},
+		{"GET /ui/endpoints/{endpoint}/try", auth.Viewer, s.tryIt},
+		{"POST /ui/endpoints/{endpoint}/try", auth.Viewer, s.tryIt},
+		{"GET /ui/pipelines", auth.Viewer, s.pipelines},
+		{"GET /ui/pipelines/{pipeline}", auth.Viewer, s.pipeline},
+		{"GET /ui/pipeline-runs/{run}", auth.Viewer, s.pipelineRun},
+		{"POST /ui/pipeline-runs/{run}/steps/{step}/approval", auth.Editor, s.decideStep},
+		{"GET /ui/datasets", auth.Viewer, s.datasets},
+		{"GET /ui/datasets/{dataset}", auth.Viewer, s.dataset},
+		{"GET /ui/features", auth.Viewer, s.features},
+		{"GET /ui/features/{view}", auth.Viewer, s.featureView},
+		{"GET /ui/monitoring", auth.Viewer, s.monitoringMoved},
+		{"GET /ui/monitors", auth.Viewer, s.monitors},
+		{"GET /ui/monitors/{endpoint}", auth.Viewer, s.monitor},
+		{"POST /ui/monitors/{endpoint}/silence", auth.Editor, s.silence},
+		{"GET /ui/predictions", auth.Viewer, s.prediction},
 	}
 }
 

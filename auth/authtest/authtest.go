@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"CreateAuthenticateRevoke", testLifecycle},
 		{"Expiry", testExpiry},
 		{"Validation", testValidation},
+		{"Bootstrap", testBootstrap},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, &auth.Service{Store: open(t)})
@@ -126,4 +127,21 @@ func asError(err error, pe **plinth.Error) bool {
 	e, ok := err.(*plinth.Error)
 	*pe = e
 	return ok
+}
+
+func testBootstrap(t *testing.T, s *auth.Service) {
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, "admin", auth.Viewer, 0); err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, err := s.Bootstrap(ctx)
+	if err != nil || secret == "" || tok.Name != "admin-2" || tok.Role != auth.Admin || tok.CreatedBy != "plinth" {
+		t.Fatalf("Bootstrap = %q, %+v, %v", secret, tok, err)
+	}
+	if got, err := s.Authenticate(ctx, secret); err != nil || got.Role != auth.Admin {
+		t.Fatalf("the bootstrap token: %+v, %v", got, err)
+	}
+	if again, _, err := s.Bootstrap(ctx); again != "" || err != nil {
+		t.Errorf("a second Bootstrap made another admin: %q, %v", again, err)
+	}
 }

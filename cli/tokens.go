@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/api"
+	"github.com/plinthml/plinth/auth"
+)
+
+func runTokens(ctx context.Context, e *Env, args []string) error {
+	sub, args := subcommand(args, "list")
+	f := newFlags(e, "tokens "+sub)
+	role := f.String("role", "", "viewer (reads and predictions), editor (also changes) or admin (also tokens) (create)")
+	ttl := f.Duration("ttl", 0, "lifetime, e.g. 720h; 0: never expires (create)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	c, done, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	switch sub {
+	case "list":
+		ts, err := c.Tokens(ctx)
+		if err != nil {
+			return err
+		}
+		return f.emit(e, ts, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "NAME\tROLE\tCREATED\tBY\tEXPIRES")
+			for _, t := range ts {
+				expires := "never"
+				if t.ExpiresAt != nil {
+					expires = t.ExpiresAt.Local().Format(time.DateTime)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), t.CreatedBy, expires)
+			}
+		})
+	case "create":
+		if len(pos) != 1 {
+			return usagef("usage: plinth tokens create NAME --role viewer|editor|admin [--ttl 720h]")
+		}
+		if *role == "" {
+			return usagef("--role: give viewer, editor or admin")
+		}
+		t, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: pos[0], Role: auth.Role(*role), TTL: plinth.Duration(*ttl)})
+		if err != nil {
+			return err
+		}
+		if f.output == "json" {
+			return f.emit(e, t, nil)
+		}
+		fmt.Fprintln(e.Stdout, t.Secret)
+		fmt.Fprintf(e.Stderr, "token %s (%s) created; the secret above is shown this once\n", t.Name, t.Role)
+		return nil
+	case "revoke":
+		if len(pos) != 1 {
+			return usagef("usage: plinth tokens revoke NAME")
+		}
+		if err := c.RevokeToken(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "revoked %s\n", pos[0])
+		return nil
+	}
+	return usagef("unknown subcommand %q: want list, create or revoke", sub)
+}

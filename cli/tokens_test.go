@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runFails runs a command that must fail and returns what it printed on
+// standard error.
+func runFails(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), args, &Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}); code == 0 {
+		t.Fatalf("plinth %s succeeded:\n%s", strings.Join(args, " "), out.String())
+	}
+	return errOut.String()
+}
+
+// A server started with --auth makes an admin token on its first start,
+// and only then; the admin makes tokens for others, each can do what its
+// role allows, and a revoked one stops working. Server and client are
+// separate processes, as for a user.
+func TestTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	ready := regexp.MustCompile(`addr=(http://[0-9.:]+)`)
+	start := func() (*proc, string) {
+		p := startPlinth(t, "server", "--auth", "--data", data, "--addr", "127.0.0.1:0")
+		waitFor(t, "the server", 60*time.Second, func() bool { return ready.MatchString(p.out.String()) })
+		return p, ready.FindStringSubmatch(p.out.String())[1]
+	}
+	p, url := start()
+	m := regexp.MustCompile(`(?m)^    (plt_[a-z0-9]+)$`).FindStringSubmatch(p.out.String())
+	if m == nil {
+		t.Fatalf("no admin token printed:\n%s", p.out.String())
+	}
+	admin := m[1]
+
+	if msg := runFails(t, "experiments", "list", "--url", url); !strings.Contains(msg, "requires a token") || !strings.Contains(msg, "(unauthorized)") {
+		t.Errorf("without a token: %s", msg)
+	}
+	ci := strings.TrimSpace(run(t, "tokens", "create", "ci", "--role", "editor", "--url", url, "--token", admin))
+	viewer := strings.TrimSpace(run(t, "tokens", "create", "dash", "--role", "viewer", "--ttl", "1h", "--url", url, "--token", admin))
+	run(t, "experiments", "create", "churn", "--url", url, "--token", ci)
+	if out := run(t, "experiments", "list", "--url", url, "--token", viewer); !strings.Contains(out, "churn") {
+		t.Errorf("viewer's list: %s", out)
+	}
+	if msg := runFails(t, "experiments", "create", "other", "--url", url, "--token", viewer); !strings.Contains(msg, "(forbidden)") {
+		t.Errorf("viewer's create: %s", msg)
+	}
+	if msg := runFails(t, "tokens", "create", "sneaky", "--role", "admin", "--url", url, "--token", ci); !strings.Contains(msg, "needs admin") {
+		t.Errorf("editor making a token: %s", msg)
+	}
+	list := run(t, "tokens", "list", "--url", url, "--token", admin)
+	if !regexp.MustCompile(`(?m)^ci +editor .* admin +never$`).MatchString(list) || !regexp.MustCompile(`(?m)^admin +admin .* plinth +never$`).MatchString(list) || strings.Contains(list, "plt_") {
+		t.Errorf("tokens list:\n%s", list)
+	}
+	run(t, "tokens", "revoke", "ci", "--url", url, "--token", admin)
+	if msg := runFails(t, "experiments", "list", "--url", url, "--token", ci); !strings.Contains(msg, "unknown or revoked token") {
+		t.Errorf("a revoked token: %s", msg)
+	}
+
+	// A restart keeps the tokens and makes no second admin.
+	p.kill9(t)
+	p, url = start()
+	if strings.Contains(p.out.String(), "plt_") {
+		t.Errorf("the second start printed a token:\n%s", p.out.String())
+	}
+	run(t, "experiments", "list", "--url", url, "--token", viewer)
+}

@@ -1,0 +1,36 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/plinthml/plinth/api"
+	"github.com/plinthml/plinth/auth"
+)
+
+// CreateToken makes an API token (admin only); the secret in the answer
+// is shown this once.
+func (c *Client) CreateToken(ctx context.Context, req api.CreateTokenRequest) (*api.CreatedToken, error) {
+	var out api.CreatedToken
+	if err := c.do(ctx, http.MethodPost, "/api/v1/tokens", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Tokens lists the API tokens, without their secrets (admin only).
+func (c *Client) Tokens(ctx context.Context) ([]auth.Token, error) {
+	var out struct {
+		Tokens []auth.Token `json:"tokens"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Tokens, nil
+}
+
+// RevokeToken deletes an API token (admin only).
+func (c *Client) RevokeToken(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil)
+}

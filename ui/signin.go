@@ -1,0 +1,82 @@
+package ui
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/auth"
+)
+
+type signInData struct {
+	Next    string
+	Message string
+}
+
+// signInPage asks for a token. Without an auth service there is nothing
+// to sign in to.
+func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
+	if s.Auth == nil {
+		s.fail(w, r, plinth.Errorf(plinth.ENOTFOUND, "this server has no sign-in: it runs without access control"))
+		return
+	}
+	s.renderStatus(w, r, http.StatusOK, "login", "Sign in", "", signInData{Next: safeNext(r.FormValue("next")), Message: r.FormValue("error")})
+}
+
+// signIn checks the token posted and keeps it in a cookie the pages
+// authenticate with: HttpOnly, so no script reads it, and SameSite=Strict,
+// so no other site's form sends it.
+func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
+	if s.Auth == nil {
+		s.fail(w, r, plinth.Errorf(plinth.ENOTFOUND, "this server has no sign-in: it runs without access control"))
+		return
+	}
+	if err := checkCSRF(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	next := safeNext(r.PostFormValue("next"))
+	secret := strings.TrimSpace(r.PostFormValue("token"))
+	t, err := s.Auth.Authenticate(r.Context(), secret)
+	if err != nil {
+		s.renderStatus(w, r, http.StatusUnauthorized, "login", "Sign in", "", signInData{Next: next, Message: plinth.ErrorMessage(err)})
+		return
+	}
+	c := &http.Cookie{Name: auth.CookieName, Value: secret, Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
+	if t.ExpiresAt != nil {
+		c.Expires = *t.ExpiresAt
+	}
+	http.SetCookie(w, c)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *server) signOut(w http.ResponseWriter, r *http.Request) {
+	if err := checkCSRF(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	clearSignIn(w, r)
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+}
+
+func clearSignIn(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Path: "/ui/", MaxAge: -1, Expires: time.Unix(0, 0), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+}
+
+// safeNext keeps a sign-in's return address on this site's pages.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/ui/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/ui/"
+	}
+	return next
+}
+
+// signInAgain answers a page request whose credentials do not check out
+// (a revoked or expired token in the cookie): it forgets them and sends
+// the browser to sign in, saying why.
+func signInAgain(w http.ResponseWriter, r *http.Request, err error) {
+	clearSignIn(w, r)
+	http.Redirect(w, r, "/ui/login?error="+url.QueryEscape(plinth.ErrorMessage(err)), http.StatusSeeOther)
+}
