@@ -120,7 +120,7 @@ func TestAccessControl(t *testing.T) {
 
 // Without access control required, a request without a token acts as the
 // anonymous admin, but one with a token is checked and acts as the
-// token's principal: the tokens it creates name it as their creator.
+// token's principal: the audit trail and the tokens it creates name it.
 func TestAccessOptional(t *testing.T) {
 	srv, secrets := authServer(t, false)
 	if r, _ := callAs(t, srv, "", "POST", "/api/v1/experiments", `{"name": "e"}`); r.status != 201 {
@@ -146,6 +146,13 @@ func TestAccessOptional(t *testing.T) {
 	}
 	if r, _ := callAs(t, srv, secret, "POST", "/api/v1/runs", `{"experiment": "e"}`); r.status != 201 {
 		t.Fatalf("create run as ci: %d %s", r.status, r.raw)
+	}
+	// The registry's audit trail names the token's principal.
+	if r, _ := callAs(t, srv, secret, "POST", "/api/v1/models", `{"name": "churn"}`); r.status != 201 {
+		t.Fatalf("create model as ci: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secret, "GET", "/api/v1/models/churn/audit", ""); r.status != 200 || !strings.Contains(r.raw, `"principal":"ci"`) {
+		t.Errorf("audit of a model ci created: %d %s", r.status, r.raw)
 	}
 	list, _ := callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/tokens", "")
 	if tokens, _ := list.body["tokens"].([]any); len(tokens) != 4 || strings.Contains(list.raw, auth.Prefix) {
