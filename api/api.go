@@ -252,7 +252,7 @@ func (s *Server) Handler() http.Handler {
 			if rec, ok := w.(*statusRecorder); ok {
 				rec.route = r.Pattern // set on the request the mux saw, which authentication copied
 			}
-			if err := auth.Allow(r, rt.need); err != nil {
+			if err := auth.Allow(r, rt.need, s.AuthRequired); err != nil {
 				s.writeAuthError(w, r, err)
 				return
 			}

@@ -18,7 +18,8 @@
 //
 // A server started without access control (the single-user default) treats
 // a request without a token as the anonymous admin, as before tokens
-// existed; one that carries a token is still checked and attributed.
+// existed; one that carries a token is still checked and attributed, and
+// held to its role.
 package auth
 
 import (
@@ -206,8 +207,8 @@ func WithRole(ctx context.Context, r Role) context.Context {
 	return context.WithValue(ctx, roleKey{}, r)
 }
 
-// RoleFrom returns the role in ctx, or "" when the request has none (not
-// authenticated).
+// RoleFrom returns the role of the token in ctx, or "" when the request
+// carried none.
 func RoleFrom(ctx context.Context) Role {
 	r, _ := ctx.Value(roleKey{}).(Role)
 	return r

@@ -28,19 +28,23 @@ func TestRoles(t *testing.T) {
 		if tc.have != "" {
 			req = req.WithContext(auth.WithRole(req.Context(), tc.have))
 		}
-		err := auth.Allow(req, tc.need)
-		want := ""
-		switch {
-		case tc.have == "":
-			want = plinth.EUNAUTHORIZED
-		case !tc.grants:
-			want = plinth.EFORBIDDEN
-		}
-		if plinth.ErrorCode(err) != want {
-			t.Errorf("Allow(%q, need %q) = %v, want code %q", tc.have, tc.need, err, want)
+		for _, required := range []bool{false, true} {
+			err := auth.Allow(req, tc.need, required)
+			want := ""
+			switch {
+			case tc.have == "" && required:
+				want = plinth.EUNAUTHORIZED
+			case tc.have == "":
+				// the anonymous admin of a server without access control
+			case !tc.grants:
+				want = plinth.EFORBIDDEN
+			}
+			if plinth.ErrorCode(err) != want {
+				t.Errorf("Allow(%q, need %q, required %v) = %v, want code %q", tc.have, tc.need, required, err, want)
+			}
 		}
 	}
-	if err := auth.Allow(httptest.NewRequest("GET", "/healthz", nil), ""); err != nil {
+	if err := auth.Allow(httptest.NewRequest("GET", "/healthz", nil), "", true); err != nil {
 		t.Errorf("a route that needs no role: %v", err)
 	}
 }

@@ -10,32 +10,28 @@ import (
 // CookieName is the cookie the web UI keeps a token in after signing in.
 const CookieName = "plinth_token"
 
-// Middleware puts each request's principal and role in its context (see
-// plinth.PrincipalFrom and RoleFrom), from its bearer token or, failing
-// that, the UI's cookie. A credential that does not check out goes to fail
-// (the request is not served), whatever required says. A request without
-// one is the anonymous admin when required is false, and has no role when
-// it is true: each route then decides (health checks need none).
-func (s *Service) Middleware(required bool, fail func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
+// Middleware puts the principal and role of each request that carries a
+// token in its context (see plinth.PrincipalFrom and RoleFrom): its bearer
+// token or, failing that, the UI's cookie. A token that does not check out
+// goes to fail, and the request is not served. A request without one goes
+// on as it is, at no cost: Allow decides what it may do.
+func (s *Service) Middleware(fail func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret, err := credential(r)
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
-		ctx := r.Context()
-		switch {
-		case secret != "":
-			t, err := s.Authenticate(ctx, secret)
-			if err != nil {
-				fail(w, r, err)
-				return
-			}
-			ctx = WithRole(plinth.WithPrincipal(ctx, t.Name), t.Role)
-		case !required:
-			ctx = WithRole(ctx, Admin)
+		if secret == "" {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		t, err := s.Authenticate(r.Context(), secret)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithRole(plinth.WithPrincipal(r.Context(), t.Name), t.Role)))
 	})
 }
 
@@ -54,15 +50,19 @@ func credential(r *http.Request) (string, error) {
 	return "", nil
 }
 
-// Allow checks that the request's role grants need: an unauthorized error
-// when it has none (no token where one is required), forbidden when it
-// falls short. need "" allows every request.
-func Allow(r *http.Request, need Role) error {
+// Allow checks that the request may do what need requires: that its
+// token's role grants need. A request without a token is refused with an
+// unauthorized error where tokens are required, and acts as the anonymous
+// admin where they are not (the single-user default). need "" allows every
+// request.
+func Allow(r *http.Request, need Role, required bool) error {
 	if need == "" {
 		return nil
 	}
 	have := RoleFrom(r.Context())
 	switch {
+	case have == "" && !required:
+		return nil
 	case have == "":
 		return plinth.Errorf(plinth.EUNAUTHORIZED, "this server requires a token: send Authorization: Bearer <token> (plinth tokens create)")
 	case !have.Grants(need):

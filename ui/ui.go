@@ -135,7 +135,7 @@ func Handler(d Deps) http.Handler {
 	mux.HandleFunc("POST /ui/logout", s.signOut)
 	for _, rt := range s.routes() {
 		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
-			if err := auth.Allow(r, rt.need); err != nil {
+			if err := auth.Allow(r, rt.need, s.AuthRequired); err != nil {
 				if plinth.IsCode(err, plinth.EUNAUTHORIZED) && r.Method == http.MethodGet && s.Auth != nil {
 					http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 					return
@@ -154,16 +154,13 @@ func Handler(d Deps) http.Handler {
 	return s.middleware(s.authenticate(mux))
 }
 
-// authenticate puts each request's principal and role in its context, as
-// the API does; a cookie that no longer checks out sends the browser to
-// sign in again.
+// authenticate checks the token a request carries, as the API does; a
+// cookie that no longer checks out sends the browser to sign in again.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	if s.Auth == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(auth.WithRole(r.Context(), auth.Admin)))
-		})
+		return next
 	}
-	return s.Auth.Middleware(s.AuthRequired, signInAgain, next)
+	return s.Auth.Middleware(signInAgain, next)
 }
 
 // check names the required services that are missing.
