@@ -98,9 +98,19 @@ type response struct {
 
 func call(t testing.TB, srv *httptest.Server, method, path, body string) response {
 	t.Helper()
+	r, _ := callWith(t, srv, method, path, body, nil)
+	return r
+}
+
+// callWith is call with request headers; it also returns the response's.
+func callWith(t testing.TB, srv *httptest.Server, method, path, body string, header http.Header) (response, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
@@ -110,7 +120,7 @@ func call(t testing.TB, srv *httptest.Server, method, path, body string) respons
 	raw, _ := io.ReadAll(resp.Body)
 	r := response{status: resp.StatusCode, raw: string(raw)}
 	json.Unmarshal(raw, &r.body)
-	return r
+	return r, resp.Header
 }
 
 func (r response) errField(key string) string {

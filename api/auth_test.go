@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,22 +35,11 @@ func authServer(t *testing.T, required bool) (*httptest.Server, map[auth.Role]st
 
 func callAs(t *testing.T, srv *httptest.Server, secret, method, path, body string) (response, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	if secret != "" {
-		req.Header.Set("Authorization", "Bearer "+secret)
+		h.Set("Authorization", "Bearer "+secret)
 	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, raw: string(raw)}
-	json.Unmarshal(raw, &r.body)
-	return r, resp.Header
+	return callWith(t, srv, method, path, body, h)
 }
 
 // With access control required, each route answers the roles that may
@@ -105,16 +92,9 @@ func TestAccessControl(t *testing.T) {
 		t.Errorf("v2 infer without a token: %d %s", r.status, r.raw)
 	}
 	// A malformed Authorization header says what it wants.
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/experiments", nil)
-	req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 401 || !strings.Contains(string(raw), "Bearer") {
-		t.Errorf("Basic credentials: %d %s", resp.StatusCode, raw)
+	r, _ = callWith(t, srv, "GET", "/api/v1/experiments", "", http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}})
+	if r.status != 401 || !strings.Contains(r.raw, "Bearer") {
+		t.Errorf("Basic credentials: %d %s", r.status, r.raw)
 	}
 }
 

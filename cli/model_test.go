@@ -18,12 +18,18 @@ import (
 // run calls the command line as a user would and returns stdout.
 func run(t *testing.T, args ...string) string {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code := Main(context.Background(), args, &Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+	code, out, errOut := runMain(args...)
 	if code != 0 {
-		t.Fatalf("plinth %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+		t.Fatalf("plinth %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
 	}
-	return out.String()
+	return out
+}
+
+// runMain runs the command line in process, with an empty environment.
+func runMain(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = Main(context.Background(), args, &Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+	return code, out.String(), errOut.String()
 }
 
 func gunzipTo(t *testing.T, src, dst string) {

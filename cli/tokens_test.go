@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,11 +12,11 @@ import (
 // standard error.
 func runFails(t *testing.T, args ...string) string {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	if code := Main(context.Background(), args, &Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}); code == 0 {
-		t.Fatalf("plinth %s succeeded:\n%s", strings.Join(args, " "), out.String())
+	code, out, errOut := runMain(args...)
+	if code == 0 {
+		t.Fatalf("plinth %s succeeded:\n%s", strings.Join(args, " "), out)
 	}
-	return errOut.String()
+	return errOut
 }
 
 // A server started with --auth makes an admin token on its first start,
