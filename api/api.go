@@ -525,6 +525,19 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// queryBool reads an optional true/false query parameter; absent is false.
+func queryBool(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, plinth.Invalid(name, "want true or false, have %q", v)
+	}
+	return b, nil
+}
+
 // queryInt reads an optional integer query parameter.
 func queryInt(r *http.Request, name string, def int) (int, error) {
 	v := r.URL.Query().Get(name)

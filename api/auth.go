@@ -74,7 +74,11 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, err := svc.Tokens(r.Context())
+	revoked, err := queryBool(r, "revoked")
+	if err != nil {
+		return err
+	}
+	list, err := svc.Tokens(r.Context(), revoked)
 	if err != nil {
 		return err
 	}

@@ -144,4 +144,10 @@ func TestAccessOptional(t *testing.T) {
 	if r, _ := callAs(t, srv, secret, "GET", "/api/v1/experiments", ""); r.status != 401 {
 		t.Errorf("a revoked token: %d %s", r.status, r.raw)
 	}
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/tokens?revoked=true", ""); r.status != 200 || !strings.Contains(r.raw, `"revoked_by":"admin-bot"`) {
+		t.Errorf("list with the revoked: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/tokens?revoked=maybe", ""); r.status != 400 || r.errField("field") != "revoked" {
+		t.Errorf("revoked=maybe: %d %s", r.status, r.raw)
+	}
 }

@@ -64,19 +64,26 @@ type Token struct {
 	CreatedBy string     `json:"created_by"`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// RevokedBy and RevokedAt say who revoked the token and when; a
+	// revoked token is kept for the record and works no more.
+	RevokedBy string     `json:"revoked_by,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
-// Store keeps tokens by the digest of their secret.
+// Store keeps tokens by the digest of their secret, revoked ones too.
 type Store interface {
-	// CreateToken stores a token; a name in use is a conflict.
+	// CreateToken stores a token; a name a token in force has is a
+	// conflict.
 	CreateToken(ctx context.Context, t Token, digest string) error
-	// TokenByDigest returns the token whose secret has this digest, or a
-	// not-found error.
+	// TokenByDigest returns the token in force whose secret has this
+	// digest, or a not-found error.
 	TokenByDigest(ctx context.Context, digest string) (*Token, error)
-	// Tokens lists the tokens by name.
-	Tokens(ctx context.Context) ([]Token, error)
-	// DeleteToken removes a token; an unknown name is not found.
-	DeleteToken(ctx context.Context, name string) error
+	// Tokens lists the tokens in force by name, and with revoked the
+	// revoked ones after them, newest revocation first.
+	Tokens(ctx context.Context, revoked bool) ([]Token, error)
+	// RevokeToken marks the token in force named name as revoked by who
+	// at a time; an unknown name is not found.
+	RevokeToken(ctx context.Context, name, by string, at time.Time) error
 }
 
 // Prefix starts every secret, so that a leaked one is recognizable (secret
@@ -139,12 +146,15 @@ func (s *Service) Create(ctx context.Context, name string, role Role, ttl time.D
 	return secret, t, nil
 }
 
-// Tokens lists the tokens.
-func (s *Service) Tokens(ctx context.Context) ([]Token, error) { return s.Store.Tokens(ctx) }
+// Tokens lists the tokens in force, and the revoked ones too if asked.
+func (s *Service) Tokens(ctx context.Context, revoked bool) ([]Token, error) {
+	return s.Store.Tokens(ctx, revoked)
+}
 
-// Revoke deletes a token; it stops working on this server at once.
+// Revoke revokes a token, recording who did it; it stops working on this
+// server at once, and on others within CacheFor.
 func (s *Service) Revoke(ctx context.Context, name string) error {
-	if err := s.Store.DeleteToken(ctx, name); err != nil {
+	if err := s.Store.RevokeToken(ctx, name, plinth.PrincipalFrom(ctx), s.now().UTC().Truncate(time.Microsecond)); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -220,7 +230,7 @@ func RoleFrom(ctx context.Context) Role {
 // is named admin (admin-2, ... if that name is taken by a lesser role).
 func (s *Service) Bootstrap(ctx context.Context) (string, *Token, error) {
 	for attempt := 1; ; attempt++ {
-		list, err := s.Store.Tokens(ctx)
+		list, err := s.Store.Tokens(ctx, false)
 		if err != nil {
 			return "", nil, fmt.Errorf("bootstrap admin token: %w", err)
 		}

@@ -16,6 +16,7 @@ func runTokens(ctx context.Context, e *Env, args []string) error {
 	f := newFlags(e, "tokens "+sub)
 	role := f.String("role", "", "viewer (reads and predictions), editor (also changes) or admin (also tokens) (create)")
 	ttl := f.Duration("ttl", 0, "lifetime, e.g. 720h; 0: never expires (create)")
+	revoked := f.Bool("revoked", false, "also list revoked tokens, with who revoked them and when (list)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -27,18 +28,21 @@ func runTokens(ctx context.Context, e *Env, args []string) error {
 	defer done()
 	switch sub {
 	case "list":
-		ts, err := c.Tokens(ctx)
+		ts, err := c.Tokens(ctx, *revoked)
 		if err != nil {
 			return err
 		}
 		return f.emit(e, ts, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "NAME\tROLE\tCREATED\tBY\tEXPIRES")
+			fmt.Fprintln(w, "NAME\tROLE\tCREATED\tBY\tEXPIRES\tREVOKED")
 			for _, t := range ts {
-				expires := "never"
+				expires, revoked := "never", ""
 				if t.ExpiresAt != nil {
 					expires = t.ExpiresAt.Local().Format(time.DateTime)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), t.CreatedBy, expires)
+				if t.RevokedAt != nil {
+					revoked = t.RevokedAt.Local().Format(time.DateTime) + " by " + t.RevokedBy
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), t.CreatedBy, expires, revoked)
 			}
 		})
 	case "create":

@@ -57,12 +57,18 @@ func TestTokens(t *testing.T) {
 		t.Errorf("editor making a token: %s", msg)
 	}
 	list := run(t, "tokens", "list", "--url", url, "--token", admin)
-	if !regexp.MustCompile(`(?m)^ci +editor .* admin +never$`).MatchString(list) || !regexp.MustCompile(`(?m)^admin +admin .* plinth +never$`).MatchString(list) || strings.Contains(list, "plt_") {
+	if !regexp.MustCompile(`(?m)^ci +editor .* admin +never *$`).MatchString(list) || !regexp.MustCompile(`(?m)^admin +admin .* plinth +never *$`).MatchString(list) || strings.Contains(list, "plt_") {
 		t.Errorf("tokens list:\n%s", list)
 	}
 	run(t, "tokens", "revoke", "ci", "--url", url, "--token", admin)
 	if msg := runFails(t, "experiments", "list", "--url", url, "--token", ci); !strings.Contains(msg, "unknown or revoked token") {
 		t.Errorf("a revoked token: %s", msg)
+	}
+	if list := run(t, "tokens", "list", "--url", url, "--token", admin); strings.Contains(list, "ci ") {
+		t.Errorf("tokens in force list the revoked one:\n%s", list)
+	}
+	if list := run(t, "tokens", "list", "--revoked", "--url", url, "--token", admin); !regexp.MustCompile(`(?m)^ci +editor .* by admin *$`).MatchString(list) {
+		t.Errorf("tokens list --revoked:\n%s", list)
 	}
 
 	// A restart keeps the tokens and makes no second admin.

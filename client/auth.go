@@ -19,18 +19,23 @@ func (c *Client) CreateToken(ctx context.Context, req api.CreateTokenRequest) (*
 	return &out, nil
 }
 
-// Tokens lists the API tokens, without their secrets (admin only).
-func (c *Client) Tokens(ctx context.Context) ([]auth.Token, error) {
+// Tokens lists the API tokens in force, without their secrets, and with
+// revoked the revoked ones after them (admin only).
+func (c *Client) Tokens(ctx context.Context, revoked bool) ([]auth.Token, error) {
 	var out struct {
 		Tokens []auth.Token `json:"tokens"`
 	}
-	if err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, &out); err != nil {
+	path := "/api/v1/tokens"
+	if revoked {
+		path += "?revoked=true"
+	}
+	if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Tokens, nil
 }
 
-// RevokeToken deletes an API token (admin only).
+// RevokeToken revokes an API token (admin only); it stays on record.
 func (c *Client) RevokeToken(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil)
 }

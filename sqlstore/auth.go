@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/auth"
@@ -21,7 +22,7 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, digest string) er
 	_, err := s.exec(ctx, s.db, `INSERT INTO tokens (name, digest, role, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		t.Name, digest, string(t.Role), t.CreatedBy, micros(t.CreatedAt), expires)
 	if isUniqueViolation(err) {
-		return plinth.Errorf(plinth.ECONFLICT, "a token named %q exists", t.Name)
+		return plinth.Errorf(plinth.ECONFLICT, "a token named %q is in force; revoke it first", t.Name)
 	}
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", t.Name, err)
@@ -29,27 +30,32 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, digest string) er
 	return nil
 }
 
-const tokenColumns = `name, role, created_by, created_at, expires_at`
+const tokenColumns = `name, role, created_by, created_at, expires_at, revoked_by, revoked_at`
 
 func scanToken(row interface{ Scan(...any) error }) (*auth.Token, error) {
 	var t auth.Token
 	var role string
 	var created int64
-	var expires sql.NullInt64
-	if err := row.Scan(&t.Name, &role, &t.CreatedBy, &created, &expires); err != nil {
+	var expires, revoked sql.NullInt64
+	var revokedBy sql.NullString
+	if err := row.Scan(&t.Name, &role, &t.CreatedBy, &created, &expires, &revokedBy, &revoked); err != nil {
 		return nil, err
 	}
-	t.Role, t.CreatedAt = auth.Role(role), fromMicros(created)
+	t.Role, t.CreatedAt, t.RevokedBy = auth.Role(role), fromMicros(created), revokedBy.String
 	if expires.Valid {
 		e := fromMicros(expires.Int64)
 		t.ExpiresAt = &e
+	}
+	if revoked.Valid {
+		r := fromMicros(revoked.Int64)
+		t.RevokedAt = &r
 	}
 	return &t, nil
 }
 
 // TokenByDigest implements auth.Store.
 func (s *Store) TokenByDigest(ctx context.Context, digest string) (*auth.Token, error) {
-	t, err := scanToken(s.queryRow(ctx, s.db, `SELECT `+tokenColumns+` FROM tokens WHERE digest = ?`, digest))
+	t, err := scanToken(s.queryRow(ctx, s.db, `SELECT `+tokenColumns+` FROM tokens WHERE digest = ? AND revoked_at IS NULL`, digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, plinth.Errorf(plinth.ENOTFOUND, "no token has that secret")
 	}
@@ -60,8 +66,12 @@ func (s *Store) TokenByDigest(ctx context.Context, digest string) (*auth.Token, 
 }
 
 // Tokens implements auth.Store.
-func (s *Store) Tokens(ctx context.Context) ([]auth.Token, error) {
-	rows, err := s.query(ctx, s.db, `SELECT `+tokenColumns+` FROM tokens ORDER BY name`)
+func (s *Store) Tokens(ctx context.Context, revoked bool) ([]auth.Token, error) {
+	q := `SELECT ` + tokenColumns + ` FROM tokens WHERE revoked_at IS NULL ORDER BY name`
+	if revoked {
+		q = `SELECT ` + tokenColumns + ` FROM tokens ORDER BY revoked_at IS NOT NULL, revoked_at DESC, name`
+	}
+	rows, err := s.query(ctx, s.db, q)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
@@ -77,11 +87,11 @@ func (s *Store) Tokens(ctx context.Context) ([]auth.Token, error) {
 	return out, rows.Err()
 }
 
-// DeleteToken implements auth.Store.
-func (s *Store) DeleteToken(ctx context.Context, name string) error {
-	res, err := s.exec(ctx, s.db, `DELETE FROM tokens WHERE name = ?`, name)
+// RevokeToken implements auth.Store.
+func (s *Store) RevokeToken(ctx context.Context, name, by string, at time.Time) error {
+	res, err := s.exec(ctx, s.db, `UPDATE tokens SET revoked_by = ?, revoked_at = ? WHERE name = ? AND revoked_at IS NULL`, by, micros(at), name)
 	if err != nil {
-		return fmt.Errorf("delete token %s: %w", name, err)
+		return fmt.Errorf("revoke token %s: %w", name, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return plinth.NotFound("token", name)

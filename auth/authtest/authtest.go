@@ -52,7 +52,7 @@ func testLifecycle(t *testing.T, s *auth.Service) {
 	if other == secret {
 		t.Fatal("two tokens share a secret")
 	}
-	list, err := s.Tokens(ctx)
+	list, err := s.Tokens(ctx, false)
 	if err != nil || len(list) != 2 || list[0].Name != "ci" || list[1].Name != "dashboard" || list[1].Role != auth.Viewer {
 		t.Fatalf("Tokens = %+v, %v", list, err)
 	}
@@ -73,6 +73,27 @@ func testLifecycle(t *testing.T, s *auth.Service) {
 	if _, err := s.Authenticate(ctx, other); err != nil {
 		t.Errorf("the other token after a revocation: %v", err)
 	}
+	// The revoked token stays on record, and its name can be reused.
+	if list, err := s.Tokens(ctx, false); err != nil || len(list) != 1 || list[0].Name != "dashboard" {
+		t.Errorf("tokens in force after the revocation: %+v, %v", list, err)
+	}
+	again, _, err := s.Create(ctx, "ci", auth.Viewer, 0)
+	if err != nil {
+		t.Fatalf("a new token named ci after the revocation: %v", err)
+	}
+	if got, err := s.Authenticate(ctx, again); err != nil || got.Role != auth.Viewer {
+		t.Errorf("the new ci: %+v, %v", got, err)
+	}
+	if _, err := s.Authenticate(ctx, secret); !plinth.IsCode(err, plinth.EUNAUTHORIZED) {
+		t.Errorf("the revoked ci after its name was reused: %v", err)
+	}
+	all, err := s.Tokens(ctx, true)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("all tokens: %+v, %v", all, err)
+	}
+	if r := all[2]; r.Name != "ci" || r.Role != auth.Editor || r.RevokedBy != "root" || r.RevokedAt == nil || all[0].RevokedAt != nil || all[1].RevokedAt != nil {
+		t.Errorf("all tokens, the revoked last: %+v", all)
+	}
 }
 
 func testExpiry(t *testing.T, s *auth.Service) {
@@ -83,7 +104,7 @@ func testExpiry(t *testing.T, s *auth.Service) {
 	if err != nil || tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("Create = %+v, %v", tok, err)
 	}
-	if list, err := s.Tokens(ctx); err != nil || len(list) != 1 || list[0].ExpiresAt == nil || !list[0].ExpiresAt.Equal(now.Add(time.Hour)) {
+	if list, err := s.Tokens(ctx, false); err != nil || len(list) != 1 || list[0].ExpiresAt == nil || !list[0].ExpiresAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("Tokens = %+v, %v", list, err)
 	}
 	now = now.Add(59 * time.Minute)
@@ -118,7 +139,7 @@ func testValidation(t *testing.T, s *auth.Service) {
 			t.Errorf("Create(%q, %q, %v) = %v, want invalid %s", tc.name, tc.role, tc.ttl, err, tc.field)
 		}
 	}
-	if list, err := s.Tokens(ctx); err != nil || len(list) != 0 {
+	if list, err := s.Tokens(ctx, true); err != nil || len(list) != 0 {
 		t.Errorf("after refused creations: %+v, %v", list, err)
 	}
 }

@@ -1,10 +1,16 @@
--- API tokens: the digest of each secret, never the secret.
+-- API tokens: the digest of each secret, never the secret. A revoked
+-- token is kept, with who revoked it and when, and its name can be given
+-- to a new token.
 
 CREATE TABLE tokens (
-    name TEXT PRIMARY KEY,
-    digest TEXT NOT NULL UNIQUE,
+    digest TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
     role TEXT NOT NULL,
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    expires_at BIGINT
+    expires_at BIGINT,
+    revoked_by TEXT,
+    revoked_at BIGINT
 );
+
+CREATE UNIQUE INDEX tokens_live_name ON tokens (name) WHERE revoked_at IS NULL;
