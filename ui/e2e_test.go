@@ -364,7 +364,7 @@ func TestBrowser(t *testing.T) {
 
 // TestBrowserSignIn: with access control required, a browser that opens a
 // page is asked for a token, signs in, lands on the page it asked for with
-// its name in the header, and signs out.
+// its name in the header, makes a token for a service, and signs out.
 func TestBrowserSignIn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser tests are not short")
@@ -374,7 +374,7 @@ func TestBrowserSignIn(t *testing.T) {
 	d.Auth, d.AuthRequired = f.node.Auth, true
 	srv := httptest.NewServer(ui.Handler(d))
 	t.Cleanup(srv.Close)
-	secret, _, err := f.node.Auth.Create(context.Background(), "dana", auth.Viewer, 0)
+	secret, _, err := f.node.Auth.Create(context.Background(), "dana", auth.Admin, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,6 +389,14 @@ func TestBrowserSignIn(t *testing.T) {
 	if h, who := b.heading(), b.text(".signed-in span"); h != "Models" || who != "dana" {
 		t.Fatalf("after signing in: heading %q, signed in as %q", h, who)
 	}
+	// An admin makes a token for a service and sees its secret once.
+	b.do(chromedp.Click(chromedp.CSS(`a[href="/ui/tokens"]`)), chromedp.WaitVisible(chromedp.CSS("#new-token")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "scorer"), chromedp.SetValue(chromedp.CSS("#ttl"), "720h"),
+		chromedp.Click(chromedp.CSS("#make-token")), chromedp.WaitVisible(chromedp.CSS("#secret")))
+	if got := b.text("#secret"); !strings.HasPrefix(got, auth.Prefix) {
+		t.Fatalf("the new token's secret shows as %q", got)
+	}
+	b.screenshot("tokens")
 	b.do(chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.do(chromedp.Navigate(srv.URL+"/ui/models"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	if h := b.heading(); h != "Sign in" {

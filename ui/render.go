@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/auth"
 	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/track"
 )
@@ -46,7 +47,9 @@ type layout struct {
 	CSRF    string
 	// Principal is who signed in, "" when nobody did (no access control).
 	Principal string
-	Data      any
+	// Tokens links the API tokens page, for those who may manage them.
+	Tokens bool
+	Data   any
 }
 
 type pageTemplate struct{ t *template.Template }
@@ -97,6 +100,7 @@ func (s *server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 	if who := plinth.PrincipalFrom(r.Context()); who != plinth.Anonymous {
 		l.Principal = who
 	}
+	l.Tokens = s.Auth != nil && auth.Allow(r, auth.Admin, s.AuthRequired) == nil
 	if err := pt.t.ExecuteTemplate(&buf, "layout", l); err != nil {
 		s.Logger.Error("ui: rendering page", "page", page, "error", err)
 		if page != "error" {

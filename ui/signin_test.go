@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -72,5 +73,95 @@ func TestSignIn(t *testing.T) {
 	}
 	if rec := as("GET", "/ui/runs", nil); rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/ui/login?error=") {
 		t.Errorf("a revoked token's cookie: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+}
+
+// signedIn signs in to h with a token and returns a function that sends
+// requests as that browser, with the form token for its posts.
+func signedIn(t *testing.T, h http.Handler, secret string) (as func(method, path string, form url.Values) *httptest.ResponseRecorder, csrf string) {
+	t.Helper()
+	tok, csrfCookie := session(t, h, "/ui/login")
+	rec := post(t, h, "/ui/login", url.Values{"csrf": {tok}, "token": {secret}}, csrfCookie)
+	var cookie *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == auth.CookieName {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatalf("sign in: %d, no cookie", rec.Code)
+	}
+	return func(method, path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(cookie)
+		req.AddCookie(csrfCookie)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}, tok
+}
+
+// An admin manages tokens in the browser: the page lists them, makes one
+// and shows its secret once, refuses a bad one with the form kept, and
+// revokes; a viewer neither sees the link nor gets the page.
+func TestTokensPage(t *testing.T) {
+	f := newFixture(t)
+	d := Deps(f.node)
+	d.Auth, d.AuthRequired = f.node.Auth, true
+	h := ui.Handler(d)
+	ctx := context.Background()
+	admin, _, err := f.node.Auth.Create(ctx, "root", auth.Admin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, _, err := f.node.Auth.Create(ctx, "dana", auth.Viewer, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	asViewer, _ := signedIn(t, h, viewer)
+	if rec := asViewer("GET", "/ui/runs", nil); strings.Contains(rec.Body.String(), `href="/ui/tokens"`) {
+		t.Error("a viewer's pages link the tokens page")
+	}
+	if rec := asViewer("GET", "/ui/tokens", nil); rec.Code != http.StatusForbidden {
+		t.Errorf("a viewer's tokens page: %d", rec.Code)
+	}
+
+	as, csrf := signedIn(t, h, admin)
+	rec := as("GET", "/ui/tokens", nil)
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `href="/ui/tokens"`) || !strings.Contains(body, "dana") || strings.Contains(body, "plt_") {
+		t.Fatalf("the tokens page: %d\n%s", rec.Code, body)
+	}
+	rec = as("POST", "/ui/tokens", url.Values{"csrf": {csrf}, "name": {"scorer"}, "role": {"viewer"}, "ttl": {"24h"}})
+	m := regexp.MustCompile(`<code id="secret">(plt_[a-z0-9]+)</code>`).FindStringSubmatch(rec.Body.String())
+	if rec.Code != http.StatusOK || m == nil || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("make a token: %d, cache %q\n%s", rec.Code, rec.Header().Get("Cache-Control"), rec.Body)
+	}
+	if tok, err := f.node.Auth.Authenticate(ctx, m[1]); err != nil || tok.Name != "scorer" || tok.CreatedBy != "root" || tok.ExpiresAt == nil {
+		t.Errorf("the token made: %+v, %v", tok, err)
+	}
+	for _, tc := range []struct {
+		form url.Values
+		says string
+	}{
+		{url.Values{"name": {"scorer"}, "role": {"viewer"}}, "is in force"},
+		{url.Values{"name": {"x y"}, "role": {"viewer"}}, "token name"},
+		{url.Values{"name": {"ok"}, "role": {"viewer"}, "ttl": {"soon"}}, "ttl: soon"},
+	} {
+		tc.form.Set("csrf", csrf)
+		rec := as("POST", "/ui/tokens", tc.form)
+		if body := rec.Body.String(); rec.Code != http.StatusBadRequest || !strings.Contains(body, tc.says) || !strings.Contains(body, `value="`+tc.form.Get("name")+`"`) {
+			t.Errorf("%v: %d\n%s", tc.form, rec.Code, body)
+		}
+	}
+	if rec := as("POST", "/ui/tokens/scorer/revoke", url.Values{"csrf": {csrf}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d\n%s", rec.Code, rec.Body)
+	}
+	if _, err := f.node.Auth.Authenticate(ctx, m[1]); err == nil {
+		t.Error("a revoked token still works")
+	}
+	if body := as("GET", "/ui/tokens", nil).Body.String(); !strings.Contains(body, "by root") {
+		t.Errorf("the page does not say who revoked scorer:\n%s", body)
 	}
 }

@@ -219,6 +219,9 @@ func (s *server) routes() []route {
 		{"GET /ui/monitors/{endpoint}", auth.Viewer, s.monitor},
 		{"POST /ui/monitors/{endpoint}/silence", auth.Editor, s.silence},
 		{"GET /ui/predictions", auth.Viewer, s.prediction},
+		{"GET /ui/tokens", auth.Admin, s.tokens},
+		{"POST /ui/tokens", auth.Admin, s.createToken},
+		{"POST /ui/tokens/{name}/revoke", auth.Admin, s.revokeToken},
 	}
 }
 
