@@ -65,9 +65,11 @@ func clearSignIn(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Path: "/ui/", MaxAge: -1, Expires: time.Unix(0, 0), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 }
 
-// safeNext keeps a sign-in's return address on this site's pages.
+// safeNext keeps a sign-in's return address on this site's pages: a
+// well-formed path under /ui/, or /ui/ itself.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/ui/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(next, "/ui/") || strings.ContainsAny(next, "\\\r\n") {
 		return "/ui/"
 	}
 	return next
