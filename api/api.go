@@ -78,6 +78,9 @@ type Server struct {
 	// routes.
 	Auth         *auth.Service
 	AuthRequired bool
+	// AuditLog reads who changed what across the platform; nil: the audit
+	// route answers 503.
+	AuditLog auth.AuditLog
 	// Metrics is where /metrics gathers from, and where the API registers
 	// its request series; nil turns metrics off.
 	Metrics *prometheus.Registry
@@ -131,6 +134,7 @@ var routes = []route{
 	{"POST", "/api/v1/tokens", auth.Admin, (*Server).createToken},
 	{"GET", "/api/v1/tokens", auth.Admin, (*Server).listTokens},
 	{"DELETE", "/api/v1/tokens/{name}", auth.Admin, (*Server).revokeToken},
+	{"GET", "/api/v1/audit", auth.Admin, (*Server).auditTrail},
 
 	{"GET", "/api/v1/experiments", auth.Viewer, (*Server).listExperiments},
 	{"POST", "/api/v1/experiments", auth.Editor, (*Server).createExperiment},

@@ -97,3 +97,24 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// auditTrail lists who changed what, newest first, across the platform.
+func (s *Server) auditTrail(w http.ResponseWriter, r *http.Request) error {
+	if s.AuditLog == nil {
+		return plinth.Errorf(plinth.EUNAVAILABLE, "this server keeps no audit trail")
+	}
+	since, err := timeParam(r, "since")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 100)
+	if err != nil {
+		return err
+	}
+	entries, err := s.AuditLog.AuditTrail(r.Context(), auth.AuditQuery{Principal: r.URL.Query().Get("principal"), Since: since, Limit: limit})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	return nil
+}

@@ -20,7 +20,7 @@ func authServer(t *testing.T, required bool) (*httptest.Server, map[auth.Role]st
 	var svc *auth.Service
 	srv, _ := newAPIWith(t, func(s *api.Server, meta *sqlstore.Store) {
 		svc = &auth.Service{Store: meta}
-		s.Auth, s.AuthRequired = svc, required
+		s.Auth, s.AuthRequired, s.AuditLog = svc, required, meta
 	})
 	secrets := map[auth.Role]string{}
 	for _, role := range []auth.Role{auth.Viewer, auth.Editor, auth.Admin} {
@@ -133,6 +133,17 @@ func TestAccessOptional(t *testing.T) {
 	}
 	if r, _ := callAs(t, srv, secret, "GET", "/api/v1/models/churn/audit", ""); r.status != 200 || !strings.Contains(r.raw, `"principal":"ci"`) {
 		t.Errorf("audit of a model ci created: %d %s", r.status, r.raw)
+	}
+	// The platform's audit trail, filtered by principal, names it too.
+	r, _ = callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/audit?principal=ci&limit=10", "")
+	if entries, _ := r.body["entries"].([]any); r.status != 200 || len(entries) != 1 || !strings.Contains(r.raw, `"action":"model.create"`) {
+		t.Errorf("audit trail of ci: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secret, "GET", "/api/v1/audit", ""); r.status != 403 {
+		t.Errorf("an editor reading the audit trail: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/audit?since=yesterday", ""); r.status != 400 || r.errField("field") != "since" {
+		t.Errorf("since=yesterday: %d %s", r.status, r.raw)
 	}
 	list, _ := callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/tokens", "")
 	if tokens, _ := list.body["tokens"].([]any); len(tokens) != 4 || strings.Contains(list.raw, auth.Prefix) {

@@ -52,6 +52,7 @@ func commands() []command {
 		{"apply", "[-f plinth.yaml] [--prune]", "register the project file", runPlan(true)},
 		{"features", "[list | training-set | range | materialize | get]", "feature definitions and point-in-time training sets", runFeatures},
 		{"tokens", "[list | create NAME --role ROLE | revoke NAME]", "API tokens: who may call a server with access control, as what", runTokens},
+		{"audit", "[--principal NAME] [--since 24h]", "who changed what, across models, endpoints, pipelines, definitions and tokens", runAudit},
 	}
 }
 

@@ -74,3 +74,36 @@ func runTokens(ctx context.Context, e *Env, args []string) error {
 	}
 	return usagef("unknown subcommand %q: want list, create or revoke", sub)
 }
+
+func runAudit(ctx context.Context, e *Env, args []string) error {
+	f := newFlags(e, "audit")
+	principal := f.String("principal", "", "only this principal's changes")
+	since := f.Duration("since", 0, "only changes in this past span, e.g. 24h")
+	limit := f.Int("limit", 100, "at most this many entries")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	c, done, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	q := auth.AuditQuery{Principal: *principal, Limit: *limit}
+	if *since > 0 {
+		q.Since = time.Now().Add(-*since)
+	}
+	entries, err := c.AuditTrail(ctx, q)
+	if err != nil {
+		return err
+	}
+	return f.emit(e, entries, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "TIME\tWHO\tACTION\tOBJECT\tREASON")
+		for _, x := range entries {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", x.Time.Local().Format(time.DateTime), x.Principal, x.Action, x.Object, x.Reason)
+		}
+	})
+}

@@ -71,6 +71,17 @@ func TestTokens(t *testing.T) {
 		t.Errorf("tokens list --revoked:\n%s", list)
 	}
 
+	// The audit trail shows who made and revoked which token.
+	trail := run(t, "audit", "--url", url, "--token", admin)
+	for _, want := range []string{`plinth +token\.create +token admin \(admin\)`, `admin +token\.create +token ci \(editor\)`, `admin +token\.revoke +token ci \(editor\)`} {
+		if !regexp.MustCompile(want).MatchString(trail) {
+			t.Errorf("audit has no %s:\n%s", want, trail)
+		}
+	}
+	if mine := run(t, "audit", "--principal", "plinth", "--since", "1h", "--url", url, "--token", admin); strings.Count(mine, "\n") != 2 {
+		t.Errorf("audit --principal plinth:\n%s", mine)
+	}
+
 	// A restart keeps the tokens and makes no second admin.
 	p.kill9(t)
 	p, url = start()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/plinthml/plinth/api"
 	"github.com/plinthml/plinth/auth"
@@ -38,4 +40,26 @@ func (c *Client) Tokens(ctx context.Context, revoked bool) ([]auth.Token, error)
 // RevokeToken revokes an API token (admin only); it stays on record.
 func (c *Client) RevokeToken(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil)
+}
+
+// AuditTrail lists who changed what, newest first, across the platform
+// (admin only).
+func (c *Client) AuditTrail(ctx context.Context, q auth.AuditQuery) ([]auth.AuditEntry, error) {
+	v := url.Values{}
+	if q.Principal != "" {
+		v.Set("principal", q.Principal)
+	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out struct {
+		Entries []auth.AuditEntry `json:"entries"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/audit?"+v.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Entries, nil
 }

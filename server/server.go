@@ -234,7 +234,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Skew: n.skewCheck(features, work),
 	}
 	n.Auth = &auth.Service{Store: meta}
-	n.API = &api.Server{Auth: n.Auth, AuthRequired: cfg.AuthRequired,
+	n.API = &api.Server{Auth: n.Auth, AuthRequired: cfg.AuthRequired, AuditLog: meta,
 		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta,
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,
 		Materializer:  materializer,

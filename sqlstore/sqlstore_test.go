@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,10 +12,13 @@ import (
 	"github.com/plinthml/plinth/auth/authtest"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/dataset/datasettest"
+	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/monitor"
 	"github.com/plinthml/plinth/monitor/monitortest"
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/pipeline/pipelinetest"
+	"github.com/plinthml/plinth/project"
+	"github.com/plinthml/plinth/registry"
 	"github.com/plinthml/plinth/registry/registrytest"
 	"github.com/plinthml/plinth/sqlstore"
 	"github.com/plinthml/plinth/sqlstore/pgtest"
@@ -149,6 +153,65 @@ func TestAlertStateFromColumn(t *testing.T) {
 			}
 			if _, err := s.OpenAlert(ctx, "e", "drift"); plinth.ErrorCode(err) != plinth.ENOTFOUND {
 				t.Fatalf("OpenAlert: %v", err)
+			}
+		})
+	}
+}
+
+// The audit trail reads who changed what from every domain's records as
+// one list, newest first, filtered by principal and time.
+func TestAuditTrail(t *testing.T) {
+	for name, open := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			clock := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+			s.Now = func() time.Time { clock = clock.Add(time.Minute); return clock }
+			svc := &auth.Service{Store: s, Now: s.Now}
+			if err := s.CreateModel(ctx, &registry.Model{Name: "churn"}, registry.AuditEvent{Principal: "alice", Reason: "launch"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Save(ctx, &deploy.Endpoint{Name: "churn", Strategy: "single", Stable: deploy.Target{Model: "churn", Ref: "1", Version: 1},
+				Action: "deploy", Reason: "first", UpdatedBy: "bob"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := svc.Create(plinth.WithPrincipal(ctx, "alice"), "ci", auth.Editor, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.Revoke(plinth.WithPrincipal(ctx, "bob"), "ci"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Decide(ctx, "run1", "ship", pipeline.Decision{Approve: false, By: "carol", Reason: "not yet", At: s.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ApplyDefinitions(ctx, []project.Definition{{Kind: "entity", Name: "customer", Spec: []byte(`{"name":"customer","join_keys":["id"]}`)}}, nil, "dave"); err != nil {
+				t.Fatal(err)
+			}
+			all, err := s.AuditTrail(ctx, auth.AuditQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range all {
+				got = append(got, e.Principal+" "+e.Action+" "+e.Object+" "+e.Reason)
+			}
+			want := []string{"dave entity.apply entity customer version 1 ", "carol step.reject pipeline run run1 step ship not yet", "bob token.revoke token ci (editor) ", "alice token.create token ci (editor) ", "bob endpoint.deploy endpoint churn revision 1 first", "alice model.create model churn launch"}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("trail:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			for i := 1; i < len(all); i++ {
+				if all[i].Time.After(all[i-1].Time) {
+					t.Errorf("entry %d is newer than entry %d", i, i-1)
+				}
+			}
+			if alice, err := s.AuditTrail(ctx, auth.AuditQuery{Principal: "alice", Limit: 1}); err != nil || len(alice) != 1 || alice[0].Object != "token ci (editor)" {
+				t.Errorf("alice's newest: %+v, %v", alice, err)
+			}
+			if recent, err := s.AuditTrail(ctx, auth.AuditQuery{Since: all[3].Time}); err != nil || len(recent) != 4 {
+				t.Errorf("since the token was made: %+v, %v", recent, err)
+			}
+			if _, err := s.AuditTrail(ctx, auth.AuditQuery{Limit: -1}); !plinth.IsCode(err, plinth.EINVALID) {
+				t.Errorf("limit -1: %v", err)
 			}
 		})
 	}
