@@ -331,7 +331,7 @@ func (n *Node) buildHandler(catalog project.Catalog) {
 		Tracker: n.Tracker, Registry: n.Registry, Deployer: n.Deployer, Runtime: n.Runtime,
 		Pipelines: n.Pipelines, PipelineDefs: catalog, Features: catalog, Datasets: n.Meta, Definitions: n.Meta,
 		Watermarks: n.Meta, Blobs: n.Blobs, Monitors: catalog, Alerts: n.Meta, Logger: n.Logger,
-		Checker: n.Checker, LookupPrediction: n.LookupPrediction, Auth: n.Auth, AuthRequired: n.API.AuthRequired,
+		Checker: n.Checker, LookupPrediction: n.LookupPrediction, Auth: n.Auth, AuthRequired: n.API.AuthRequired, AuditLog: n.Meta,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", page)

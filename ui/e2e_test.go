@@ -364,14 +364,15 @@ func TestBrowser(t *testing.T) {
 
 // TestBrowserSignIn: with access control required, a browser that opens a
 // page is asked for a token, signs in, lands on the page it asked for with
-// its name in the header, makes a token for a service, and signs out.
+// its name in the header, makes a token for a service, finds it in the
+// audit trail, and signs out.
 func TestBrowserSignIn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser tests are not short")
 	}
 	f := newFixture(t)
 	d := Deps(f.node)
-	d.Auth, d.AuthRequired = f.node.Auth, true
+	d.Auth, d.AuthRequired, d.AuditLog = f.node.Auth, true, f.node.Meta
 	srv := httptest.NewServer(ui.Handler(d))
 	t.Cleanup(srv.Close)
 	secret, _, err := f.node.Auth.Create(context.Background(), "dana", auth.Admin, 0)
@@ -397,6 +398,11 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Fatalf("the new token's secret shows as %q", got)
 	}
 	b.screenshot("tokens")
+	b.do(chromedp.Click(chromedp.CSS(`a[href="/ui/audit"]`)), chromedp.WaitVisible(chromedp.CSS("#principal")))
+	if h := b.heading(); h != "Audit trail" || !strings.Contains(b.text("tbody"), "token scorer (viewer)") {
+		t.Errorf("the audit trail: heading %q", h)
+	}
+	b.screenshot("audit")
 	b.do(chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.do(chromedp.Navigate(srv.URL+"/ui/models"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	if h := b.heading(); h != "Sign in" {

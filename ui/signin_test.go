@@ -104,11 +104,12 @@ func signedIn(t *testing.T, h http.Handler, secret string) (as func(method, path
 
 // An admin manages tokens in the browser: the page lists them, makes one
 // and shows its secret once, refuses a bad one with the form kept, and
-// revokes; a viewer neither sees the link nor gets the page.
+// revokes, which the audit trail page shows; a viewer neither sees the
+// link nor gets the pages.
 func TestTokensPage(t *testing.T) {
 	f := newFixture(t)
 	d := Deps(f.node)
-	d.Auth, d.AuthRequired = f.node.Auth, true
+	d.Auth, d.AuthRequired, d.AuditLog = f.node.Auth, true, f.node.Meta
 	h := ui.Handler(d)
 	ctx := context.Background()
 	admin, _, err := f.node.Auth.Create(ctx, "root", auth.Admin, 0)
@@ -163,5 +164,13 @@ func TestTokensPage(t *testing.T) {
 	}
 	if body := as("GET", "/ui/tokens", nil).Body.String(); !strings.Contains(body, "by root") {
 		t.Errorf("the page does not say who revoked scorer:\n%s", body)
+	}
+	// The audit trail shows it, and filters by who.
+	rec = as("GET", "/ui/audit?principal=root", nil)
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, "token.revoke") || !strings.Contains(body, "token scorer (viewer)") || strings.Contains(body, "model.create") {
+		t.Errorf("root's audit trail: %d\n%s", rec.Code, body)
+	}
+	if rec := asViewer("GET", "/ui/audit", nil); rec.Code != http.StatusForbidden {
+		t.Errorf("a viewer's audit trail: %d", rec.Code)
 	}
 }

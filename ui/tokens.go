@@ -92,3 +92,22 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, "/ui/tokens", http.StatusSeeOther)
 	return nil
 }
+
+type auditPage struct {
+	Principal string
+	Entries   []auth.AuditEntry
+}
+
+// audit shows who changed what across the platform, newest first.
+func (s *server) audit(w http.ResponseWriter, r *http.Request) error {
+	if s.AuditLog == nil {
+		return plinth.Errorf(plinth.ENOTFOUND, "this server keeps no audit trail")
+	}
+	p := auditPage{Principal: strings.TrimSpace(r.URL.Query().Get("principal"))}
+	entries, err := s.AuditLog.AuditTrail(r.Context(), auth.AuditQuery{Principal: p.Principal, Limit: 200})
+	if err != nil {
+		return err
+	}
+	p.Entries = entries
+	return s.render(w, r, "audit", "Audit trail", "", p)
+}

@@ -90,6 +90,8 @@ type Deps struct {
 	// it every request is the anonymous admin and there is no sign-in.
 	Auth         *auth.Service
 	AuthRequired bool
+	// AuditLog, when set, backs the audit trail page (for admins).
+	AuditLog auth.AuditLog
 	// Predict answers the try-it form. Nil means Runtime.Predict; a node
 	// may pass a function that goes through its admission control.
 	Predict func(ctx context.Context, endpoint string, instances []map[string]any, explain int) (*serve.Response, error)
@@ -222,6 +224,7 @@ func (s *server) routes() []route {
 		{"GET /ui/tokens", auth.Admin, s.tokens},
 		{"POST /ui/tokens", auth.Admin, s.createToken},
 		{"POST /ui/tokens/{name}/revoke", auth.Admin, s.revokeToken},
+		{"GET /ui/audit", auth.Admin, s.audit},
 	}
 }
 
