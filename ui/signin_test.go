@@ -48,15 +48,7 @@ func TestSignIn(t *testing.T) {
 		t.Fatalf("sign in: %d to %q, cookie %+v", rec.Code, rec.Header().Get("Location"), signedIn)
 	}
 
-	as := func(method, path string, form url.Values) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(signedIn)
-		req.AddCookie(csrf)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
+	as := withCookies(h, signedIn, csrf)
 	if rec := as("GET", "/ui/runs", nil); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "dana") || !strings.Contains(rec.Body.String(), "Sign out") {
 		t.Fatalf("a page as the viewer: %d", rec.Code)
 	}
@@ -91,15 +83,22 @@ func signedIn(t *testing.T, h http.Handler, secret string) (as func(method, path
 	if cookie == nil {
 		t.Fatalf("sign in: %d, no cookie", rec.Code)
 	}
+	return withCookies(h, cookie, csrfCookie), tok
+}
+
+// withCookies sends requests to h as a browser holding cookies does; a
+// form goes as the body.
+func withCookies(h http.Handler, cookies ...*http.Cookie) func(method, path string, form url.Values) *httptest.ResponseRecorder {
 	return func(method, path string, form url.Values) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(cookie)
-		req.AddCookie(csrfCookie)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec
-	}, tok
+	}
 }
 
 // An admin manages tokens in the browser: the page lists them, makes one
