@@ -65,6 +65,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	w.Header().Set("Cache-Control", "no-store") // the answer carries the secret
 	writeJSON(w, http.StatusCreated, CreatedToken{Token: *t, Secret: secret})
 	return nil
 }

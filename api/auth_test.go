@@ -113,9 +113,9 @@ func TestAccessOptional(t *testing.T) {
 		t.Errorf("a viewer's write where no token is required: %d %s", r.status, r.raw)
 	}
 	// Tokens are managed over the API, and a new one works at once.
-	r, _ := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "ci", "role": "editor", "ttl": "24h"}`)
+	r, h := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "ci", "role": "editor", "ttl": "24h"}`)
 	secret, _ := r.body["token"].(string)
-	if r.status != 201 || !strings.HasPrefix(secret, auth.Prefix) || r.body["created_by"] != "admin-bot" || r.body["expires_at"] == nil {
+	if r.status != 201 || !strings.HasPrefix(secret, auth.Prefix) || r.body["created_by"] != "admin-bot" || r.body["expires_at"] == nil || h.Get("Cache-Control") != "no-store" {
 		t.Fatalf("create token: %d %s", r.status, r.raw)
 	}
 	if r, _ := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "ci", "role": "editor"}`); r.status != 409 {
