@@ -104,6 +104,9 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]cached // by digest
+	// revocations counts Revoke calls: a check that read the store while
+	// one ran does not cache what it read, which may be from before it.
+	revocations uint64
 }
 
 type cached struct {
@@ -158,6 +161,7 @@ func (s *Service) Revoke(ctx context.Context, name string) error {
 		return err
 	}
 	s.mu.Lock()
+	s.revocations++
 	for d, c := range s.cache {
 		if c.token != nil && c.token.Name == name {
 			delete(s.cache, d)
@@ -181,6 +185,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Token, erro
 	}
 	s.mu.Lock()
 	c, ok := s.cache[digest]
+	revocations := s.revocations
 	s.mu.Unlock()
 	if !ok || now.Sub(c.at) > ttl {
 		t, err := s.Store.TokenByDigest(ctx, digest)
@@ -192,7 +197,9 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Token, erro
 		if s.cache == nil || len(s.cache) > 10_000 { // guessed secrets must not grow it without bound
 			s.cache = map[string]cached{}
 		}
-		s.cache[digest] = c
+		if s.revocations == revocations {
+			s.cache[digest] = c
+		}
 		s.mu.Unlock()
 	}
 	switch {
