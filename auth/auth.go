@@ -64,6 +64,10 @@ type Token struct {
 	CreatedBy string     `json:"created_by"`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// LastUsedAt is when a server last checked the token against the store
+	// (at most once per CacheFor): near enough to tell a token in use from
+	// one that can go.
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	// RevokedBy and RevokedAt say who revoked the token and when; a
 	// revoked token is kept for the record and works no more.
 	RevokedBy string     `json:"revoked_by,omitempty"`
@@ -84,6 +88,9 @@ type Store interface {
 	// RevokeToken marks the token in force named name as revoked by who
 	// at a time; an unknown name is not found.
 	RevokeToken(ctx context.Context, name, by string, at time.Time) error
+	// TouchToken records that the token with this digest was used at a
+	// time; an earlier time than the one recorded changes nothing.
+	TouchToken(ctx context.Context, digest string, at time.Time) error
 }
 
 // Prefix starts every secret, so that a leaked one is recognizable (secret
@@ -101,6 +108,9 @@ type Service struct {
 	// working within it; one revoked here stops at once.
 	CacheFor time.Duration
 	Now      func() time.Time
+	// OnError, when set, hears of failures to record a token's use, which
+	// never fail the request.
+	OnError func(error)
 
 	mu    sync.Mutex
 	cache map[string]cached // by digest
@@ -193,6 +203,15 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Token, erro
 			return nil, fmt.Errorf("check token: %w", err)
 		}
 		c = cached{token: t, at: now}
+		if t != nil {
+			// Off the request's path: a write to the store can wait for a
+			// lock or a sync, and this happens once per CacheFor.
+			go func() {
+				if err := s.Store.TouchToken(context.WithoutCancel(ctx), digest, now.UTC()); err != nil && s.OnError != nil {
+					s.OnError(fmt.Errorf("record the use of token %s: %w", t.Name, err))
+				}
+			}()
+		}
 		s.mu.Lock()
 		if s.cache == nil || len(s.cache) > 10_000 { // guessed secrets must not grow it without bound
 			s.cache = map[string]cached{}

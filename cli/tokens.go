@@ -33,16 +33,19 @@ func runTokens(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, ts, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "NAME\tROLE\tCREATED\tBY\tEXPIRES\tREVOKED")
+			fmt.Fprintln(w, "NAME\tROLE\tCREATED\tBY\tEXPIRES\tLAST USED\tREVOKED")
 			for _, t := range ts {
-				expires, revoked := "never", ""
+				expires, used, revoked := "never", "never", ""
 				if t.ExpiresAt != nil {
 					expires = t.ExpiresAt.Local().Format(time.DateTime)
+				}
+				if t.LastUsedAt != nil {
+					used = t.LastUsedAt.Local().Format(time.DateTime)
 				}
 				if t.RevokedAt != nil {
 					revoked = t.RevokedAt.Local().Format(time.DateTime) + " by " + t.RevokedBy
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), t.CreatedBy, expires, revoked)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), t.CreatedBy, expires, used, revoked)
 			}
 		})
 	case "create":

@@ -233,7 +233,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Flush:  n.Runtime.Log.Flush, Predictions: PredictionDataset, OnFire: n.retrain(catalog), Observe: monitorMetrics(metrics),
 		Skew: n.skewCheck(features, work),
 	}
-	n.Auth = &auth.Service{Store: meta}
+	n.Auth = &auth.Service{Store: meta, OnError: func(err error) { cfg.Logger.Warn("auth", "err", err) }}
 	n.API = &api.Server{Auth: n.Auth, AuthRequired: cfg.AuthRequired, AuditLog: meta,
 		Pipelines: n.Pipelines, PipelineDefs: catalog, Checker: n.Checker, Alerts: meta,
 		Tracker: n.Tracker, Registry: n.Registry, Ingester: n.Ingester, Definitions: meta, Features: features,

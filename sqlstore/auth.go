@@ -30,16 +30,20 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, digest string) er
 	return nil
 }
 
-const tokenColumns = `name, role, created_by, created_at, expires_at, revoked_by, revoked_at`
+const tokenColumns = `name, role, created_by, created_at, expires_at, last_used_at, revoked_by, revoked_at`
 
 func scanToken(row interface{ Scan(...any) error }) (*auth.Token, error) {
 	var t auth.Token
 	var role string
 	var created int64
-	var expires, revoked sql.NullInt64
+	var expires, used, revoked sql.NullInt64
 	var revokedBy sql.NullString
-	if err := row.Scan(&t.Name, &role, &t.CreatedBy, &created, &expires, &revokedBy, &revoked); err != nil {
+	if err := row.Scan(&t.Name, &role, &t.CreatedBy, &created, &expires, &used, &revokedBy, &revoked); err != nil {
 		return nil, err
+	}
+	if used.Valid {
+		u := fromMicros(used.Int64)
+		t.LastUsedAt = &u
 	}
 	t.Role, t.CreatedAt, t.RevokedBy = auth.Role(role), fromMicros(created), revokedBy.String
 	if expires.Valid {
@@ -95,6 +99,15 @@ func (s *Store) RevokeToken(ctx context.Context, name, by string, at time.Time) 
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return plinth.NotFound("token", name)
+	}
+	return nil
+}
+
+// TouchToken implements auth.Store.
+func (s *Store) TouchToken(ctx context.Context, digest string, at time.Time) error {
+	if _, err := s.exec(ctx, s.db, `UPDATE tokens SET last_used_at = ? WHERE digest = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		micros(at), digest, micros(at)); err != nil {
+		return fmt.Errorf("touch token: %w", err)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"Expiry", testExpiry},
 		{"Validation", testValidation},
 		{"Bootstrap", testBootstrap},
+		{"LastUsed", testLastUsed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, &auth.Service{Store: open(t)})
@@ -164,5 +165,45 @@ func testBootstrap(t *testing.T, s *auth.Service) {
 	}
 	if again, _, err := s.Bootstrap(ctx); again != "" || err != nil {
 		t.Errorf("a second Bootstrap made another admin: %q, %v", again, err)
+	}
+}
+
+func testLastUsed(t *testing.T, s *auth.Service) {
+	ctx := context.Background()
+	secret, _, err := s.Create(ctx, "ci", auth.Editor, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func() *time.Time {
+		list, err := s.Tokens(ctx, false)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("Tokens = %+v, %v", list, err)
+		}
+		return list[0].LastUsedAt
+	}
+	if u := lastUsed(); u != nil {
+		t.Fatalf("a new token was used at %v", u)
+	}
+	t1 := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	if err := s.Store.TouchToken(ctx, auth.Digest(secret), t1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.TouchToken(ctx, auth.Digest(secret), t1.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if u := lastUsed(); u == nil || !u.Equal(t1) {
+		t.Fatalf("last used %v, want %v (an earlier use changes nothing)", u, t1)
+	}
+	// A check records its use, off the request's path.
+	if _, err := s.Authenticate(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if u := lastUsed(); u != nil && u.After(t1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a check did not record its use: last used %v", lastUsed())
+		}
 	}
 }

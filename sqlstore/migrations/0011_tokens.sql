@@ -9,6 +9,7 @@ CREATE TABLE tokens (
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT,
+    last_used_at BIGINT,
     revoked_by TEXT,
     revoked_at BIGINT
 );
