@@ -299,7 +299,9 @@ func TestResumeAfterExecutorDies(t *testing.T) {
 	if n, err := second.Resume(ctx); err != nil || n != 1 {
 		t.Fatalf("resume: %d %v", n, err)
 	}
-	second.Shutdown()
+	// Shut down only once the run is over: a shutdown interrupts the runs
+	// in progress (they stay unfinished, for the next start), and whether
+	// it caught this one depended on whether its goroutine had begun.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, _ = second.Store.PipelineRun(ctx, r.ID)
@@ -308,6 +310,7 @@ func TestResumeAfterExecutorDies(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	second.Shutdown()
 	if got.State != pipeline.Succeeded || states(got) != "a=succeeded b=succeeded c=succeeded" || e.sum.runs.Load() != 2 {
 		t.Fatalf("resumed run: %s %s, a ran %d times", got.State, states(got), e.sum.runs.Load())
 	}
