@@ -39,7 +39,7 @@ func (c *Client) Tokens(ctx context.Context, revoked bool) ([]auth.Token, error)
 
 // RevokeToken revokes an API token (admin only); it stays on record.
 func (c *Client) RevokeToken(ctx context.Context, name string) error {
-	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil)
+	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+esc(name), nil, nil)
 }
 
 // AuditTrail lists who changed what, newest first, across the platform

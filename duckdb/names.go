@@ -19,6 +19,8 @@ func FieldName(name string) string {
 	return quote(name)
 }
 
+// isPlain reports whether s is letters, digits and underscores, not
+// starting with a digit.
 func isPlain(s string) bool {
 	for i, c := range s {
 		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {

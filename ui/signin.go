@@ -22,7 +22,7 @@ func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, plinth.Errorf(plinth.ENOTFOUND, "this server has no sign-in: it runs without access control"))
 		return
 	}
-	s.renderStatus(w, r, http.StatusOK, "login", "Sign in", "", signInData{Next: safeNext(r.FormValue("next")), Message: r.FormValue("error")})
+	s.renderStatus(w, r, http.StatusOK, "login", "Sign in", "", signInData{Next: safeNext(r.FormValue("next"))})
 }
 
 // signIn checks the token posted and keeps it in a cookie the pages
@@ -76,9 +76,18 @@ func safeNext(next string) string {
 }
 
 // signInAgain answers a page request whose credentials do not check out
-// (a revoked or expired token in the cookie): it forgets them and sends
-// the browser to sign in, saying why.
-func signInAgain(w http.ResponseWriter, r *http.Request, err error) {
+// (a revoked or expired token in the cookie): it forgets them and asks for
+// a token, saying why. The reason is rendered here, not passed on in the
+// address, where any link could put words of its own on the sign-in page.
+func (s *server) signInAgain(w http.ResponseWriter, r *http.Request, err error) {
+	if !plinth.IsCode(err, plinth.EUNAUTHORIZED) {
+		s.fail(w, r, err) // the store failed, not the token
+		return
+	}
 	clearSignIn(w, r)
-	http.Redirect(w, r, "/ui/login?error="+url.QueryEscape(plinth.ErrorMessage(err)), http.StatusSeeOther)
+	next := "/ui/"
+	if r.Method == http.MethodGet {
+		next = safeNext(r.URL.RequestURI())
+	}
+	s.renderStatus(w, r, http.StatusUnauthorized, "login", "Sign in", "", signInData{Next: next, Message: plinth.ErrorMessage(err)})
 }

@@ -162,7 +162,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 	if s.Auth == nil {
 		return next
 	}
-	return s.Auth.Middleware(signInAgain, next)
+	return s.Auth.Middleware(s.signInAgain, next)
 }
 
 // check names the required services that are missing.
