@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
@@ -117,30 +116,39 @@ type layoutKey struct {
 }
 
 func newLogLayout(in serve.Inputs) *logLayout {
-	lay := &logLayout{names: in.Names, categories: make([][]string, len(in.Names)), kinds: make([]featureKind, len(in.Names))}
+	categories, kinds := make([][]string, len(in.Names)), make([]featureKind, len(in.Names))
 	typed := len(in.Features) == len(in.Names)
 	for i := range in.Names {
 		if typed {
-			lay.kinds[i] = kindOf(&in.Features[i])
-			lay.categories[i] = in.Features[i].Categories
+			kinds[i] = kindOf(&in.Features[i])
+			categories[i] = in.Features[i].Categories
 			continue
 		}
 		// Records without a signature (tests, tools) are typed by their
 		// first values.
 		if _, text := in.Values[i].(string); text {
-			lay.kinds[i] = kindText
+			kinds[i] = kindText
 		}
 	}
+	lay := layoutOf(in.Names, kinds)
+	lay.categories = categories
+	return lay
+}
+
+// layoutOf is the layout of files whose features have these names and
+// kinds: what the converter, which sees no model, knows of a layout.
+func layoutOf(names []string, kinds []featureKind) *logLayout {
+	lay := &logLayout{names: names, kinds: kinds}
 	var root orderedGroup
 	for _, f := range logFixed {
 		root = append(root, orderedField{f.node, f.name})
 		lay.fields = append(lay.fields, dataset.Field{Name: f.name, Type: f.duckdb})
 	}
 	index := map[string]int{}
-	if len(in.Names) > 0 {
+	if len(names) > 0 {
 		var features orderedGroup
-		described := make([]string, 0, len(in.Names))
-		for i, n := range in.Names {
+		described := make([]string, 0, len(names))
+		for i, n := range names {
 			if _, dup := index[n]; dup {
 				continue
 			}
@@ -172,47 +180,60 @@ func (lay *logLayout) fits(in serve.Inputs) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0] || slices.Equal(a, b))
 }
 
-// appendRow appends r as a row of the layout's file to row. Its strings
-// are not copied: the writer copies them when it takes the row. request
-// is the record's request as JSON text, or nil.
-func (lay *logLayout) appendRow(row parquet.Row, r *serve.LogRecord, request []byte, ingested time.Time) parquet.Row {
+// appendRow appends a spooled record as a row of the layout's file to
+// row. Its strings are not copied: the writer copies them when it takes
+// the row.
+func (lay *logLayout) appendRow(row parquet.Row, r *spoolRecord) parquet.Row {
 	for c, col := range lay.columns {
 		switch col {
 		case colRequestID:
-			row = append(row, textValue(r.RequestID).Level(0, 0, c))
+			row = append(row, textValue(r.requestID).Level(0, 0, c))
 		case colTime:
-			row = append(row, parquet.Int64Value(r.Time.UnixMicro()).Level(0, 0, c))
+			row = append(row, parquet.Int64Value(r.time.UnixMicro()).Level(0, 0, c))
 		case colEndpoint:
-			row = append(row, textValue(r.Endpoint).Level(0, 0, c))
+			row = append(row, textValue(r.endpoint).Level(0, 0, c))
 		case colModel:
-			row = append(row, textValue(r.Model).Level(0, 0, c))
+			row = append(row, textValue(r.model).Level(0, 0, c))
 		case colVersion:
-			row = append(row, parquet.Int64Value(int64(r.Version)).Level(0, 0, c))
+			row = append(row, parquet.Int64Value(r.version).Level(0, 0, c))
 		case colVariant:
-			row = append(row, textValue(r.Variant).Level(0, 0, c))
+			row = append(row, textValue(r.variant).Level(0, 0, c))
 		case colRequest:
-			if request == nil {
+			if r.request == nil {
 				row = append(row, parquet.NullValue().Level(0, 0, c))
 			} else {
-				row = append(row, parquet.ByteArrayValue(request).Level(0, 1, c))
+				row = append(row, parquet.ByteArrayValue(r.request).Level(0, 1, c))
 			}
 		case colOutputs:
-			if len(r.Outputs) == 0 {
+			if len(r.outputs) == 0 {
 				row = append(row, parquet.NullValue().Level(0, 0, c))
 			}
-			for j, x := range r.Outputs {
+			for j, x := range r.outputs {
 				row = append(row, parquet.DoubleValue(x).Level(min(j, 1), 1, c))
 			}
 		case colLatency:
-			row = append(row, parquet.Int64Value(r.LatencyUS).Level(0, 0, c))
+			row = append(row, parquet.Int64Value(r.latencyUS).Level(0, 0, c))
 		case colIngestedAt:
-			row = append(row, parquet.Int64Value(ingested.UnixMicro()).Level(0, 0, c))
+			row = append(row, parquet.Int64Value(r.ingested.UnixMicro()).Level(0, 0, c))
 		case colFeature:
-			v, def := lay.featureValue(lay.feature[c], r.Inputs.Values), 1
-			if v.IsNull() {
-				def = 0
+			i := lay.feature[c]
+			v := r.features[i]
+			if v.null {
+				row = append(row, parquet.NullValue().Level(0, 0, c))
+				continue
 			}
-			row = append(row, v.Level(0, def, c))
+			var x parquet.Value
+			switch lay.kinds[i] {
+			case kindDouble:
+				x = parquet.DoubleValue(v.num)
+			case kindInt:
+				x = parquet.Int64Value(v.int)
+			case kindBool:
+				x = parquet.BooleanValue(v.bool)
+			case kindText:
+				x = textValue(v.text)
+			}
+			row = append(row, x.Level(0, 1, c))
 		}
 	}
 	return row

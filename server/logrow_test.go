@@ -13,11 +13,11 @@ import (
 	"github.com/plinthml/plinth/serve"
 )
 
-// FuzzLogRow writes the values of a JSON array, as a request's would be
-// decoded, into every kind of feature column of the prediction log, and
-// reads the file back: whatever the values, the writer neither panics nor
-// fails, and each column holds what featureValue says it does. Its seeds
-// are in testdata/fuzz/FuzzLogRow.
+// FuzzLogRow spools the values of a JSON array, as a request's would be
+// decoded, for every kind of feature column of the prediction log, writes
+// the spooled record as the converter does and reads the file back:
+// whatever the values, nothing panics or fails, and each column holds what
+// featureValue says it does. Its seeds are in testdata/fuzz/FuzzLogRow.
 func FuzzLogRow(f *testing.F) {
 	kinds := []model.Feature{
 		{Type: model.Float, Nullable: true},
@@ -46,9 +46,16 @@ func FuzzLogRow(f *testing.F) {
 		}
 		lay := newLogLayout(in)
 		r := serve.LogRecord{RequestID: "r", Time: time.Now(), Endpoint: "e", Model: "m", Version: 1, Variant: "stable", Inputs: in, Outputs: []float64{0.5}}
+		segment := appendFrame(nil, func(b []byte) []byte { return appendLayout(b, lay) })
+		segment = appendFrame(segment, func(b []byte) []byte { return appendRecord(b, 0, lay, &r, nil, time.Now()) })
+		var spooled spoolRecord
+		rd := segmentReader{r: bytes.NewReader(segment)}
+		if err := rd.next(&spooled); err != nil {
+			t.Fatalf("read back the spooled %v: %v", values, err)
+		}
 		var file bytes.Buffer
 		w := parquet.NewWriter(&file, lay.schema)
-		if _, err := w.WriteRows([]parquet.Row{lay.appendRow(nil, &r, nil, time.Now())}); err != nil {
+		if _, err := w.WriteRows([]parquet.Row{lay.appendRow(nil, &spooled)}); err != nil {
 			t.Fatalf("write %v: %v", values, err)
 		}
 		if err := w.Close(); err != nil {

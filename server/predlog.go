@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -18,11 +17,9 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/plinthml/plinth"
-	"github.com/plinthml/plinth/blob"
 	"github.com/plinthml/plinth/dataset"
 	"github.com/plinthml/plinth/internal/jsonx"
 	"github.com/plinthml/plinth/serve"
@@ -30,81 +27,84 @@ import (
 
 // logSink stores the prediction log as versions of a dataset per
 // endpoint, "predictions_<endpoint>", which monitoring and label joins read
-// like any dataset. Records are encoded as they are added; a flush writes
-// each endpoint's rows to Parquet and records them as the next version.
-// The records are plinth's own, so they skip the checks outside data goes
-// through: the log's writer shares the serving cores, and the checks cost
-// more than the writing (issue 6's benchmark).
+// like any dataset. Records are appended to a spool segment as they are
+// added, which is all the log's writer does with them on the serving
+// cores; a flush has the converter (convert.go) write the segment as
+// Parquet, a file per endpoint and model version, and records each as the
+// dataset's next version. The records are plinth's own, so they skip the
+// checks outside data goes through.
 type logSink struct {
 	ingester *dataset.Ingester
-	dir      string // where the open batches are written
-	pending  map[pendingKey]*pendingLog
+	dir      string // where segments and the files made of them are written
+	convert  func(segment, dir string) (conversion, error)
+	seg      *segmentWriter // nil until a record comes
 	layouts  map[layoutKey]*logLayout
-	reqKeys  []string       // the last request's sorted keys
-	spare    []batchBuffers // of finished batches, for the next
+	reqKeys  []string // the last request's sorted keys
+	text     []byte   // a request's JSON text
+	spare    []byte   // the last segment's buffer, for the next
 }
 
-// pendingKey names a batch: an endpoint's records of one model version.
-type pendingKey struct {
-	endpoint string
-	layout   *logLayout
+// maxLayouts bounds the layouts kept of model versions a server has
+// served since it started.
+const maxLayouts = 64
+
+// newLogSink returns a sink that converts its segments with convert, or
+// in this process when convert is nil.
+func newLogSink(in *dataset.Ingester, dir string, convert func(segment, dir string) (conversion, error)) *logSink {
+	if convert == nil {
+		convert = convertSegment
+	}
+	return &logSink{ingester: in, dir: dir, convert: convert, layouts: map[layoutKey]*logLayout{}}
 }
 
-type batchBuffers struct {
-	rows []parquet.Row
-	text []byte
-}
-
-const (
-	maxSpareText = 8 << 20
-	// maxLayouts bounds the layouts kept of model versions a server has
-	// served since it started.
-	maxLayouts = 64
-)
-
-// pendingLog is a batch: the open Parquet file its rows go to. After a
-// write error the batch is lost; its rows are still counted, so that Flush
-// reports them.
-type pendingLog struct {
-	layout             *logLayout
-	file               *os.File
-	w                  *parquet.Writer
-	hash               *blob.Hasher  // of the bytes written to file
-	rowBuf             []parquet.Row // rows not yet handed to the writer
-	text               []byte        // their requests' JSON text, which they point into
-	rows               int
-	minEvent, maxEvent time.Time
-	err                error
-}
-
-func newLogSink(in *dataset.Ingester, dir string) *logSink {
-	return &logSink{ingester: in, dir: dir, pending: map[pendingKey]*pendingLog{}, layouts: map[layoutKey]*logLayout{}}
-}
-
-// logDir makes this process's directory for the prediction log's open
-// batches, work/prediction-log/PID, and removes those of processes that
-// are no longer running: a server killed mid-batch leaves a Parquet file
-// without its footer, whose records were never stored.
-func logDir(work string) (string, error) {
+// logDir makes this process's directory for the prediction log's
+// segments, work/prediction-log/PID, and returns the segments that
+// processes no longer running left behind, oldest first: a server killed
+// with records spooled leaves them for the next start to store. Other
+// files there (Parquet files a converter had not finished) are removed.
+func logDir(work string) (dir string, orphans []string, err error) {
 	parent := filepath.Join(work, "prediction-log")
 	entries, err := os.ReadDir(parent)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("prediction log: %w", err)
+		return "", nil, fmt.Errorf("prediction log: %w", err)
 	}
+	type orphan struct {
+		path string
+		mod  time.Time
+	}
+	var found []orphan
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || running(pid) {
+		// This process's id may be that of one gone before it.
+		if err != nil || pid != os.Getpid() && running(pid) {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
-			return "", fmt.Errorf("prediction log: %w", err)
+		sub := filepath.Join(parent, e.Name())
+		files, err := os.ReadDir(sub)
+		if err != nil {
+			return "", nil, fmt.Errorf("prediction log: %w", err)
+		}
+		for _, f := range files {
+			path := filepath.Join(sub, f.Name())
+			info, err := f.Info()
+			if err == nil && strings.HasSuffix(f.Name(), ".spool") {
+				found = append(found, orphan{path, info.ModTime()})
+				continue
+			}
+			if err := os.RemoveAll(path); err != nil {
+				return "", nil, fmt.Errorf("prediction log: %w", err)
+			}
 		}
 	}
-	dir := filepath.Join(parent, strconv.Itoa(os.Getpid()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("prediction log: %w", err)
+	slices.SortFunc(found, func(a, b orphan) int { return a.mod.Compare(b.mod) })
+	for _, o := range found {
+		orphans = append(orphans, o.path)
 	}
-	return dir, nil
+	dir = filepath.Join(parent, strconv.Itoa(os.Getpid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("prediction log: %w", err)
+	}
+	return dir, orphans, nil
 }
 
 // running reports whether a process with that id exists, even one this
@@ -124,36 +124,15 @@ func PredictionDataset(endpoint string) string {
 
 func (s *logSink) Add(_ context.Context, r serve.LogRecord) {
 	lay := s.layout(&r)
-	key := pendingKey{r.Endpoint, lay}
-	p := s.pending[key]
-	if p == nil {
-		p = s.open(lay, r.Time)
-		s.pending[key] = p
-	}
-	p.rows++
-	if r.Time.Before(p.minEvent) {
-		p.minEvent = r.Time
-	}
-	if r.Time.After(p.maxEvent) {
-		p.maxEvent = r.Time
-	}
-	if p.err != nil {
-		return // the batch is lost; Flush reports it
+	if s.seg == nil {
+		s.seg = createSegment(s.dir, s.spare)
 	}
 	var request []byte
 	if r.Request != nil {
-		start := len(p.text)
-		p.text, s.reqKeys = jsonx.AppendObject(p.text, s.reqKeys, r.Request)
-		// Rows point into text until writeRows; text may move as it
-		// grows, but what they point to stays as it was.
-		request = p.text[start:len(p.text):len(p.text)]
+		s.text, s.reqKeys = jsonx.AppendObject(s.text[:0], s.reqKeys, r.Request)
+		request = s.text
 	}
-	n := len(p.rowBuf)
-	p.rowBuf = p.rowBuf[:n+1]
-	p.rowBuf[n] = lay.appendRow(p.rowBuf[n][:0], &r, request, time.Now().UTC())
-	if len(p.rowBuf) == cap(p.rowBuf) {
-		p.writeRows() // an error is kept in p.err
-	}
+	s.seg.add(lay, &r, request, time.Now().UTC())
 }
 
 // layout returns the layout of r's model version.
@@ -167,58 +146,21 @@ func (s *logSink) layout(r *serve.LogRecord) *logLayout {
 	return lay
 }
 
-// writeRows hands the buffered rows to the Parquet writer and returns the
-// batch's first error. Rows go in groups: the writer's per-call cost is
-// paid once per group, and a group is small enough (writeBatch) that writing
-// it is no burst.
-func (p *pendingLog) writeRows() error {
-	if _, err := p.w.WriteRows(p.rowBuf); err != nil && p.err == nil {
-		p.err = err
-	}
-	p.rowBuf = p.rowBuf[:0]
-	p.text = p.text[:0] // no row refers to it any more
-	return p.err
-}
-
-// open starts an endpoint's next batch: a Parquet file that rows are
-// written to as they are added, so encoding and compressing them is spread
-// over time instead of done at each flush.
-func (s *logSink) open(lay *logLayout, first time.Time) *pendingLog {
-	p := &pendingLog{layout: lay, minEvent: first, maxEvent: first, hash: blob.NewHasher()}
-	if n := len(s.spare); n > 0 { // a finished batch's buffers, grown already
-		p.rowBuf, p.text = s.spare[n-1].rows, s.spare[n-1].text
-		s.spare = s.spare[:n-1]
-	} else {
-		p.rowBuf = make([]parquet.Row, 0, writeBatch)
-	}
-	p.file, p.err = os.CreateTemp(s.dir, "predictions-*.parquet")
-	if p.err == nil {
-		p.w = parquet.NewWriter(io.MultiWriter(p.file, p.hash), lay.schema,
-			parquet.Compression(fastSnappy{}), parquet.MaxRowsPerRowGroup(rowGroupRows))
-	}
-	return p
-}
-
 const (
-	// writeBatch is how many rows the log hands its Parquet writer at a
-	// time: enough to pay the writer's per-call cost rarely, few enough
-	// that one call (under a millisecond) is no burst on a serving core.
+	// writeBatch is how many rows the converter hands its Parquet writer
+	// at a time: enough to pay the writer's per-call cost rarely.
 	writeBatch = 64
-	// rowGroupRows bounds a batch file's row groups. The writer holds a
-	// row group's pages until it is complete and then writes, hashes and
-	// indexes them all at once, on a core that also serves: a batch of one
-	// row group (20,000 rows, about 13 MB) took 40-70 ms at its flush,
-	// row groups of 4,096 rows 5-13 ms each under serving load, and of
-	// 1,024 rows 2-7 ms (BenchmarkServing's open loop). Smaller groups cost
-	// no more per record (BenchmarkLogSink) and let DuckDB skip more of a
-	// file by time.
+	// rowGroupRows bounds a file's row groups: smaller groups cost no more
+	// per record (BenchmarkLogSink) and let DuckDB skip more of a file by
+	// time.
 	rowGroupRows = 1024
+	// maxSpare bounds the segment buffer kept for the next segment.
+	maxSpare = 1 << 20
 )
 
 // fastSnappy is Snappy compressed at its fast level. parquet-go's Snappy
 // codec compresses at the better level, which was a third of the log
-// writer's CPU on the serving cores (BenchmarkLogSink); any Snappy reader
-// decodes both.
+// writer's CPU (BenchmarkLogSink); any Snappy reader decodes both.
 type fastSnappy struct{}
 
 func (fastSnappy) String() string                            { return "SNAPPY" }
@@ -228,57 +170,62 @@ func (fastSnappy) Encode(dst, src []byte) ([]byte, error) {
 }
 func (fastSnappy) Decode(dst, src []byte) ([]byte, error) { return s2.Decode(dst[:cap(dst)], src) }
 
-// Flush writes every endpoint's pending rows. The rows of an endpoint
-// that fails are dropped (and counted as failed): keeping them would grow
-// the buffer without bound while the store is down.
+// Flush stores the records added since the last flush: it closes their
+// segment, has it converted, and records each file made of it. The records
+// of an endpoint that fails are dropped (and counted as failed): keeping
+// them would grow the spool without bound while the store is down.
 func (s *logSink) Flush(ctx context.Context) (int, error) {
+	seg := s.seg
+	if seg == nil {
+		return 0, nil
+	}
+	s.seg = nil
+	err := seg.close()
+	if cap(seg.buf) <= maxSpare {
+		s.spare = seg.buf[:0]
+	}
+	if err != nil {
+		if seg.path != "" {
+			os.Remove(seg.path)
+		}
+		return 0, fmt.Errorf("prediction log: %d records lost: %w", seg.records, err)
+	}
+	if len(s.layouts) > maxLayouts {
+		clear(s.layouts)
+	}
+	return s.store(ctx, seg.path, false)
+}
+
+// store converts a segment, records the files made of it and removes it.
+// A segment left by a server that died (recovered) may have been stored
+// in part before: files recorded already are not recorded again.
+func (s *logSink) store(ctx context.Context, segment string, recovered bool) (int, error) {
+	defer os.Remove(segment)
+	conv, err := s.convert(segment, s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("prediction log: segment %s: %w", filepath.Base(segment), err)
+	}
 	var stored int
 	var errs []error
-	for key, p := range s.pending {
-		name := PredictionDataset(key.endpoint)
-		if err := s.write(ctx, name, p); err != nil {
+	for _, b := range conv.Batches {
+		name := PredictionDataset(b.Endpoint)
+		if err := s.record(ctx, name, b, recovered); err != nil {
+			os.Remove(b.File)
 			errs = append(errs, fmt.Errorf("prediction log %s: %w", name, err))
 			continue
 		}
-		stored += p.rows
+		stored += int(b.Rows)
 	}
-	for _, p := range s.pending {
-		if cap(p.text) <= maxSpareText { // rows of rare size do not keep their memory
-			s.spare = append(s.spare, batchBuffers{rows: p.rowBuf[:0], text: p.text[:0]})
-		}
-	}
-	clear(s.pending)
-	if len(s.layouts) > maxLayouts {
-		clear(s.layouts)
+	if conv.Unread != "" {
+		errs = append(errs, fmt.Errorf("prediction log: segment %s: the rest is unreadable: %s", filepath.Base(segment), conv.Unread))
 	}
 	return stored, errors.Join(errs...)
 }
 
-// write closes an endpoint's batch and records it as the dataset's next
-// version. The rows' ingestion times are when the writer took them, no
-// later than the version's.
-func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
-	if p.file != nil {
-		defer os.Remove(p.file.Name())
-	}
-	if p.err != nil {
-		if p.file != nil {
-			p.file.Close()
-		}
-		return p.err
-	}
-	if err := p.writeRows(); err != nil {
-		p.w.Close()
-		p.file.Close()
-		return err
-	}
-	if err := p.w.Close(); err != nil {
-		p.file.Close()
-		return err
-	}
-	if err := p.file.Close(); err != nil {
-		return err
-	}
+// record stores a batch's file as its dataset's next version. The rows'
+// ingestion times are when the writer took them, no later than the
+// version's.
+func (s *logSink) record(ctx context.Context, name string, b convertedBatch, recovered bool) error {
 	spec, err := s.ingester.Store.Spec(ctx, name)
 	if plinth.IsCode(err, plinth.ENOTFOUND) {
 		spec = &dataset.Spec{Name: name, EventTime: "time", Columns: []dataset.Column{{Name: "time", Type: "timestamp", NotNull: true}}}
@@ -287,10 +234,36 @@ func (s *logSink) write(ctx context.Context, name string, p *pendingLog) error {
 	if err != nil {
 		return err
 	}
-	info := p.hash.Info()
-	_, err = s.ingester.Record(ctx, *spec, dataset.Written{File: p.file.Name(), Rows: int64(p.rows), Schema: p.layout.fields,
-		At: time.Now().UTC(), MinEvent: &p.minEvent, MaxEvent: &p.maxEvent, Info: &info}, "prediction log")
+	if recovered {
+		versions, err := s.ingester.Store.DatasetVersions(ctx, name)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(versions, func(v dataset.Version) bool { return v.Digest == string(b.Info.Digest) }) {
+			return os.Remove(b.File)
+		}
+	}
+	_, err = s.ingester.Record(ctx, *spec, dataset.Written{File: b.File, Rows: b.Rows, Schema: b.Schema,
+		At: time.Now().UTC(), MinEvent: &b.MinEvent, MaxEvent: &b.MaxEvent, Info: &b.Info}, "prediction log")
 	return err
+}
+
+// recover stores the segments a server that died left (logDir), oldest
+// first, and says how many records that was.
+func (s *logSink) recover(ctx context.Context, segments []string) (int, error) {
+	var stored int
+	var errs []error
+	for _, seg := range segments {
+		n, err := s.store(ctx, seg, true)
+		stored += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if dir := filepath.Dir(seg); dir != s.dir {
+			os.Remove(dir) // once empty
+		}
+	}
+	return stored, errors.Join(errs...)
 }
 
 // LookupPrediction finds a request's records in an endpoint's prediction

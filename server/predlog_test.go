@@ -32,7 +32,7 @@ func BenchmarkLogSink(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer n.Close()
-	sink := newLogSink(n.Ingester, b.TempDir())
+	sink := newLogSink(n.Ingester, b.TempDir(), nil)
 	recs := make([]serve.LogRecord, 1000)
 	names := make([]string, 30) // shared by the records, as a model's are
 	for f := range names {
@@ -61,7 +61,7 @@ func BenchmarkLogSink(b *testing.B) {
 	b.ReportMetric(float64(flush.Nanoseconds())/float64(b.N), "flush-ns/record")
 }
 
-// A batch that cannot be written is lost whole, and Flush says how many
+// A segment that cannot be written is lost whole, and Flush says how many
 // records that was: none stored, the error named.
 func TestLogSinkLostBatch(t *testing.T) {
 	ctx := context.Background()
@@ -70,14 +70,14 @@ func TestLogSinkLostBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	sink := newLogSink(n.Ingester, filepath.Join(t.TempDir(), "missing"))
+	sink := newLogSink(n.Ingester, filepath.Join(t.TempDir(), "missing"), nil)
 	rec := serve.LogRecord{RequestID: "r", Time: time.Now(), Endpoint: "score", Model: "score", Version: 1,
 		Inputs: serve.Inputs{Names: []string{"x"}, Values: []any{1.0}}, Outputs: []float64{0.5}}
 	for range 300 {
 		sink.Add(ctx, rec)
 	}
 	stored, err := sink.Flush(ctx)
-	if stored != 0 || err == nil || !strings.Contains(err.Error(), "predictions_score") {
+	if stored != 0 || err == nil || !strings.Contains(err.Error(), "300 records lost") {
 		t.Fatalf("Flush = %d, %v", stored, err)
 	}
 	// The next batch is a new one.
@@ -88,42 +88,53 @@ func TestLogSinkLostBatch(t *testing.T) {
 	}
 }
 
-// A server's batch directory outlives a kill -9; the next server removes
-// those of processes that are gone and leaves the running ones'.
+// A server's spool outlives a kill -9; the next server takes the
+// segments of processes that are gone, removes what else they left, and
+// leaves the running ones' directories alone.
 func TestLogDir(t *testing.T) {
 	work := t.TempDir()
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
 		t.Skip("no true command:", err)
 	}
-	for _, pid := range []int{gone.Process.Pid, os.Getppid()} {
+	write := func(pid int, name string) string {
 		dir := filepath.Join(work, "prediction-log", strconv.Itoa(pid))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "predictions-1.parquet"), []byte("PAR1"), 0o644); err != nil {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("data"), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		return path
 	}
-	dir, err := logDir(work)
+	older := write(gone.Process.Pid, "segment-1.spool")
+	newer := write(gone.Process.Pid, "segment-2.spool")
+	os.Chtimes(older, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	unfinished := write(gone.Process.Pid, "predictions-1.parquet")
+	running := write(os.Getppid(), "segment-3.spool")
+	dir, orphans, err := logDir(work)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if dir != filepath.Join(work, "prediction-log", strconv.Itoa(os.Getpid())) {
 		t.Fatalf("dir %s", dir)
 	}
-	if _, err := os.Stat(filepath.Join(work, "prediction-log", strconv.Itoa(gone.Process.Pid))); !os.IsNotExist(err) {
-		t.Errorf("a gone process's batches are still there: %v", err)
+	if !slices.Equal(orphans, []string{older, newer}) {
+		t.Errorf("orphans %v, want %v", orphans, []string{older, newer})
 	}
-	if _, err := os.Stat(filepath.Join(work, "prediction-log", strconv.Itoa(os.Getppid()), "predictions-1.parquet")); err != nil {
-		t.Errorf("a running process's batch was removed: %v", err)
+	if _, err := os.Stat(unfinished); !os.IsNotExist(err) {
+		t.Errorf("a gone process's unfinished file is still there: %v", err)
+	}
+	if _, err := os.Stat(running); err != nil {
+		t.Errorf("a running process's segment was touched: %v", err)
 	}
 }
 
-// A batch larger than a row group reaches its file a row group at a time
-// and is moved into the blob store whole: the dataset's version reads back
-// (its digest checked) with every row, and nothing is left in the batch
-// directory.
+// A batch larger than a row group is converted, by a converter process,
+// into a file of several row groups, which is moved into the blob store
+// whole: the dataset's version reads back (its digest checked) with every
+// row, and nothing is left in the log's directory.
 func TestLogSinkBatchMoved(t *testing.T) {
 	ctx := context.Background()
 	n, err := Open(ctx, Config{DataDir: t.TempDir()})
@@ -132,7 +143,9 @@ func TestLogSinkBatchMoved(t *testing.T) {
 	}
 	defer n.Close()
 	dir := t.TempDir()
-	sink := newLogSink(n.Ingester, dir)
+	conv := &converter{}
+	defer conv.Close()
+	sink := newLogSink(n.Ingester, dir, conv.convert)
 	const records = 2*rowGroupRows + 100
 	names := []string{"x", "y"}
 	for i := range records {
@@ -143,8 +156,11 @@ func TestLogSinkBatchMoved(t *testing.T) {
 	if stored, err := sink.Flush(ctx); stored != records || err != nil {
 		t.Fatalf("Flush = %d, %v", stored, err)
 	}
+	if conv.cmd == nil {
+		t.Error("the segment was not converted by a converter process")
+	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Errorf("batch directory holds %d files after the flush", len(left))
+		t.Errorf("the log's directory holds %d files after the flush", len(left))
 	}
 	snapshots := &dataset.Snapshots{Store: n.Meta, Blobs: n.Blobs, CacheDir: t.TempDir()}
 	files, err := snapshots.Files(ctx, PredictionDataset("score"), nil)
@@ -185,7 +201,7 @@ func TestLogSinkTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	sink := newLogSink(n.Ingester, t.TempDir())
+	sink := newLogSink(n.Ingester, t.TempDir(), nil)
 	v1 := []model.Feature{{Name: "f", Type: model.Float, Nullable: true}, {Name: "n", Type: model.Int}, {Name: "b", Type: model.Bool},
 		{Name: "c", Type: model.Categorical, Categories: []string{"AA", "BB"}, Nullable: true}, {Name: "k", Type: model.Categorical}, {Name: "dep delay", Type: model.Float}}
 	v2 := []model.Feature{{Name: "f", Type: model.Float}, {Name: "time", Type: model.Float}} // DuckDB quotes its keywords in types
@@ -273,7 +289,7 @@ func TestLookupOlderLog(t *testing.T) {
 	if _, err := n.Ingester.Record(ctx, spec, dataset.Written{File: old, Rows: 1, At: time.Now()}, "prediction log"); err != nil {
 		t.Fatal(err)
 	}
-	sink := newLogSink(n.Ingester, t.TempDir())
+	sink := newLogSink(n.Ingester, t.TempDir(), nil)
 	sink.Add(ctx, serve.LogRecord{RequestID: "r-new", Time: time.Now(), Endpoint: "score", Model: "score", Version: 2, Variant: "stable",
 		Inputs:  serve.Inputs{Names: []string{"x", "z"}, Values: []any{2.5, true}, Features: []model.Feature{{Name: "x", Type: model.Float}, {Name: "z", Type: model.Bool}}},
 		Request: map[string]any{"entity_id": "e2"}, Outputs: []float64{0.75}})

@@ -113,6 +113,7 @@ type Node struct {
 	Logger *slog.Logger
 
 	stopLog      func()
+	converter    *converter // of the prediction log
 	handler      http.Handler
 	qcfg         *queue.Config
 	natsServer   *queue.Server
@@ -159,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		offline.Close()
 		return nil, fmt.Errorf("work directory: %w", err)
 	}
-	batches, err := logDir(work)
+	batches, orphans, err := logDir(work)
 	if err != nil {
 		meta.Close()
 		offline.Close()
@@ -195,7 +196,18 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.stopLog = stopLog
 	n.Runtime.Features = featureServer
 	n.Monitor = &monitor.Monitor{Store: meta, Models: &versionModels{registry: n.Registry, blobs: blobs, runtime: n.Runtime}, Every: cfg.MonitorWindow, Logger: cfg.Logger}
-	n.Runtime.Log = &serve.PredictionLog{Sink: monitorSink{next: newLogSink(n.Ingester, batches), mon: n.Monitor}, SampleRate: cfg.LogSampleRate, Logger: cfg.Logger}
+	n.converter = &converter{logger: cfg.Logger}
+	sink := newLogSink(n.Ingester, batches, n.converter.convert)
+	if len(orphans) > 0 {
+		// A server that died left records spooled: they are stored before
+		// this one logs its own.
+		stored, err := sink.recover(ctx, orphans)
+		cfg.Logger.Info("prediction log: stored the records a stopped server left", "segments", len(orphans), "records", stored)
+		if err != nil {
+			cfg.Logger.Warn("prediction log: records a stopped server left were lost", "err", err)
+		}
+	}
+	n.Runtime.Log = &serve.PredictionLog{Sink: monitorSink{next: sink, mon: n.Monitor}, SampleRate: cfg.LogSampleRate, Logger: cfg.Logger}
 	n.Runtime.Log.Start(logCtx, 100_000, metrics)
 	n.Deployer = &deploy.Deployer{Store: meta, Registry: n.Registry, Runtime: n.Runtime}
 	n.Registry.InUse = append(n.Registry.InUse, n.Deployer.InUse)
@@ -355,6 +367,7 @@ func (n *Node) Close() error {
 	if n.stopLog != nil {
 		n.stopLog()
 		n.Runtime.Log.Wait()
+		n.converter.Close()
 	}
 	n.Offline.Close()
 	if n.Online != nil {
