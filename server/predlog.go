@@ -248,9 +248,9 @@ func (s *logSink) record(ctx context.Context, name string, b convertedBatch, rec
 	return err
 }
 
-// recover stores the segments a server that died left (logDir), oldest
+// recoverSegments stores the segments a server that died left (logDir), oldest
 // first, and says how many records that was.
-func (s *logSink) recover(ctx context.Context, segments []string) (int, error) {
+func (s *logSink) recoverSegments(ctx context.Context, segments []string) (int, error) {
 	var stored int
 	var errs []error
 	for _, seg := range segments {

@@ -201,7 +201,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if len(orphans) > 0 {
 		// A server that died left records spooled: they are stored before
 		// this one logs its own.
-		stored, err := sink.recover(ctx, orphans)
+		stored, err := sink.recoverSegments(ctx, orphans)
 		cfg.Logger.Info("prediction log: stored the records a stopped server left", "segments", len(orphans), "records", stored)
 		if err != nil {
 			cfg.Logger.Warn("prediction log: records a stopped server left were lost", "err", err)
