@@ -217,16 +217,27 @@ func (b *pendingBatch) close() error {
 // converter converts segments in a converter process, started at the
 // first segment, or in this process when one cannot run.
 type converter struct {
-	logger  *slog.Logger
+	logger *slog.Logger
+	// command is the converter process to start; nil: this executable.
+	command func() *exec.Cmd
+	// timeout bounds a conversion in the process: one that takes longer
+	// is killed and converted in the server. Zero: convertTimeout.
+	timeout time.Duration
 	cmd     *exec.Cmd
 	in      io.WriteCloser
 	out     *bufio.Scanner
 	retryAt time.Time // of a process, after one failed
 }
 
-// converterRetry is how long a server converts in process after its
-// converter process failed to start or broke.
-const converterRetry = time.Minute
+const (
+	// converterRetry is how long a server converts in process after its
+	// converter process failed to start or broke.
+	converterRetry = time.Minute
+	// convertTimeout is far longer than a segment of a flush takes (about
+	// 0.1 s for 20,000 records): a process that takes it has hung, and
+	// the log's writer waiting on it would leave records to be dropped.
+	convertTimeout = 2 * time.Minute
+)
 
 func (c *converter) convert(path, dir string) (conversion, error) {
 	if c.cmd == nil && !time.Now().Before(c.retryAt) {
@@ -235,7 +246,16 @@ func (c *converter) convert(path, dir string) (conversion, error) {
 		}
 	}
 	if c.cmd != nil {
+		timeout := c.timeout
+		if timeout <= 0 {
+			timeout = convertTimeout
+		}
+		proc := c.cmd.Process
+		hung := time.AfterFunc(timeout, func() { proc.Kill() }) // the answer's read then fails
 		conv, err := c.ask(conversionRequest{Segment: path, Dir: dir})
+		if !hung.Stop() && err != nil {
+			err = fmt.Errorf("no answer in %v: %w", timeout, err)
+		}
 		if err == nil {
 			if conv.Error != "" {
 				return conv, errors.New(conv.Error)
@@ -248,12 +268,17 @@ func (c *converter) convert(path, dir string) (conversion, error) {
 }
 
 func (c *converter) start() error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
+	var cmd *exec.Cmd
+	if c.command != nil {
+		cmd = c.command()
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cmd = exec.Command(exe, "prediction-log-converter")
+		cmd.Env = append(os.Environ(), converterEnv+"=1", "GOMAXPROCS=1")
 	}
-	cmd := exec.Command(exe, "prediction-log-converter")
-	cmd.Env = append(os.Environ(), converterEnv+"=1", "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -69,6 +69,30 @@ func TestConverterProcess(t *testing.T) {
 	}
 }
 
+// A converter process that does not answer is killed after the timeout,
+// and the segment is converted in the server.
+func TestConverterHangs(t *testing.T) {
+	if _, err := exec.LookPath("sleep"); err != nil {
+		t.Skip("no sleep command")
+	}
+	dir := t.TempDir()
+	var logged bytes.Buffer
+	conv := &converter{logger: slog.New(slog.NewTextHandler(&logged, nil)), timeout: 200 * time.Millisecond,
+		command: func() *exec.Cmd { return exec.Command("sleep", "60") }}
+	defer conv.Close()
+	start := time.Now()
+	got, err := conv.convert(spoolRecords(t, dir, "score", "a"), dir)
+	if err != nil || len(got.Batches) != 1 || got.Batches[0].Rows != 1 {
+		t.Fatalf("convert = %+v, %v", got, err)
+	}
+	if waited := time.Since(start); waited > 30*time.Second {
+		t.Errorf("waited %v for a hung converter", waited)
+	}
+	if conv.cmd != nil || !strings.Contains(logged.String(), "no answer in 200ms") {
+		t.Errorf("process %v, logged %q", conv.cmd, logged.String())
+	}
+}
+
 // A server killed with records spooled loses none of them that reached
 // its segment: the next start stores them, up to a frame the kill tore,
 // and stores once a segment whose files were recorded before the kill
