@@ -116,7 +116,6 @@ func convertSegment(path, dir string) (conv conversion, err error) {
 		rd      = segmentReader{r: bufio.NewReaderSize(f, 256<<10)}
 		batches = map[batchKey]*pendingBatch{}
 		order   []*pendingBatch
-		layouts []*logLayout // by the segment's index
 		rec     spoolRecord
 	)
 	defer func() {
@@ -136,14 +135,10 @@ func convertSegment(path, dir string) (conv conversion, err error) {
 			}
 			break
 		}
-		for len(layouts) < len(rd.layouts) {
-			l := rd.layouts[len(layouts)]
-			layouts = append(layouts, layoutOf(l.names, l.kinds))
-		}
 		key := batchKey{rec.endpoint, rec.layout}
 		b := batches[key]
 		if b == nil {
-			if b, err = createBatch(dir, rec.endpoint, layouts[rec.layout], rec.time); err != nil {
+			if b, err = createBatch(dir, rec.endpoint, rd.layouts[rec.layout], rec.time); err != nil {
 				return conv, err
 			}
 			batches[key] = b

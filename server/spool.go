@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -64,17 +63,11 @@ type spoolValue struct {
 	text string  // kindText
 }
 
-// spoolLayout is what a segment says of a layout: enough to build its
-// Parquet schema.
-type spoolLayout struct {
-	names []string
-	kinds []featureKind
-}
-
 // segmentWriter appends frames to a segment file. Frames are gathered in
-// buf and written when it grows past spoolChunk, at most spoolEvery after
-// the oldest was added, and when the segment is closed: a write call per
-// record would cost the serving cores more than encoding it.
+// buf and written when it grows past spoolChunk, when a record comes
+// spoolEvery or more after the last write, and when the segment is
+// closed: a write call per record would cost the serving cores more than
+// encoding it.
 type segmentWriter struct {
 	path    string
 	file    *os.File
@@ -212,22 +205,19 @@ func appendString[T string | []byte](b []byte, s T) []byte {
 	return append(b, s...)
 }
 
-// errTorn says a segment ends inside a frame, or a frame fails its
-// checksum: what follows is not read.
-var errTorn = errors.New("torn or corrupt frame")
-
 // segmentReader reads a segment's frames.
 type segmentReader struct {
 	r       io.Reader
 	header  [frameHeader]byte
 	payload []byte
-	layouts []spoolLayout
-	offset  int64 // of the next frame
+	layouts []*logLayout // by their index in the segment
+	offset  int64        // of the next frame
 }
 
 // next reads the next record into rec, reading the layout frames before
-// it. It returns io.EOF at the end of the segment and an error wrapping
-// errTorn, which names the offset, where the rest cannot be read.
+// it. It returns io.EOF at the end of the segment, and an error naming the
+// offset where the rest cannot be read: a frame torn by a crash, or
+// corrupt.
 func (s *segmentReader) next(rec *spoolRecord) error {
 	for {
 		if _, err := io.ReadFull(s.r, s.header[:]); err != nil {
@@ -273,7 +263,7 @@ func (s *segmentReader) next(rec *spoolRecord) error {
 }
 
 func (s *segmentReader) torn(format string, args ...any) error {
-	return fmt.Errorf("frame at %d: %w: %s", s.offset, errTorn, fmt.Sprintf(format, args...))
+	return fmt.Errorf("frame at %d: torn or corrupt: %s", s.offset, fmt.Sprintf(format, args...))
 }
 
 // decoder reads a frame's payload; its first error sticks.
@@ -351,24 +341,27 @@ func (d *decoder) count(what string, size int) int {
 	return int(n)
 }
 
-func (d *decoder) layout() spoolLayout {
+// layout reads a layout frame: the features' names and kinds, all the
+// converter needs to write their files.
+func (d *decoder) layout() *logLayout {
 	n := d.count("features", 2)
-	lay := spoolLayout{names: make([]string, n), kinds: make([]featureKind, n)}
+	names, kinds := make([]string, n), make([]featureKind, n)
 	for i := range n {
-		lay.names[i] = d.string("feature name")
-		k := featureKind(d.byte("feature kind"))
-		if k > kindText {
+		names[i] = d.string("feature name")
+		if kinds[i] = featureKind(d.byte("feature kind")); kinds[i] > kindText {
 			d.fail("feature kind")
 		}
-		lay.kinds[i] = k
 	}
 	if len(d.b) != 0 {
 		d.fail("layout")
 	}
-	return lay
+	if d.err != nil {
+		return nil
+	}
+	return layoutOf(names, kinds)
 }
 
-func (d *decoder) record(r *spoolRecord, layouts []spoolLayout) {
+func (d *decoder) record(r *spoolRecord, layouts []*logLayout) {
 	id := d.uvarint("layout")
 	if d.err == nil && id >= uint64(len(layouts)) {
 		d.err = fmt.Errorf("layout %d is not defined before it", id)
