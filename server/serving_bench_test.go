@@ -50,8 +50,11 @@ const servingFeatures = 30
 //   - ratio: predict-req/s over hello-req/s. Target at least 0.5.
 //   - p99-ms-at-half: open loop (openLoop) at half of predict-req/s,
 //     latency measured from each request's scheduled time (no coordinated
-//     omission), in five segments that take turns with the two below.
+//     omission), in ten segments that take turns with the two below.
 //     Target at most 2 ms.
+//   - window-p99-ms-at-half: the median of those ten segments' p99s (each
+//     about half a second at these rates): the same target for a typical
+//     window, which a few stalls of the shared machine do not decide.
 //   - handler-p99-ms-at-half: the same requests' p99 as the server's own
 //     latency histogram has it (plinth_http_request_duration_seconds),
 //     from the request's routing to its handler's return: the upper bound
@@ -66,7 +69,8 @@ const servingFeatures = 30
 //   - spin-p99-ms-at-same-rate: a hello-world that first spins for spin-µs,
 //     the server CPU a prediction costs beyond a hello-world's (measured in
 //     the closed-loop rounds), at that same rate: the tail this machine
-//     gives any handler of a prediction's cost.
+//     gives any handler of a prediction's cost; spin-window-p99-ms is its
+//     median segment p99.
 //   - failed: requests that did not get a 200, in all phases. Target 0.
 //   - with wrk on the PATH: wrk-hello-req/s, wrk-predict-req/s and
 //     wrk-ratio, the same comparison driven by wrk, and
@@ -111,13 +115,13 @@ func BenchmarkServing(b *testing.B) {
 	// The three open loops take turns in short segments, so that a stall
 	// of the shared machine (tens of milliseconds, now and then) is as
 	// likely to fall on any of them, and their p99s compare.
-	var steady, helloSteady, spinSteady loadResult
+	var steady, helloSteady, spinSteady windows
 	segment := max(b.N/openSegments, 1)
 	handlerBefore := predictHandlerHistogram(b, n)
 	for range openSegments {
-		steady = steady.add(loadProc(b, segment, 64, predictRun.rate/2, predictURL))
-		helloSteady = helloSteady.add(loadProc(b, segment, 64, predictRun.rate/2, hello.URL))
-		spinSteady = spinSteady.add(loadProc(b, segment, 64, predictRun.rate/2, spinner.URL))
+		steady.add(loadProc(b, segment, 64, predictRun.rate/2, predictURL))
+		helloSteady.add(loadProc(b, segment, 64, predictRun.rate/2, hello.URL))
+		spinSteady.add(loadProc(b, segment, 64, predictRun.rate/2, spinner.URL))
 	}
 	handlerP99 := histogramQuantileBound(handlerBefore, predictHandlerHistogram(b, n), 0.99)
 
@@ -169,13 +173,15 @@ func BenchmarkServing(b *testing.B) {
 	b.ReportMetric(predictRun.rate, "predict-req/s")
 	b.ReportMetric(predictRun.rate/helloRun.rate, "ratio")
 	b.ReportMetric(predictRun.p(0.99).Seconds()*1e3, "p99-ms-at-max")
-	b.ReportMetric(steady.p(0.99).Seconds()*1e3, "p99-ms-at-half")
+	b.ReportMetric(steady.all.p(0.99).Seconds()*1e3, "p99-ms-at-half")
+	b.ReportMetric(steady.medianP99().Seconds()*1e3, "window-p99-ms-at-half")
 	b.ReportMetric(handlerP99*1e3, "handler-p99-ms-at-half")
 	b.ReportMetric(paced.p(0.99).Seconds()*1e3, "p99-ms-at-half-swapping")
-	b.ReportMetric(helloSteady.p(0.99).Seconds()*1e3, "hello-p99-ms-at-same-rate")
-	b.ReportMetric(spinSteady.p(0.99).Seconds()*1e3, "spin-p99-ms-at-same-rate")
+	b.ReportMetric(helloSteady.all.p(0.99).Seconds()*1e3, "hello-p99-ms-at-same-rate")
+	b.ReportMetric(spinSteady.all.p(0.99).Seconds()*1e3, "spin-p99-ms-at-same-rate")
+	b.ReportMetric(spinSteady.medianP99().Seconds()*1e3, "spin-window-p99-ms")
 	b.ReportMetric(float64(spin.Microseconds()), "spin-µs")
-	b.ReportMetric(float64(helloRun.failed+predictRun.failed+steady.failed+paced.failed), "failed")
+	b.ReportMetric(float64(helloRun.failed+predictRun.failed+steady.all.failed+paced.failed), "failed")
 }
 
 // predictHandlerHistogram reads the server's latency histogram of the
@@ -231,7 +237,31 @@ func helloServer(b *testing.B, spin time.Duration) *httptest.Server {
 }
 
 // openSegments is how many turns BenchmarkServing's open loops take.
-const openSegments = 5
+const openSegments = 10
+
+// windows are the segments of one open loop: all their requests, and the
+// p99 of each. A stall of the shared machine (now and then tens of
+// milliseconds, which the hello-world's p99 shows too) decides the p99 of
+// all requests of a run; the median of the segments' p99s is the tail of a
+// typical half-second window, as a latency objective evaluated per window
+// sees it, and a few stalls do not move it.
+type windows struct {
+	all  loadResult
+	p99s []time.Duration
+}
+
+func (w *windows) add(r loadResult) {
+	w.all = w.all.add(r)
+	w.p99s = append(w.p99s, r.p(0.99))
+}
+
+func (w *windows) medianP99() time.Duration {
+	if len(w.p99s) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(w.p99s))
+	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
+}
 
 // wrkScript makes wrk POST by-entity bodies like servingBody's.
 var wrkScript = `counter = 0
