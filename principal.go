@@ -7,6 +7,10 @@ import "context"
 // already records who did it.
 const Anonymous = "anonymous"
 
+// System is the principal of what the platform does on its own: an
+// automatic rollback, the first admin token, the prediction log's batches.
+const System = "plinth"
+
 type principalKey struct{}
 
 // WithPrincipal returns a context carrying the acting principal.

@@ -171,6 +171,8 @@ func TestErrors(t *testing.T) {
 		{"spec bad duration", "PUT", "/api/v1/datasets/d/spec", `{"event_time": "t", "max_age": "a week"}`, 400, "invalid", "", "not a duration"},
 		{"spec name mismatch", "PUT", "/api/v1/datasets/d/spec", `{"name": "e"}`, 400, "invalid", "name", "the path"},
 		{"batch without spec", "POST", "/api/v1/datasets/nospec/batches", `a,b`, 404, "not_found", "", "no spec"},
+		{"batch source with a newline", "POST", "/api/v1/datasets/nospec/batches?source=a%0Ab", `a,b`, 400, "invalid", "source", "printable"},
+		{"batch source too long", "POST", "/api/v1/datasets/nospec/batches?source=" + strings.Repeat("x", 513), `a,b`, 400, "invalid", "source", "at most 512 bytes"},
 		{"missing quarantine", "GET", "/api/v1/datasets/d/quarantines/nope", ``, 404, "not_found", "", "not found"},
 		{"apply bad kind", "POST", "/api/v1/definitions/apply", `{"set": [{"kind": "table", "name": "t", "spec": {}}]}`, 400, "invalid", "kind", "not one of"},
 		{"apply dangling view", "POST", "/api/v1/definitions/apply", `{"set": [{"kind": "feature_view", "name": "v", "spec": {"name": "v", "entities": ["e"], "source": "x.csv", "timestamp": "t", "features": ["f"]}}]}`, 400, "invalid", "views.v.entities", "unknown entity"},

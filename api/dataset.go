@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/dataset"
@@ -61,8 +64,13 @@ type IngestResult struct {
 }
 
 // ingestBatch streams the request body to a temporary file and ingests it
-// with the dataset's stored spec. ?format=csv (default) or parquet.
+// with the dataset's stored spec. ?format=csv (default) or parquet;
+// ?source= names where the batch came from, "upload" if absent.
 func (s *Server) ingestBatch(w http.ResponseWriter, r *http.Request) error {
+	source, err := batchSource(r.URL.Query().Get("source"))
+	if err != nil {
+		return err
+	}
 	spec, err := s.Ingester.Store.Spec(r.Context(), r.PathValue("dataset"))
 	if err != nil {
 		return err
@@ -87,12 +95,29 @@ func (s *Server) ingestBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	v, q, err := s.Ingester.Ingest(r.Context(), *spec, tmp.Name())
+	v, q, err := s.Ingester.IngestCopy(r.Context(), *spec, tmp.Name(), source)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, IngestResult{Version: v, Quarantine: q})
 	return nil
+}
+
+// maxSourceLen bounds a batch's source: a label, not a document.
+const maxSourceLen = 512
+
+// batchSource checks the label a client gives a batch's origin: it is
+// stored with the version and shown in listings and the audit trail.
+func batchSource(source string) (string, error) {
+	switch {
+	case source == "":
+		return "upload", nil
+	case len(source) > maxSourceLen:
+		return "", plinth.Invalid("source", "at most %d bytes, have %d", maxSourceLen, len(source))
+	case !utf8.ValidString(source) || strings.ContainsFunc(source, unicode.IsControl):
+		return "", plinth.Invalid("source", "must be printable UTF-8 text")
+	}
+	return source, nil
 }
 
 func (s *Server) listDatasetVersions(w http.ResponseWriter, r *http.Request) error {
@@ -235,7 +260,7 @@ func (s *Server) Push(ctx context.Context, name string, rows []map[string]any) (
 	if err := tmp.Close(); err != nil {
 		return nil, nil, nil, err
 	}
-	v, q, err := s.Ingester.Ingest(ctx, *spec, tmp.Name())
+	v, q, err := s.Ingester.IngestCopy(ctx, *spec, tmp.Name(), "push")
 	if err != nil || v == nil || s.Materializer == nil {
 		return v, q, nil, err
 	}

@@ -128,6 +128,7 @@ func (s *Server) buildTrainingSet(w http.ResponseWriter, r *http.Request) error 
 		Dataset: req.Service + "_training", Digest: info.Digest.String(), Rows: built.Rows, Bytes: info.Size,
 		Source:     fmt.Sprintf("training set of feature service %s v%d as of %s from %v", built.Service, built.ServiceVersion, asOf, built.Sources),
 		IngestedAt: time.Now().UTC(),
+		IngestedBy: plinth.PrincipalFrom(r.Context()),
 	}
 	if err := s.Ingester.Store.RecordIngest(r.Context(), v, nil); err != nil {
 		return err

@@ -271,7 +271,7 @@ func (s *Service) Bootstrap(ctx context.Context) (string, *Token, error) {
 		for i := 2; taken[name]; i++ {
 			name = fmt.Sprintf("admin-%d", i)
 		}
-		secret, t, err := s.Create(plinth.WithPrincipal(ctx, "plinth"), name, Admin, 0)
+		secret, t, err := s.Create(plinth.WithPrincipal(ctx, plinth.System), name, Admin, 0)
 		// Another server starting on the same store may have made one
 		// first: look again.
 		if plinth.IsCode(err, plinth.ECONFLICT) && attempt < 3 {

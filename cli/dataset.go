@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"fmt"
@@ -97,7 +98,7 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 				copied = n
 				pw.CloseWithError(err)
 			}()
-			res, err := c.Ingest(ctx, pos[0], "csv", pr)
+			res, err := c.Ingest(ctx, pos[0], "csv", "postgres: "+pos[1], pr)
 			if err != nil {
 				return err
 			}
@@ -121,7 +122,7 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 			}
 			body = zr
 		}
-		res, err := c.Ingest(ctx, pos[0], format, body)
+		res, err := c.Ingest(ctx, pos[0], format, pos[1], body)
 		if err != nil {
 			return err
 		}
@@ -153,13 +154,13 @@ func runDatasets(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, vs, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "VERSION\tROWS\tQUARANTINED\tEVENTS\tINGESTED\tDIGEST\tSOURCE")
+			fmt.Fprintln(w, "VERSION\tROWS\tQUARANTINED\tEVENTS\tINGESTED\tBY\tDIGEST\tSOURCE")
 			for _, v := range vs {
 				events := "-"
 				if v.MinEvent != nil {
 					events = v.MinEvent.Format(time.DateTime) + " .. " + v.MaxEvent.Format(time.DateTime)
 				}
-				fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%s\t%s\t%s\n", v.Version, v.Rows, v.Quarantined, events, v.IngestedAt.Local().Format(time.DateTime), shortDigest(v.Digest), filepath.Base(v.Source))
+				fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Version, v.Rows, v.Quarantined, events, v.IngestedAt.Local().Format(time.DateTime), cmp.Or(v.IngestedBy, "-"), shortDigest(v.Digest), filepath.Base(v.Source))
 			}
 		})
 	case "quarantines":

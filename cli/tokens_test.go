@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,6 +57,17 @@ func TestTokens(t *testing.T) {
 	if msg := runFails(t, "tokens", "create", "sneaky", "--role", "admin", "--url", url, "--token", ci); !strings.Contains(msg, "needs admin") {
 		t.Errorf("editor making a token: %s", msg)
 	}
+	// An editor ingests a batch, one row of which fails the spec.
+	dir := t.TempDir()
+	spec, batch := filepath.Join(dir, "weather.yaml"), filepath.Join(dir, "weather.csv")
+	if err := os.WriteFile(spec, []byte("columns: [{name: temp, type: float, not_null: true}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(batch, []byte("origin,temp\nJFK,39\nLGA,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "datasets", "spec", "weather", spec, "--url", url, "--token", ci)
+	run(t, "datasets", "ingest", "weather", batch, "--url", url, "--token", ci)
 	list := run(t, "tokens", "list", "--url", url, "--token", admin)
 	if !regexp.MustCompile(`(?m)^ci +editor .* admin +never +`).MatchString(list) || !regexp.MustCompile(`(?m)^admin +admin .* plinth +never +`).MatchString(list) || strings.Contains(list, "plt_") {
 		t.Errorf("tokens list:\n%s", list)
@@ -77,9 +89,11 @@ func TestTokens(t *testing.T) {
 		t.Errorf("tokens list --revoked:\n%s", list)
 	}
 
-	// The audit trail shows who made and revoked which token.
+	// The audit trail shows who made and revoked which token, and who
+	// ingested which batch.
 	trail := run(t, "audit", "--url", url, "--token", admin)
-	for _, want := range []string{`plinth +token\.create +token admin \(admin\)`, `admin +token\.create +token ci \(editor\)`, `admin +token\.revoke +token ci \(editor\)`} {
+	for _, want := range []string{`plinth +token\.create +token admin \(admin\)`, `admin +token\.create +token ci \(editor\)`, `admin +token\.revoke +token ci \(editor\)`,
+		`ci +dataset\.ingest +dataset weather version 1 +1 rows from \S*/weather\.csv`, `ci +dataset\.quarantine +dataset weather quarantine \S+ +1 rows from \S*/weather\.csv`} {
 		if !regexp.MustCompile(want).MatchString(trail) {
 			t.Errorf("audit has no %s:\n%s", want, trail)
 		}

@@ -447,9 +447,14 @@ type IngestResult struct {
 	Quarantine *dataset.Quarantine `json:"quarantine,omitempty"`
 }
 
-// Ingest streams a batch (format "csv" or "parquet") into a dataset.
-func (c *Client) Ingest(ctx context.Context, name, format string, r io.Reader) (*IngestResult, error) {
-	resp, err := c.send(ctx, "POST", "/api/v1/datasets/"+esc(name)+"/batches?format="+url.QueryEscape(format), r, "application/octet-stream")
+// Ingest streams a batch (format "csv" or "parquet") into a dataset;
+// source names where it came from ("" for the server's "upload").
+func (c *Client) Ingest(ctx context.Context, name, format, source string, r io.Reader) (*IngestResult, error) {
+	q := url.Values{"format": {format}}
+	if source != "" {
+		q.Set("source", source)
+	}
+	resp, err := c.send(ctx, "POST", "/api/v1/datasets/"+esc(name)+"/batches?"+q.Encode(), r, "application/octet-stream")
 	if err != nil {
 		return nil, err
 	}

@@ -121,14 +121,17 @@ type Field struct {
 // Version is an immutable snapshot of a dataset: the rows of one ingested
 // batch that passed.
 type Version struct {
-	Dataset     string     `json:"dataset"`
-	Version     int        `json:"version"`
-	Digest      string     `json:"digest"` // of the Parquet file in the blob store
-	Rows        int64      `json:"rows"`
-	Bytes       int64      `json:"bytes"`
-	Schema      []Field    `json:"schema"`
-	Source      string     `json:"source"` // where the batch came from
-	IngestedAt  time.Time  `json:"ingested_at"`
+	Dataset    string    `json:"dataset"`
+	Version    int       `json:"version"`
+	Digest     string    `json:"digest"` // of the Parquet file in the blob store
+	Rows       int64     `json:"rows"`
+	Bytes      int64     `json:"bytes"`
+	Schema     []Field   `json:"schema"`
+	Source     string    `json:"source"` // where the batch came from
+	IngestedAt time.Time `json:"ingested_at"`
+	// IngestedBy is the principal who ingested it; "plinth" for files the
+	// platform wrote itself (the prediction log's batches).
+	IngestedBy  string     `json:"ingested_by,omitempty"`
 	MinEvent    *time.Time `json:"min_event_time,omitempty"`
 	MaxEvent    *time.Time `json:"max_event_time,omitempty"`
 	Quarantined int64      `json:"quarantined_rows"`
@@ -146,6 +149,7 @@ type Quarantine struct {
 	Reasons    map[string]int64 `json:"reasons"`     // reason -> rows
 	Source     string           `json:"source"`
 	CreatedAt  time.Time        `json:"created_at"`
+	CreatedBy  string           `json:"created_by,omitempty"` // the principal whose batch it was
 	// ReplayedAs is the version its rows became once replayed; 0 while
 	// they wait.
 	ReplayedAs int `json:"replayed_as,omitempty"`

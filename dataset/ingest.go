@@ -40,6 +40,13 @@ func (in *Ingester) Ingest(ctx context.Context, spec Spec, input string) (*Versi
 	return in.ingest(ctx, spec, input, input, "")
 }
 
+// IngestCopy is Ingest of a local copy of a batch, such as an upload
+// spooled to a temporary file: source says where the batch came from,
+// which the copy's name would not.
+func (in *Ingester) IngestCopy(ctx context.Context, spec Spec, copy, source string) (*Version, *Quarantine, error) {
+	return in.ingest(ctx, spec, copy, source, "")
+}
+
 // Replay checks a quarantine's rows again — after the data was fixed
 // upstream or the spec was corrected — and stores those that now pass as a
 // new version; those that still fail form a new quarantine. A quarantine is
@@ -105,7 +112,7 @@ func (in *Ingester) ingest(ctx context.Context, spec Spec, input, source, replay
 			return nil, nil, err
 		}
 		q = &Quarantine{ID: newID(), Dataset: spec.Name, Digest: info.Digest.String(), Rows: report.Bad,
-			WholeBatch: report.WholeBatch, Reasons: report.Reasons, Source: source, CreatedAt: at}
+			WholeBatch: report.WholeBatch, Reasons: report.Reasons, Source: source, CreatedAt: at, CreatedBy: plinth.PrincipalFrom(ctx)}
 	}
 	if !report.WholeBatch && report.Good > 0 {
 		info, err := in.putFile(ctx, good)
@@ -113,7 +120,7 @@ func (in *Ingester) ingest(ctx context.Context, spec Spec, input, source, replay
 			return nil, nil, err
 		}
 		v = &Version{Dataset: spec.Name, Digest: info.Digest.String(), Rows: report.Good, Bytes: info.Size,
-			Schema: report.Schema, Source: source, IngestedAt: at, MinEvent: report.MinEvent, MaxEvent: report.MaxEvent,
+			Schema: report.Schema, Source: source, IngestedAt: at, IngestedBy: plinth.PrincipalFrom(ctx), MinEvent: report.MinEvent, MaxEvent: report.MaxEvent,
 			Quarantined: report.Bad, ReplayOf: replayOf}
 	}
 	if v == nil && q == nil {
@@ -157,7 +164,7 @@ func (in *Ingester) Record(ctx context.Context, spec Spec, w Written, source str
 		return nil, fmt.Errorf("record %s: %w", spec.Name, err)
 	}
 	v := &Version{Dataset: spec.Name, Digest: info.Digest.String(), Rows: w.Rows, Bytes: info.Size, Schema: w.Schema,
-		Source: source, IngestedAt: w.At.UTC(), MinEvent: w.MinEvent, MaxEvent: w.MaxEvent}
+		Source: source, IngestedAt: w.At.UTC(), IngestedBy: plinth.System, MinEvent: w.MinEvent, MaxEvent: w.MaxEvent}
 	if err := in.Store.RecordIngest(ctx, v, nil); err != nil {
 		return nil, err
 	}

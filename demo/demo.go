@@ -209,7 +209,7 @@ func (d *demo) ingestFile(ctx context.Context, ds, name string) (*client.IngestR
 	if err != nil {
 		return nil, err
 	}
-	return d.c.Ingest(ctx, ds, "csv", zr)
+	return d.c.Ingest(ctx, ds, "csv", name, zr)
 }
 
 // ingest loads the weather, the planes and January–March, then a batch
@@ -233,7 +233,7 @@ func (d *demo) ingest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := d.c.Ingest(ctx, "flights", "csv", bytes.NewReader(bad))
+	r, err := d.c.Ingest(ctx, "flights", "csv", "flights-2013-04-corrupt.csv", bytes.NewReader(bad))
 	if err != nil {
 		return err
 	}

@@ -322,7 +322,7 @@ func (d *Deployer) Follow(ctx context.Context) ([]Endpoint, error) {
 			next.Candidate = &c
 		}
 		next.Action, next.Reason = "follow", "alias moved"
-		updated, err := d.apply(plinth.WithPrincipal(ctx, "plinth"), &next)
+		updated, err := d.apply(plinth.WithPrincipal(ctx, plinth.System), &next)
 		if err != nil {
 			return changed, fmt.Errorf("follow %s: %w", e.Name, err)
 		}
@@ -438,7 +438,7 @@ func (d *Deployer) Judge(ctx context.Context, now time.Time) ([]Endpoint, error)
 	if err != nil {
 		return nil, err
 	}
-	ctx = plinth.WithPrincipal(ctx, "plinth")
+	ctx = plinth.WithPrincipal(ctx, plinth.System)
 	var changed []Endpoint
 	for _, e := range eps {
 		if e.Gate == nil || e.Candidate == nil {

@@ -124,11 +124,12 @@ func (e *Engine) Create(ctx context.Context, spec Spec, opts RunOptions) (*Run, 
 	return r, nil
 }
 
-// CreateFired records a run started by an event (an alert, a trigger),
-// at most once per fire: a second call with the same fire returns the
-// ECONFLICT of the store.
+// CreateFired records a run started by an event (an alert, a trigger, a
+// schedule), at most once per fire: a second call with the same fire
+// returns the ECONFLICT of the store. The platform, not a person, created
+// it.
 func (e *Engine) CreateFired(ctx context.Context, spec Spec, version int, fire string) (*Run, error) {
-	return e.Create(ctx, spec, RunOptions{Trigger: fire, Version: version, fire: fire})
+	return e.Create(plinth.WithPrincipal(ctx, plinth.System), spec, RunOptions{Trigger: fire, Version: version, fire: fire})
 }
 
 // Start creates a run and executes it in the background until it ends or
@@ -272,6 +273,10 @@ func (e *Engine) Execute(ctx context.Context, id string) error {
 	if run.State.Final() {
 		return nil
 	}
+	// A run acts for whoever created it, whichever engine executes it:
+	// what its steps change (a dataset version, a model version) is
+	// audited under that principal.
+	ctx = plinth.WithPrincipal(ctx, run.CreatedBy)
 	if err := e.Store.AbandonAttempts(ctx, id, e.now()); err != nil {
 		return err
 	}

@@ -573,3 +573,43 @@ func TestSchedulerFiresOnNewSnapshots(t *testing.T) {
 	}
 	eng.Shutdown()
 }
+
+// principalKind records the principal each of its steps acts for.
+type principalKind struct{ seen *[]string }
+
+func (principalKind) Inputs() map[string]pipeline.Type  { return nil }
+func (principalKind) Outputs() map[string]pipeline.Type { return nil }
+func (principalKind) Deterministic() bool               { return false }
+func (k principalKind) Run(sc *pipeline.StepContext) (map[string]pipeline.Value, error) {
+	*k.seen = append(*k.seen, plinth.PrincipalFrom(sc))
+	return map[string]pipeline.Value{}, nil
+}
+
+// A run's steps act for whoever created it, whichever engine executes it,
+// so what they change is audited under that principal; a run an event
+// fired acts for the platform.
+func TestRunActsForItsCreator(t *testing.T) {
+	e := newEnv(t)
+	var seen []string
+	e.kinds["whoami"] = principalKind{&seen}
+	spec := pipeline.Spec{Name: "who", Steps: []pipeline.Step{{Name: "a", Kind: "whoami"}}}
+	alice := plinth.WithPrincipal(context.Background(), "alice")
+	created, err := e.engine(t, "one").Create(alice, spec, pipeline.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Executed with a context that names nobody, as a resuming engine's.
+	if err := e.engine(t, "one").Execute(context.Background(), created.ID); err != nil {
+		t.Fatal(err)
+	}
+	fired, err := e.engine(t, "one").CreateFired(alice, spec, 0, "schedule 2026-11-23T09:00:00Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.engine(t, "one").Execute(context.Background(), fired.ID); err != nil {
+		t.Fatal(err)
+	}
+	if fired.CreatedBy != plinth.System || len(seen) != 2 || seen[0] != "alice" || seen[1] != plinth.System {
+		t.Fatalf("fired run created by %q; steps acted for %v, want [alice %s]", fired.CreatedBy, seen, plinth.System)
+	}
+}

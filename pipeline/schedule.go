@@ -101,7 +101,7 @@ func (s *Scheduler) Tick(ctx context.Context) ([]*Run, error) {
 	var started []*Run
 	for _, p := range pipelines {
 		for _, f := range s.due(ctx, p, now) {
-			r, err := s.Engine.Create(ctx, p.Spec, RunOptions{Trigger: f, Version: p.Version, fire: f})
+			r, err := s.Engine.CreateFired(ctx, p.Spec, p.Version, f)
 			if plinth.ErrorCode(err) == plinth.ECONFLICT {
 				continue // another scheduler fired it
 			}

@@ -120,7 +120,7 @@ func flow(t *testing.T, c *client.Client) {
 	if _, err := c.SetSpec(ctx, dataset.Spec{Name: "weather", EventTime: "ts", Columns: []dataset.Column{{Name: "temp", Type: "float", NotNull: true}}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Ingest(ctx, "weather", "csv", strings.NewReader("origin,temp,ts\nJFK,39,2026-11-01T05:00:00Z\nJFK,41,2026-11-01T06:00:00Z\nLGA,,2026-11-01T06:00:00Z\n"))
+	res, err := c.Ingest(ctx, "weather", "csv", "", strings.NewReader("origin,temp,ts\nJFK,39,2026-11-01T05:00:00Z\nJFK,41,2026-11-01T06:00:00Z\nLGA,,2026-11-01T06:00:00Z\n"))
 	if err != nil || res.Version == nil || res.Version.Rows != 2 || res.Quarantine == nil || res.Quarantine.Rows != 1 {
 		t.Fatalf("ingest = %+v, %v", res, err)
 	}

@@ -15,6 +15,11 @@ var _ auth.AuditLog = (*Store)(nil)
 // registry's are (model.create, endpoint.deploy, token.revoke). Each
 // domain keeps its own record in its own shape; this is the one place
 // they are read together.
+//
+// Dataset versions the platform wrote itself (the prediction log's
+// batches, one per endpoint every few seconds) would bury the changes
+// people made; they stay in the dataset's own list of versions. Versions
+// from before ingestions named their principal ('') name nobody to show.
 const auditTrail = `
 SELECT time AS at, principal, action,
        kind || ' ' || object
@@ -34,6 +39,16 @@ SELECT decided_at, decided_by, CASE WHEN approve THEN 'step.approve' ELSE 'step.
 UNION ALL
 SELECT applied_at, principal, kind || CASE WHEN removed THEN '.remove' ELSE '.apply' END, kind || ' ' || name || ' version ' || CAST(version AS TEXT), ''
   FROM definition_history
+UNION ALL
+SELECT ingested_at, ingested_by, CASE WHEN replay_of <> '' THEN 'dataset.replay' ELSE 'dataset.ingest' END,
+       'dataset ' || dataset || ' version ' || CAST(version AS TEXT),
+       CAST(rows AS TEXT) || ' rows from ' || source
+         || CASE WHEN replay_of <> '' THEN ', quarantine ' || replay_of ELSE '' END
+  FROM dataset_versions WHERE ingested_by NOT IN ('', 'plinth')
+UNION ALL
+SELECT created_at, created_by, 'dataset.quarantine', 'dataset ' || dataset || ' quarantine ' || id,
+       CAST(rows AS TEXT) || ' rows from ' || source
+  FROM dataset_quarantines WHERE created_by <> ''
 UNION ALL
 SELECT created_at, created_by, 'token.create', 'token ' || name || ' (' || role || ')', ''
   FROM tokens

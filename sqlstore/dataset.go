@@ -50,8 +50,8 @@ func (s *Store) RecordIngest(ctx context.Context, v *dataset.Version, q *dataset
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if q != nil {
 			reasons, _ := json.Marshal(q.Reasons)
-			if _, err := s.exec(ctx, tx, `INSERT INTO dataset_quarantines (id, dataset, digest, rows, whole_batch, reasons, source, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, q.ID, q.Dataset, q.Digest, q.Rows, q.WholeBatch, string(reasons), q.Source, micros(q.CreatedAt)); err != nil {
+			if _, err := s.exec(ctx, tx, `INSERT INTO dataset_quarantines (id, dataset, digest, rows, whole_batch, reasons, source, created_at, created_by)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, q.ID, q.Dataset, q.Digest, q.Rows, q.WholeBatch, string(reasons), q.Source, micros(q.CreatedAt), q.CreatedBy); err != nil {
 				return fmt.Errorf("record quarantine: %w", err)
 			}
 		}
@@ -69,9 +69,9 @@ func (s *Store) RecordIngest(ctx context.Context, v *dataset.Version, q *dataset
 			return fmt.Errorf("record version: %w", err)
 		}
 		schema, _ := json.Marshal(v.Schema)
-		if _, err := s.exec(ctx, tx, `INSERT INTO dataset_versions (dataset, version, digest, rows, bytes, schema, source, ingested_at, min_event, max_event, quarantined, replay_of)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.Dataset, v.Version, v.Digest, v.Rows, v.Bytes, string(schema), v.Source,
-			micros(v.IngestedAt), optMicros(v.MinEvent), optMicros(v.MaxEvent), v.Quarantined, v.ReplayOf); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO dataset_versions (dataset, version, digest, rows, bytes, schema, source, ingested_at, ingested_by, min_event, max_event, quarantined, replay_of)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.Dataset, v.Version, v.Digest, v.Rows, v.Bytes, string(schema), v.Source,
+			micros(v.IngestedAt), v.IngestedBy, optMicros(v.MinEvent), optMicros(v.MaxEvent), v.Quarantined, v.ReplayOf); err != nil {
 			return fmt.Errorf("record version: %w", err)
 		}
 		if v.ReplayOf != "" {
@@ -112,14 +112,14 @@ func (s *Store) Datasets(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-const datasetVersionColumns = `dataset, version, digest, rows, bytes, schema, source, ingested_at, min_event, max_event, quarantined, replay_of`
+const datasetVersionColumns = `dataset, version, digest, rows, bytes, schema, source, ingested_at, ingested_by, min_event, max_event, quarantined, replay_of`
 
 func scanDatasetVersion(sc interface{ Scan(...any) error }) (dataset.Version, error) {
 	var v dataset.Version
 	var schema string
 	var at int64
 	var minEv, maxEv sql.NullInt64
-	if err := sc.Scan(&v.Dataset, &v.Version, &v.Digest, &v.Rows, &v.Bytes, &schema, &v.Source, &at, &minEv, &maxEv, &v.Quarantined, &v.ReplayOf); err != nil {
+	if err := sc.Scan(&v.Dataset, &v.Version, &v.Digest, &v.Rows, &v.Bytes, &schema, &v.Source, &at, &v.IngestedBy, &minEv, &maxEv, &v.Quarantined, &v.ReplayOf); err != nil {
 		return v, err
 	}
 	v.IngestedAt = fromMicros(at)
@@ -183,13 +183,13 @@ func (s *Store) DatasetVersion(ctx context.Context, name string, version int) (*
 	return &v, nil
 }
 
-const quarantineColumns = `id, dataset, digest, rows, whole_batch, reasons, source, created_at, replayed_as`
+const quarantineColumns = `id, dataset, digest, rows, whole_batch, reasons, source, created_at, created_by, replayed_as`
 
 func scanQuarantine(sc interface{ Scan(...any) error }) (dataset.Quarantine, error) {
 	var q dataset.Quarantine
 	var reasons string
 	var at int64
-	if err := sc.Scan(&q.ID, &q.Dataset, &q.Digest, &q.Rows, &q.WholeBatch, &reasons, &q.Source, &at, &q.ReplayedAs); err != nil {
+	if err := sc.Scan(&q.ID, &q.Dataset, &q.Digest, &q.Rows, &q.WholeBatch, &reasons, &q.Source, &at, &q.CreatedBy, &q.ReplayedAs); err != nil {
 		return q, err
 	}
 	q.CreatedAt = fromMicros(at)

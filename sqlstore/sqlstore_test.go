@@ -187,6 +187,18 @@ func TestAuditTrail(t *testing.T) {
 			if err := s.ApplyDefinitions(ctx, []project.Definition{{Kind: "entity", Name: "customer", Spec: []byte(`{"name":"customer","join_keys":["id"]}`)}}, nil, "dave"); err != nil {
 				t.Fatal(err)
 			}
+			// A batch someone ingested, with its quarantine, is in the
+			// trail; a batch the platform wrote itself is not.
+			q := &dataset.Quarantine{ID: "q1", Dataset: "flights", Digest: "sha256:bb", Rows: 2, Reasons: map[string]int64{"x: null": 2},
+				Source: "upload.csv", CreatedAt: s.Now(), CreatedBy: "erin"}
+			v := &dataset.Version{Dataset: "flights", Digest: "sha256:aa", Rows: 98, Source: "upload.csv", IngestedAt: s.Now(), IngestedBy: "erin", Quarantined: 2}
+			if err := s.RecordIngest(ctx, v, q); err != nil {
+				t.Fatal(err)
+			}
+			logged := &dataset.Version{Dataset: "predictions_churn", Digest: "sha256:cc", Rows: 500, Source: "prediction log", IngestedAt: s.Now(), IngestedBy: plinth.System}
+			if err := s.RecordIngest(ctx, logged, nil); err != nil {
+				t.Fatal(err)
+			}
 			all, err := s.AuditTrail(ctx, auth.AuditQuery{})
 			if err != nil {
 				t.Fatal(err)
@@ -195,7 +207,8 @@ func TestAuditTrail(t *testing.T) {
 			for _, e := range all {
 				got = append(got, e.Principal+" "+e.Action+" "+e.Object+" "+e.Reason)
 			}
-			want := []string{"dave entity.apply entity customer version 1 ", "carol step.reject pipeline run run1 step ship not yet", "bob token.revoke token ci (editor) ", "alice token.create token ci (editor) ", "bob endpoint.deploy endpoint churn revision 1 first", "alice model.create model churn launch"}
+			want := []string{"erin dataset.ingest dataset flights version 1 98 rows from upload.csv", "erin dataset.quarantine dataset flights quarantine q1 2 rows from upload.csv",
+				"dave entity.apply entity customer version 1 ", "carol step.reject pipeline run run1 step ship not yet", "bob token.revoke token ci (editor) ", "alice token.create token ci (editor) ", "bob endpoint.deploy endpoint churn revision 1 first", "alice model.create model churn launch"}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Fatalf("trail:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
@@ -207,7 +220,7 @@ func TestAuditTrail(t *testing.T) {
 			if alice, err := s.AuditTrail(ctx, auth.AuditQuery{Principal: "alice", Limit: 1}); err != nil || len(alice) != 1 || alice[0].Object != "token ci (editor)" {
 				t.Errorf("alice's newest: %+v, %v", alice, err)
 			}
-			if recent, err := s.AuditTrail(ctx, auth.AuditQuery{Since: all[3].Time}); err != nil || len(recent) != 4 {
+			if recent, err := s.AuditTrail(ctx, auth.AuditQuery{Since: all[5].Time}); err != nil || len(recent) != 6 {
 				t.Errorf("since the token was made: %+v, %v", recent, err)
 			}
 			if _, err := s.AuditTrail(ctx, auth.AuditQuery{Limit: -1}); !plinth.IsCode(err, plinth.EINVALID) {

@@ -17,11 +17,11 @@ func Run(t *testing.T, open func(t *testing.T) dataset.Store) {
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	ev := at.Add(-time.Hour)
 	version := func(name string) *dataset.Version {
-		return &dataset.Version{Dataset: name, Digest: "sha256:aa", Rows: 10, Bytes: 100, Source: "batch.csv", IngestedAt: at,
+		return &dataset.Version{Dataset: name, Digest: "sha256:aa", Rows: 10, Bytes: 100, Source: "batch.csv", IngestedAt: at, IngestedBy: "erin",
 			Schema: []dataset.Field{{Name: "x", Type: "BIGINT"}}, MinEvent: &ev, MaxEvent: &ev, Quarantined: 2}
 	}
 	quarantine := func(id, name string) *dataset.Quarantine {
-		return &dataset.Quarantine{ID: id, Dataset: name, Digest: "sha256:bb", Rows: 2, Reasons: map[string]int64{"x: null": 2}, Source: "batch.csv", CreatedAt: at}
+		return &dataset.Quarantine{ID: id, Dataset: name, Digest: "sha256:bb", Rows: 2, Reasons: map[string]int64{"x: null": 2}, Source: "batch.csv", CreatedAt: at, CreatedBy: "erin"}
 	}
 	wantCode := func(t *testing.T, err error, code string) {
 		t.Helper()
@@ -55,7 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) dataset.Store) {
 			t.Fatalf("DatasetVersions = %+v, %v", vs, err)
 		}
 		got, err := s.DatasetVersion(ctx, "flights", 1)
-		if err != nil || got.Rows != 10 || got.Quarantined != 2 || !got.MaxEvent.Equal(ev) || !got.IngestedAt.Equal(at) || got.Schema[0].Type != "BIGINT" {
+		if err != nil || got.Rows != 10 || got.Quarantined != 2 || !got.MaxEvent.Equal(ev) || !got.IngestedAt.Equal(at) || got.Schema[0].Type != "BIGINT" || got.IngestedBy != "erin" {
 			t.Fatalf("DatasetVersion = %+v, %v", got, err)
 		}
 		if vs, err := s.DatasetVersions(ctx, "weather"); err != nil || len(vs) != 0 {
@@ -66,7 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) dataset.Store) {
 		_, err = s.DatasetVersion(ctx, "flights", 9)
 		wantCode(t, err, plinth.ENOTFOUND)
 		qs, err := s.Quarantines(ctx, "flights")
-		if err != nil || len(qs) != 1 || qs[0].Reasons["x: null"] != 2 || qs[0].ReplayedAs != 0 {
+		if err != nil || len(qs) != 1 || qs[0].Reasons["x: null"] != 2 || qs[0].ReplayedAs != 0 || qs[0].CreatedBy != "erin" {
 			t.Fatalf("Quarantines = %+v, %v", qs, err)
 		}
 		_, err = s.Quarantine(ctx, "nope")
