@@ -125,6 +125,18 @@ func admit(h handler, fail func(*Server, http.ResponseWriter, *http.Request, err
 	}
 }
 
+// predictionRoutes are the routes a token limited to endpoints may call,
+// each with the path wildcard that names the endpoint.
+var predictionRoutes = map[string]string{
+	"POST /api/v1/endpoints/{endpoint}/predict":       "endpoint",
+	"GET /v2/models/{name}":                           "name",
+	"GET /v2/models/{name}/ready":                     "name",
+	"POST /v2/models/{name}/infer":                    "name",
+	"GET /v2/models/{name}/versions/{version}":        "name",
+	"GET /v2/models/{name}/versions/{version}/ready":  "name",
+	"POST /v2/models/{name}/versions/{version}/infer": "name",
+}
+
 var routes = []route{
 	{"GET", "/healthz", "", (*Server).healthz},
 	{"GET", "/readyz", "", (*Server).readyz},
@@ -252,11 +264,18 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	for _, rt := range routes {
+		wildcard, predicts := predictionRoutes[rt.method+" "+rt.pattern]
 		mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
 			if rec, ok := w.(*statusRecorder); ok {
 				rec.route = r.Pattern // set on the request the mux saw, which authentication copied
 			}
-			if err := auth.Allow(r, rt.need, s.AuthRequired); err != nil {
+			var err error
+			if predicts {
+				err = auth.AllowPredict(r, r.PathValue(wildcard), rt.need, s.AuthRequired)
+			} else {
+				err = auth.Allow(r, rt.need, s.AuthRequired)
+			}
+			if err != nil {
 				s.writeAuthError(w, r, err)
 				return
 			}

@@ -14,6 +14,9 @@ type CreateTokenRequest struct {
 	Role auth.Role `json:"role"`
 	// TTL is the token's lifetime ("720h"); none means it never expires.
 	TTL plinth.Duration `json:"ttl,omitempty"`
+	// Endpoints limits a viewer token to these endpoints' prediction
+	// routes.
+	Endpoints []string `json:"endpoints,omitempty"`
 }
 
 // CreatedToken is a new token with its secret, which is shown this once.
@@ -61,7 +64,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	secret, t, err := svc.Create(r.Context(), req.Name, req.Role, req.TTL.Std())
+	secret, t, err := svc.Create(r.Context(), auth.NewToken{Name: req.Name, Role: req.Role, TTL: req.TTL.Std(), Endpoints: req.Endpoints})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ func authServer(t *testing.T, required bool) (*httptest.Server, map[auth.Role]st
 	})
 	secrets := map[auth.Role]string{}
 	for _, role := range []auth.Role{auth.Viewer, auth.Editor, auth.Admin} {
-		secret, _, err := svc.Create(plinth.WithPrincipal(context.Background(), "setup"), string(role)+"-bot", role, 0)
+		secret, _, err := svc.Create(plinth.WithPrincipal(context.Background(), "setup"), auth.NewToken{Name: string(role) + "-bot", Role: role})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,5 +161,54 @@ func TestAccessOptional(t *testing.T) {
 	}
 	if r, _ := callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/tokens?revoked=maybe", ""); r.status != 400 || r.errField("field") != "revoked" {
 		t.Errorf("revoked=maybe: %d %s", r.status, r.raw)
+	}
+}
+
+// A token limited to endpoints reaches their prediction routes, v1 and v2,
+// and is refused everywhere else.
+func TestEndpointToken(t *testing.T) {
+	for _, r := range api.PredictionRoutes() {
+		if !slices.Contains(api.Routes(), r) {
+			t.Errorf("prediction route %s is no route", r)
+		}
+	}
+	srv, secrets := authServer(t, true)
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "app", "role": "editor", "endpoints": ["delays"]}`); r.status != 400 || r.errField("field") != "role" {
+		t.Errorf("an editor limited to endpoints: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "app", "role": "viewer", "endpoints": ["Delays!"]}`); r.status != 400 || r.errField("field") != "endpoints[0]" {
+		t.Errorf("a bad endpoint name: %d %s", r.status, r.raw)
+	}
+	r, _ := callAs(t, srv, secrets[auth.Admin], "POST", "/api/v1/tokens", `{"name": "app", "role": "viewer", "endpoints": ["delays"]}`)
+	app, _ := r.body["token"].(string)
+	if r.status != 201 || !strings.Contains(r.raw, `"endpoints":["delays"]`) {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	// Nothing is deployed: the routes it may call answer 404, past access
+	// control; the others refuse it.
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"POST", "/api/v1/endpoints/delays/predict", 404},
+		{"GET", "/v2/models/delays/ready", 404},
+		{"POST", "/v2/models/delays/versions/1/infer", 404},
+		{"POST", "/api/v1/endpoints/fraud/predict", 403},
+		{"POST", "/v2/models/fraud/infer", 403},
+		{"GET", "/api/v1/endpoints/delays/history", 403},
+		{"GET", "/api/v1/models", 403},
+		{"GET", "/healthz", 200},
+	} {
+		body := ""
+		if tc.method == "POST" {
+			body = `{"instances": [{"x": 1}]}`
+		}
+		r, _ := callAs(t, srv, app, tc.method, tc.path, body)
+		if r.status != tc.status {
+			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, r.status, r.raw, tc.status)
+		}
+		if tc.status == 403 && !strings.Contains(r.raw, "may only call the prediction routes of endpoint delays") {
+			t.Errorf("%s %s: %s", tc.method, tc.path, r.raw)
+		}
 	}
 }

@@ -16,6 +16,12 @@
 //     ingests data, runs pipelines;
 //   - admin also manages tokens.
 //
+// A viewer token can also be limited to endpoints: it may then only call
+// their prediction routes (the v1 predict route and the Open Inference
+// Protocol's), which is what an application embedding a token needs, and
+// nothing else, so a leaked copy cannot read models, data or the audit
+// trail.
+//
 // A server started without access control (the single-user default) treats
 // a request without a token as the anonymous admin, as before tokens
 // existed; one that carries a token is still checked and attributed, and
@@ -30,6 +36,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +79,55 @@ type Token struct {
 	// revoked token is kept for the record and works no more.
 	RevokedBy string     `json:"revoked_by,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Endpoints, when set, are the only endpoints whose prediction routes
+	// the token may call; it may call no other route.
+	Endpoints []string `json:"endpoints,omitempty"`
+}
+
+// NewToken is what Create makes a token from.
+type NewToken struct {
+	Name string
+	Role Role
+	TTL  time.Duration // 0: never expires
+	// Endpoints limits the token to these endpoints' prediction routes;
+	// such a token must be a viewer.
+	Endpoints []string
+}
+
+// maxEndpoints bounds a token's endpoint list, which every check of a
+// scoped token scans.
+const maxEndpoints = 100
+
+// endpointName is how deploy names endpoints: the names a scope can hold.
+var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (n *NewToken) validate() error {
+	if !validName.MatchString(n.Name) {
+		return plinth.Invalid("name", "token name %q: want 1 to 128 letters, digits and . _ @ + -, starting with a letter or digit", n.Name)
+	}
+	if !n.Role.Valid() {
+		return plinth.Invalid("role", "role %q: want viewer, editor or admin", n.Role)
+	}
+	if n.TTL < 0 {
+		return plinth.Invalid("ttl", "a token's lifetime must not be negative")
+	}
+	if len(n.Endpoints) == 0 {
+		n.Endpoints = nil
+		return nil
+	}
+	if n.Role != Viewer {
+		return plinth.Invalid("role", "a token limited to endpoints can only predict: make it a viewer, not an %s", n.Role)
+	}
+	if len(n.Endpoints) > maxEndpoints {
+		return plinth.Invalid("endpoints", "at most %d endpoints, have %d", maxEndpoints, len(n.Endpoints))
+	}
+	for i, e := range n.Endpoints {
+		if !endpointName.MatchString(e) {
+			return plinth.Invalid(fmt.Sprintf("endpoints[%d]", i), "%q is not an endpoint name: want 1 to 63 lowercase letters, digits, _ and -, starting with a letter or digit", e)
+		}
+	}
+	n.Endpoints = slices.Compact(slices.Sorted(slices.Values(n.Endpoints)))
+	return nil
 }
 
 // Store keeps tokens by the digest of their secret, revoked ones too.
@@ -131,26 +187,20 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// Create makes a token for name with role and returns its secret, which is
-// not kept and cannot be shown again. ttl 0 means it never expires.
-func (s *Service) Create(ctx context.Context, name string, role Role, ttl time.Duration) (string, *Token, error) {
-	if !validName.MatchString(name) {
-		return "", nil, plinth.Invalid("name", "token name %q: want 1 to 128 letters, digits and . _ @ + -, starting with a letter or digit", name)
-	}
-	if !role.Valid() {
-		return "", nil, plinth.Invalid("role", "role %q: want viewer, editor or admin", role)
-	}
-	if ttl < 0 {
-		return "", nil, plinth.Invalid("ttl", "a token's lifetime must not be negative")
+// Create makes a token and returns its secret, which is not kept and
+// cannot be shown again.
+func (s *Service) Create(ctx context.Context, n NewToken) (string, *Token, error) {
+	if err := n.validate(); err != nil {
+		return "", nil, err
 	}
 	var raw [20]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", nil, fmt.Errorf("create token: %w", err)
 	}
 	secret := Prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
-	t := &Token{Name: name, Role: role, CreatedBy: plinth.PrincipalFrom(ctx), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
-	if ttl > 0 {
-		exp := t.CreatedAt.Add(ttl)
+	t := &Token{Name: n.Name, Role: n.Role, Endpoints: n.Endpoints, CreatedBy: plinth.PrincipalFrom(ctx), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	if n.TTL > 0 {
+		exp := t.CreatedAt.Add(n.TTL)
 		t.ExpiresAt = &exp
 	}
 	if err := s.Store.CreateToken(ctx, *t, Digest(secret)); err != nil {
@@ -236,18 +286,34 @@ func Digest(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-type roleKey struct{}
+type grantKey struct{}
+
+// grant is what the token of a request allows.
+type grant struct {
+	role      Role
+	endpoints []string // nil: every route its role allows
+}
 
 // WithRole returns a context carrying the role of the request's principal.
 func WithRole(ctx context.Context, r Role) context.Context {
-	return context.WithValue(ctx, roleKey{}, r)
+	return context.WithValue(ctx, grantKey{}, grant{role: r})
+}
+
+// WithToken returns a context carrying the principal a token names and
+// what it allows.
+func WithToken(ctx context.Context, t *Token) context.Context {
+	return context.WithValue(plinth.WithPrincipal(ctx, t.Name), grantKey{}, grant{role: t.Role, endpoints: t.Endpoints})
 }
 
 // RoleFrom returns the role of the token in ctx, or "" when the request
 // carried none.
 func RoleFrom(ctx context.Context) Role {
-	r, _ := ctx.Value(roleKey{}).(Role)
-	return r
+	return grantFrom(ctx).role
+}
+
+func grantFrom(ctx context.Context) grant {
+	g, _ := ctx.Value(grantKey{}).(grant)
+	return g
 }
 
 // Bootstrap makes the first admin token when there is none, so that a
@@ -271,7 +337,7 @@ func (s *Service) Bootstrap(ctx context.Context) (string, *Token, error) {
 		for i := 2; taken[name]; i++ {
 			name = fmt.Sprintf("admin-%d", i)
 		}
-		secret, t, err := s.Create(plinth.WithPrincipal(ctx, plinth.System), name, Admin, 0)
+		secret, t, err := s.Create(plinth.WithPrincipal(ctx, plinth.System), NewToken{Name: name, Role: Admin})
 		// Another server starting on the same store may have made one
 		// first: look again.
 		if plinth.IsCode(err, plinth.ECONFLICT) && attempt < 3 {

@@ -79,7 +79,7 @@ func TestRevokeDuringCheck(t *testing.T) {
 	defer meta.Close()
 	store := &revokingStore{Store: meta}
 	svc := &auth.Service{Store: store}
-	secret, _, err := svc.Create(ctx, "ci", auth.Editor, 0)
+	secret, _, err := svc.Create(ctx, auth.NewToken{Name: "ci", Role: auth.Editor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +93,42 @@ func TestRevokeDuringCheck(t *testing.T) {
 	}
 	if _, err := svc.Authenticate(ctx, secret); !plinth.IsCode(err, plinth.EUNAUTHORIZED) {
 		t.Errorf("the next check: %v, want unauthorized", err)
+	}
+}
+
+// A token limited to endpoints may call only their prediction routes.
+func TestEndpointScope(t *testing.T) {
+	tok := &auth.Token{Name: "app", Role: auth.Viewer, Endpoints: []string{"delays", "fraud"}}
+	req := httptest.NewRequest("POST", "/api/v1/endpoints/delays/predict", nil)
+	req = req.WithContext(auth.WithToken(req.Context(), tok))
+	if who := plinth.PrincipalFrom(req.Context()); who != "app" {
+		t.Errorf("principal %q", who)
+	}
+	for _, tc := range []struct {
+		name     string
+		endpoint string // "" for a route that is no endpoint's prediction
+		need     auth.Role
+		want     string
+	}{
+		{"its endpoint", "delays", auth.Viewer, ""},
+		{"its other endpoint", "fraud", auth.Viewer, ""},
+		{"another endpoint", "churn", auth.Viewer, plinth.EFORBIDDEN},
+		{"a route that is not a prediction", "", auth.Viewer, plinth.EFORBIDDEN},
+		{"an open route", "", "", ""},
+	} {
+		var err error
+		if tc.endpoint != "" {
+			err = auth.AllowPredict(req, tc.endpoint, tc.need, true)
+		} else {
+			err = auth.Allow(req, tc.need, true)
+		}
+		if plinth.ErrorCode(err) != tc.want {
+			t.Errorf("%s: %v, want code %q", tc.name, err, tc.want)
+		}
+	}
+	// An unscoped viewer predicts on any endpoint.
+	viewer := req.WithContext(auth.WithToken(context.Background(), &auth.Token{Name: "dash", Role: auth.Viewer}))
+	if err := auth.AllowPredict(viewer, "churn", auth.Viewer, true); err != nil {
+		t.Errorf("an unscoped viewer: %v", err)
 	}
 }

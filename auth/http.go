@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/plinthml/plinth"
@@ -31,7 +32,7 @@ func (s *Service) Middleware(fail func(http.ResponseWriter, *http.Request, error
 			fail(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithRole(plinth.WithPrincipal(r.Context(), t.Name), t.Role)))
+		next.ServeHTTP(w, r.WithContext(WithToken(r.Context(), t)))
 	})
 }
 
@@ -51,22 +52,35 @@ func credential(r *http.Request) (string, error) {
 }
 
 // Allow checks that the request may do what need requires: that its
-// token's role grants need. A request without a token is refused with an
-// unauthorized error where tokens are required, and acts as the anonymous
-// admin where they are not (the single-user default). need "" allows every
-// request.
+// token's role grants need, and that the token is not limited to
+// endpoints. A request without a token is refused with an unauthorized
+// error where tokens are required, and acts as the anonymous admin where
+// they are not (the single-user default). need "" allows every request.
 func Allow(r *http.Request, need Role, required bool) error {
+	return allow(r, need, required, "")
+}
+
+// AllowPredict is Allow for a prediction route of an endpoint, which a
+// token limited to endpoints may call if the endpoint is one of them.
+func AllowPredict(r *http.Request, endpoint string, need Role, required bool) error {
+	return allow(r, need, required, endpoint)
+}
+
+func allow(r *http.Request, need Role, required bool, endpoint string) error {
 	if need == "" {
 		return nil
 	}
-	have := RoleFrom(r.Context())
+	g := grantFrom(r.Context())
 	switch {
-	case have == "" && !required:
+	case g.role == "" && !required:
 		return nil
-	case have == "":
+	case g.role == "":
 		return plinth.Errorf(plinth.EUNAUTHORIZED, "this server requires a token: send Authorization: Bearer <token> (plinth tokens create)")
-	case !have.Grants(need):
-		return plinth.Errorf(plinth.EFORBIDDEN, "%s is a %s; %s %s needs %s", plinth.PrincipalFrom(r.Context()), have, r.Method, r.URL.Path, need)
+	case !g.role.Grants(need):
+		return plinth.Errorf(plinth.EFORBIDDEN, "%s is a %s; %s %s needs %s", plinth.PrincipalFrom(r.Context()), g.role, r.Method, r.URL.Path, need)
+	case g.endpoints != nil && (endpoint == "" || !slices.Contains(g.endpoints, endpoint)):
+		return plinth.Errorf(plinth.EFORBIDDEN, "token %s may only call the prediction routes of endpoint %s, not %s %s",
+			plinth.PrincipalFrom(r.Context()), strings.Join(g.endpoints, ", "), r.Method, r.URL.Path)
 	}
 	return nil
 }

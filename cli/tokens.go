@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,6 +17,7 @@ func runTokens(ctx context.Context, e *Env, args []string) error {
 	f := newFlags(e, "tokens "+sub)
 	role := f.String("role", "", "viewer (reads and predictions), editor (also changes) or admin (also tokens) (create)")
 	ttl := f.Duration("ttl", 0, "lifetime, e.g. 720h; 0: never expires (create)")
+	endpoints := f.String("endpoints", "", "comma-separated endpoints: the viewer token may call only their prediction routes (create)")
 	revoked := f.Bool("revoked", false, "also list revoked tokens, with who revoked them and when (list)")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -33,8 +35,12 @@ func runTokens(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		return f.emit(e, ts, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "NAME\tROLE\tCREATED\tBY\tEXPIRES\tLAST USED\tREVOKED")
+			fmt.Fprintln(w, "NAME\tROLE\tENDPOINTS\tCREATED\tBY\tEXPIRES\tLAST USED\tREVOKED")
 			for _, t := range ts {
+				scope := "all"
+				if t.Endpoints != nil {
+					scope = strings.Join(t.Endpoints, ",")
+				}
 				expires, used, revoked := "never", "never", ""
 				if t.ExpiresAt != nil {
 					expires = t.ExpiresAt.Local().Format(time.DateTime)
@@ -45,17 +51,21 @@ func runTokens(ctx context.Context, e *Env, args []string) error {
 				if t.RevokedAt != nil {
 					revoked = t.RevokedAt.Local().Format(time.DateTime) + " by " + t.RevokedBy
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), t.CreatedBy, expires, used, revoked)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, scope, t.CreatedAt.Local().Format(time.DateTime), t.CreatedBy, expires, used, revoked)
 			}
 		})
 	case "create":
 		if len(pos) != 1 {
-			return usagef("usage: plinth tokens create NAME --role viewer|editor|admin [--ttl 720h]")
+			return usagef("usage: plinth tokens create NAME --role viewer|editor|admin [--ttl 720h] [--endpoints E1,E2 (viewers)]")
 		}
 		if *role == "" {
 			return usagef("--role: give viewer, editor or admin")
 		}
-		t, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: pos[0], Role: auth.Role(*role), TTL: plinth.Duration(*ttl)})
+		req := api.CreateTokenRequest{Name: pos[0], Role: auth.Role(*role), TTL: plinth.Duration(*ttl)}
+		if *endpoints != "" {
+			req.Endpoints = strings.Split(*endpoints, ",")
+		}
+		t, err := c.CreateToken(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -63,7 +73,11 @@ func runTokens(ctx context.Context, e *Env, args []string) error {
 			return f.emit(e, t, nil)
 		}
 		fmt.Fprintln(e.Stdout, t.Secret)
-		fmt.Fprintf(e.Stderr, "token %s (%s) created; the secret above is shown this once\n", t.Name, t.Role)
+		scope := ""
+		if t.Endpoints != nil {
+			scope = ", prediction on " + strings.Join(t.Endpoints, ", ") + " only"
+		}
+		fmt.Fprintf(e.Stderr, "token %s (%s%s) created; the secret above is shown this once\n", t.Name, t.Role, scope)
 		return nil
 	case "revoke":
 		if len(pos) != 1 {

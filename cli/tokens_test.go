@@ -57,6 +57,11 @@ func TestTokens(t *testing.T) {
 	if msg := runFails(t, "tokens", "create", "sneaky", "--role", "admin", "--url", url, "--token", ci); !strings.Contains(msg, "needs admin") {
 		t.Errorf("editor making a token: %s", msg)
 	}
+	// A token an application embeds predicts on its endpoints only.
+	app := strings.TrimSpace(run(t, "tokens", "create", "app", "--role", "viewer", "--endpoints", "delays,fraud", "--url", url, "--token", admin))
+	if msg := runFails(t, "experiments", "list", "--url", url, "--token", app); !strings.Contains(msg, "may only call the prediction routes of endpoint delays, fraud") {
+		t.Errorf("a token limited to endpoints listing experiments: %s", msg)
+	}
 	// An editor ingests a batch, one row of which fails the spec.
 	dir := t.TempDir()
 	spec, batch := filepath.Join(dir, "weather.yaml"), filepath.Join(dir, "weather.csv")
@@ -69,7 +74,7 @@ func TestTokens(t *testing.T) {
 	run(t, "datasets", "spec", "weather", spec, "--url", url, "--token", ci)
 	run(t, "datasets", "ingest", "weather", batch, "--url", url, "--token", ci)
 	list := run(t, "tokens", "list", "--url", url, "--token", admin)
-	if !regexp.MustCompile(`(?m)^ci +editor .* admin +never +`).MatchString(list) || !regexp.MustCompile(`(?m)^admin +admin .* plinth +never +`).MatchString(list) || strings.Contains(list, "plt_") {
+	if !regexp.MustCompile(`(?m)^ci +editor +all .* admin +never +`).MatchString(list) || !regexp.MustCompile(`(?m)^app +viewer +delays,fraud +`).MatchString(list) || !regexp.MustCompile(`(?m)^admin +admin .* plinth +never +`).MatchString(list) || strings.Contains(list, "plt_") {
 		t.Errorf("tokens list:\n%s", list)
 	}
 	// Expiry, then last use: the admin's use is recorded off the request's

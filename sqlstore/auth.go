@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/plinthml/plinth"
@@ -19,8 +20,8 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, digest string) er
 	if t.ExpiresAt != nil {
 		expires = sql.NullInt64{Int64: micros(*t.ExpiresAt), Valid: true}
 	}
-	_, err := s.exec(ctx, s.db, `INSERT INTO tokens (name, digest, role, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		t.Name, digest, string(t.Role), t.CreatedBy, micros(t.CreatedAt), expires)
+	_, err := s.exec(ctx, s.db, `INSERT INTO tokens (name, digest, role, created_by, created_at, expires_at, endpoints) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.Name, digest, string(t.Role), t.CreatedBy, micros(t.CreatedAt), expires, strings.Join(t.Endpoints, ","))
 	if isUniqueViolation(err) {
 		return plinth.Errorf(plinth.ECONFLICT, "a token named %q is in force; revoke it first", t.Name)
 	}
@@ -30,7 +31,7 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, digest string) er
 	return nil
 }
 
-const tokenColumns = `name, role, created_by, created_at, expires_at, last_used_at, revoked_by, revoked_at`
+const tokenColumns = `name, role, created_by, created_at, expires_at, last_used_at, revoked_by, revoked_at, endpoints`
 
 func scanToken(row interface{ Scan(...any) error }) (*auth.Token, error) {
 	var t auth.Token
@@ -38,8 +39,12 @@ func scanToken(row interface{ Scan(...any) error }) (*auth.Token, error) {
 	var created int64
 	var expires, used, revoked sql.NullInt64
 	var revokedBy sql.NullString
-	if err := row.Scan(&t.Name, &role, &t.CreatedBy, &created, &expires, &used, &revokedBy, &revoked); err != nil {
+	var endpoints string
+	if err := row.Scan(&t.Name, &role, &t.CreatedBy, &created, &expires, &used, &revokedBy, &revoked, &endpoints); err != nil {
 		return nil, err
+	}
+	if endpoints != "" {
+		t.Endpoints = strings.Split(endpoints, ",")
 	}
 	if used.Valid {
 		u := fromMicros(used.Int64)

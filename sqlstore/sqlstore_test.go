@@ -175,7 +175,7 @@ func TestAuditTrail(t *testing.T) {
 				Action: "deploy", Reason: "first", UpdatedBy: "bob"}); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := svc.Create(plinth.WithPrincipal(ctx, "alice"), "ci", auth.Editor, 0); err != nil {
+			if _, _, err := svc.Create(plinth.WithPrincipal(ctx, "alice"), auth.NewToken{Name: "ci", Role: auth.Editor}); err != nil {
 				t.Fatal(err)
 			}
 			if err := svc.Revoke(plinth.WithPrincipal(ctx, "bob"), "ci"); err != nil {

@@ -375,7 +375,7 @@ func TestBrowserSignIn(t *testing.T) {
 	d.Auth, d.AuthRequired, d.AuditLog = f.node.Auth, true, f.node.Meta
 	srv := httptest.NewServer(ui.Handler(d))
 	t.Cleanup(srv.Close)
-	secret, _, err := f.node.Auth.Create(context.Background(), "dana", auth.Admin, 0)
+	secret, _, err := f.node.Auth.Create(context.Background(), auth.NewToken{Name: "dana", Role: auth.Admin})
 	if err != nil {
 		t.Fatal(err)
 	}

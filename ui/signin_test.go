@@ -22,7 +22,7 @@ func TestSignIn(t *testing.T) {
 	d.Auth, d.AuthRequired = f.node.Auth, true
 	h := ui.Handler(d)
 	ctx := context.Background()
-	viewer, _, err := f.node.Auth.Create(ctx, "dana", auth.Viewer, 0)
+	viewer, _, err := f.node.Auth.Create(ctx, auth.NewToken{Name: "dana", Role: auth.Viewer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +116,11 @@ func TestTokensPage(t *testing.T) {
 	d.Auth, d.AuthRequired, d.AuditLog = f.node.Auth, true, f.node.Meta
 	h := ui.Handler(d)
 	ctx := context.Background()
-	admin, _, err := f.node.Auth.Create(ctx, "root", auth.Admin, 0)
+	admin, _, err := f.node.Auth.Create(ctx, auth.NewToken{Name: "root", Role: auth.Admin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	viewer, _, err := f.node.Auth.Create(ctx, "dana", auth.Viewer, 0)
+	viewer, _, err := f.node.Auth.Create(ctx, auth.NewToken{Name: "dana", Role: auth.Viewer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +153,24 @@ func TestTokensPage(t *testing.T) {
 		{url.Values{"name": {"scorer"}, "role": {"viewer"}}, "is in force"},
 		{url.Values{"name": {"x y"}, "role": {"viewer"}}, "token name"},
 		{url.Values{"name": {"ok"}, "role": {"viewer"}, "ttl": {"soon"}}, "ttl: soon"},
+		{url.Values{"name": {"ok"}, "role": {"editor"}, "endpoints": {"delays"}}, "make it a viewer"},
 	} {
 		tc.form.Set("csrf", csrf)
 		rec := as("POST", "/ui/tokens", tc.form)
 		if body := rec.Body.String(); rec.Code != http.StatusBadRequest || !strings.Contains(body, tc.says) || !strings.Contains(body, `value="`+tc.form.Get("name")+`"`) {
 			t.Errorf("%v: %d\n%s", tc.form, rec.Code, body)
 		}
+	}
+	// A token an application embeds, limited to an endpoint, is listed with
+	// it and gets no page.
+	rec = as("POST", "/ui/tokens", url.Values{"csrf": {csrf}, "name": {"app"}, "role": {"viewer"}, "endpoints": {"delays, fraud"}})
+	app := regexp.MustCompile(`<code id="secret">(plt_[a-z0-9]+)</code>`).FindStringSubmatch(rec.Body.String())
+	if rec.Code != http.StatusOK || app == nil || !strings.Contains(rec.Body.String(), "prediction on delays, fraud only") || !strings.Contains(rec.Body.String(), "<td>delays, fraud</td>") {
+		t.Fatalf("make a token limited to endpoints: %d\n%s", rec.Code, rec.Body)
+	}
+	asApp, _ := signedIn(t, h, app[1])
+	if rec := asApp("GET", "/ui/runs", nil); rec.Code != http.StatusForbidden {
+		t.Errorf("a token limited to endpoints on a page: %d", rec.Code)
 	}
 	if rec := as("POST", "/ui/tokens/scorer/revoke", url.Values{"csrf": {csrf}}); rec.Code != http.StatusSeeOther {
 		t.Fatalf("revoke: %d\n%s", rec.Code, rec.Body)

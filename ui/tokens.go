@@ -16,9 +16,9 @@ type tokensPage struct {
 	Created *auth.Token
 	Secret  string
 	// Error is why a creation was refused, with the form's values kept.
-	Error     string
-	Name, TTL string
-	Role      auth.Role
+	Error                string
+	Name, TTL, Endpoints string
+	Role                 auth.Role
 }
 
 func (s *server) keepsTokens() error {
@@ -58,7 +58,8 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The answer carries a secret: no cache may keep it.
 	w.Header().Set("Cache-Control", "no-store")
-	p := tokensPage{Name: strings.TrimSpace(r.PostFormValue("name")), Role: auth.Role(r.PostFormValue("role")), TTL: strings.TrimSpace(r.PostFormValue("ttl"))}
+	p := tokensPage{Name: strings.TrimSpace(r.PostFormValue("name")), Role: auth.Role(r.PostFormValue("role")), TTL: strings.TrimSpace(r.PostFormValue("ttl")),
+		Endpoints: strings.TrimSpace(r.PostFormValue("endpoints"))}
 	var ttl time.Duration
 	if p.TTL != "" {
 		d, err := time.ParseDuration(p.TTL)
@@ -68,7 +69,13 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		ttl = d
 	}
-	secret, t, err := s.Auth.Create(r.Context(), p.Name, p.Role, ttl)
+	var endpoints []string
+	for e := range strings.SplitSeq(p.Endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			endpoints = append(endpoints, e)
+		}
+	}
+	secret, t, err := s.Auth.Create(r.Context(), auth.NewToken{Name: p.Name, Role: p.Role, TTL: ttl, Endpoints: endpoints})
 	if err != nil {
 		if code := plinth.ErrorCode(err); code != plinth.EINVALID && code != plinth.ECONFLICT {
 			return err

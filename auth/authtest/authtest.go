@@ -4,6 +4,8 @@ package authtest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 		{"Validation", testValidation},
 		{"Bootstrap", testBootstrap},
 		{"LastUsed", testLastUsed},
+		{"Endpoints", testEndpoints},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, &auth.Service{Store: open(t)})
@@ -32,7 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) auth.Store) {
 
 func testLifecycle(t *testing.T, s *auth.Service) {
 	ctx := plinth.WithPrincipal(context.Background(), "root")
-	secret, tok, err := s.Create(ctx, "ci", auth.Editor, 0)
+	secret, tok, err := s.Create(ctx, auth.NewToken{Name: "ci", Role: auth.Editor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +46,10 @@ func testLifecycle(t *testing.T, s *auth.Service) {
 	if err != nil || got.Name != "ci" || got.Role != auth.Editor || !got.CreatedAt.Equal(tok.CreatedAt) {
 		t.Fatalf("Authenticate = %+v, %v; created %+v", got, err, tok)
 	}
-	if _, _, err := s.Create(ctx, "ci", auth.Viewer, 0); !plinth.IsCode(err, plinth.ECONFLICT) {
+	if _, _, err := s.Create(ctx, auth.NewToken{Name: "ci", Role: auth.Viewer}); !plinth.IsCode(err, plinth.ECONFLICT) {
 		t.Errorf("a second token named ci: %v, want a conflict", err)
 	}
-	other, _, err := s.Create(ctx, "dashboard", auth.Viewer, 0)
+	other, _, err := s.Create(ctx, auth.NewToken{Name: "dashboard", Role: auth.Viewer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +57,7 @@ func testLifecycle(t *testing.T, s *auth.Service) {
 		t.Fatal("two tokens share a secret")
 	}
 	list, err := s.Tokens(ctx, false)
-	if err != nil || len(list) != 2 || list[0].Name != "ci" || list[1].Name != "dashboard" || list[1].Role != auth.Viewer {
+	if err != nil || len(list) != 2 || list[0].Name != "ci" || list[1].Name != "dashboard" || list[1].Role != auth.Viewer || list[0].Endpoints != nil {
 		t.Fatalf("Tokens = %+v, %v", list, err)
 	}
 	for _, bad := range []string{secret + "x", "plt_", "secret", strings.ToUpper(secret)} {
@@ -78,7 +81,7 @@ func testLifecycle(t *testing.T, s *auth.Service) {
 	if list, err := s.Tokens(ctx, false); err != nil || len(list) != 1 || list[0].Name != "dashboard" {
 		t.Errorf("tokens in force after the revocation: %+v, %v", list, err)
 	}
-	again, _, err := s.Create(ctx, "ci", auth.Viewer, 0)
+	again, _, err := s.Create(ctx, auth.NewToken{Name: "ci", Role: auth.Viewer})
 	if err != nil {
 		t.Fatalf("a new token named ci after the revocation: %v", err)
 	}
@@ -97,11 +100,27 @@ func testLifecycle(t *testing.T, s *auth.Service) {
 	}
 }
 
+// A token limited to endpoints keeps them, sorted and once each.
+func testEndpoints(t *testing.T, s *auth.Service) {
+	ctx := context.Background()
+	secret, tok, err := s.Create(ctx, auth.NewToken{Name: "app", Role: auth.Viewer, Endpoints: []string{"fraud", "delays", "fraud"}})
+	want := []string{"delays", "fraud"}
+	if err != nil || !slices.Equal(tok.Endpoints, want) {
+		t.Fatalf("Create = %+v, %v", tok, err)
+	}
+	if got, err := s.Authenticate(ctx, secret); err != nil || !slices.Equal(got.Endpoints, want) {
+		t.Fatalf("Authenticate = %+v, %v", got, err)
+	}
+	if list, err := s.Tokens(ctx, false); err != nil || len(list) != 1 || !slices.Equal(list[0].Endpoints, want) {
+		t.Fatalf("Tokens = %+v, %v", list, err)
+	}
+}
+
 func testExpiry(t *testing.T, s *auth.Service) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	s.Now = func() time.Time { return now }
-	secret, tok, err := s.Create(ctx, "temp", auth.Viewer, time.Hour)
+	secret, tok, err := s.Create(ctx, auth.NewToken{Name: "temp", Role: auth.Viewer, TTL: time.Hour})
 	if err != nil || tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("Create = %+v, %v", tok, err)
 	}
@@ -120,24 +139,33 @@ func testExpiry(t *testing.T, s *auth.Service) {
 
 func testValidation(t *testing.T, s *auth.Service) {
 	ctx := context.Background()
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = fmt.Sprintf("e%d", i)
+	}
 	for _, tc := range []struct {
-		name  string
-		role  auth.Role
-		ttl   time.Duration
-		field string
+		name      string
+		role      auth.Role
+		ttl       time.Duration
+		endpoints []string
+		field     string
 	}{
-		{"", auth.Viewer, 0, "name"},
-		{"has space", auth.Viewer, 0, "name"},
-		{"-dash", auth.Viewer, 0, "name"},
-		{strings.Repeat("a", 129), auth.Viewer, 0, "name"},
-		{"ok", "root", 0, "role"},
-		{"ok", "", 0, "role"},
-		{"ok", auth.Admin, -time.Second, "ttl"},
+		{"", auth.Viewer, 0, nil, "name"},
+		{"has space", auth.Viewer, 0, nil, "name"},
+		{"-dash", auth.Viewer, 0, nil, "name"},
+		{strings.Repeat("a", 129), auth.Viewer, 0, nil, "name"},
+		{"ok", "root", 0, nil, "role"},
+		{"ok", "", 0, nil, "role"},
+		{"ok", auth.Admin, -time.Second, nil, "ttl"},
+		{"ok", auth.Editor, 0, []string{"delays"}, "role"},
+		{"ok", auth.Viewer, 0, []string{"delays", "Bad,Name"}, "endpoints[1]"},
+		{"ok", auth.Viewer, 0, []string{""}, "endpoints[0]"},
+		{"ok", auth.Viewer, 0, many, "endpoints"},
 	} {
-		_, _, err := s.Create(ctx, tc.name, tc.role, tc.ttl)
+		_, _, err := s.Create(ctx, auth.NewToken{Name: tc.name, Role: tc.role, TTL: tc.ttl, Endpoints: tc.endpoints})
 		var pe *plinth.Error
 		if !plinth.IsCode(err, plinth.EINVALID) || !asError(err, &pe) || pe.Field != tc.field {
-			t.Errorf("Create(%q, %q, %v) = %v, want invalid %s", tc.name, tc.role, tc.ttl, err, tc.field)
+			t.Errorf("Create(%q, %q, %v, %d endpoints) = %v, want invalid %s", tc.name, tc.role, tc.ttl, len(tc.endpoints), err, tc.field)
 		}
 	}
 	if list, err := s.Tokens(ctx, true); err != nil || len(list) != 0 {
@@ -153,7 +181,7 @@ func asError(err error, pe **plinth.Error) bool {
 
 func testBootstrap(t *testing.T, s *auth.Service) {
 	ctx := context.Background()
-	if _, _, err := s.Create(ctx, "admin", auth.Viewer, 0); err != nil {
+	if _, _, err := s.Create(ctx, auth.NewToken{Name: "admin", Role: auth.Viewer}); err != nil {
 		t.Fatal(err)
 	}
 	secret, tok, err := s.Bootstrap(ctx)
@@ -170,7 +198,7 @@ func testBootstrap(t *testing.T, s *auth.Service) {
 
 func testLastUsed(t *testing.T, s *auth.Service) {
 	ctx := context.Background()
-	secret, _, err := s.Create(ctx, "ci", auth.Editor, 0)
+	secret, _, err := s.Create(ctx, auth.NewToken{Name: "ci", Role: auth.Editor})
 	if err != nil {
 		t.Fatal(err)
 	}
