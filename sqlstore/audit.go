@@ -19,7 +19,8 @@ var _ auth.AuditLog = (*Store)(nil)
 // Dataset versions the platform wrote itself (the prediction log's
 // batches, one per endpoint every few seconds) would bury the changes
 // people made; they stay in the dataset's own list of versions. Versions
-// from before ingestions named their principal ('') name nobody to show.
+// from before ingestions named their principal have an empty one and
+// are left out too: there is nobody to show.
 const auditTrail = `
 SELECT time AS at, principal, action,
        kind || ' ' || object
