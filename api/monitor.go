@@ -131,11 +131,16 @@ func (s *Server) silenceAlert(w http.ResponseWriter, r *http.Request) error {
 	if !found {
 		return plinth.NotFound("alert rule", r.PathValue("rule"))
 	}
-	until := time.Now().Add(time.Duration(req.For)).UTC()
-	if err := s.Alerts.Silence(r.Context(), spec.Endpoint, r.PathValue("rule"), until); err != nil {
+	now := time.Now().UTC()
+	si := monitor.Silence{Endpoint: spec.Endpoint, Rule: r.PathValue("rule"), Until: now.Add(time.Duration(req.For)), At: now,
+		By: plinth.PrincipalFrom(r.Context()), Reason: req.Reason}
+	if err := si.Validate(); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"endpoint": spec.Endpoint, "rule": r.PathValue("rule"), "silenced_until": until})
+	if err := s.Alerts.Silence(r.Context(), si); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, si)
 	return nil
 }
 

@@ -19,6 +19,7 @@ func runMonitor(ctx context.Context, e *Env, args []string) error {
 	to := f.String("to", "", "end of the period, RFC 3339 (report)")
 	html := f.String("html", "", "also write the report as an HTML page with plots to this file (report)")
 	silence := f.Duration("for", 0, "how long to silence the rule (silence)")
+	reason := f.String("reason", "", "why the rule is silenced; the audit trail shows it (silence)")
 	sample := f.Int("sample", 500, "requests by entity to compare (skew)")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -125,16 +126,17 @@ func runMonitor(ctx context.Context, e *Env, args []string) error {
 			}
 		})
 	case "silence":
-		if err := need(2, "silence ENDPOINT RULE --for DURATION"); err != nil {
+		if err := need(2, "silence ENDPOINT RULE --for DURATION [--reason TEXT]"); err != nil {
 			return err
 		}
 		if *silence <= 0 {
 			return usagef("silence needs --for, e.g. --for 2h")
 		}
-		if err := c.Silence(ctx, pos[0], pos[1], *silence); err != nil {
+		si, err := c.Silence(ctx, pos[0], pos[1], *silence, *reason)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "silenced %s on %s for %s\n", pos[1], pos[0], *silence)
+		fmt.Fprintf(e.Stdout, "silenced %s on %s until %s\n", si.Rule, si.Endpoint, si.Until.Local().Format(time.DateTime))
 		return nil
 	}
 	return usagef("monitor: unknown subcommand %q (report, check, alerts, skew, silence)", sub)

@@ -793,9 +793,11 @@ func (c *Client) Alerts(ctx context.Context, endpoint string) ([]monitor.Alert, 
 	return out.Alerts, err
 }
 
-// Silence mutes an alert rule's notifications for a while.
-func (c *Client) Silence(ctx context.Context, endpoint, rule string, d time.Duration) error {
-	return c.do(ctx, "POST", "/api/v1/monitors/"+esc(endpoint)+"/alerts/"+esc(rule)+"/silence", map[string]any{"for": d.String()}, nil)
+// Silence mutes an alert rule's notifications for a while, saying why.
+func (c *Client) Silence(ctx context.Context, endpoint, rule string, d time.Duration, reason string) (*monitor.Silence, error) {
+	var out monitor.Silence
+	err := c.do(ctx, "POST", "/api/v1/monitors/"+esc(endpoint)+"/alerts/"+esc(rule)+"/silence", map[string]any{"for": d.String(), "reason": reason}, &out)
+	return &out, err
 }
 
 // PredictAt scores instances as of a time (a replay or backfill), with a

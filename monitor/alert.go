@@ -175,8 +175,35 @@ type AlertStore interface {
 	SaveAlert(ctx context.Context, a *Alert) error
 	MoveAlert(ctx context.Context, a *Alert, from string) error
 	Alerts(ctx context.Context, endpoint string, limit int) ([]Alert, error)
-	Silence(ctx context.Context, endpoint, rule string, until time.Time) error
+	// Silence records a silence; the latest of a rule decides until when
+	// it is silenced.
+	Silence(ctx context.Context, s Silence) error
 	SilencedUntil(ctx context.Context, endpoint, rule string) (time.Time, error)
+}
+
+// Silence mutes a rule's notifications and retraining until a time; its
+// alerts are still recorded. Who set it and why go to the audit trail.
+type Silence struct {
+	Endpoint string    `json:"endpoint"`
+	Rule     string    `json:"rule"`
+	Until    time.Time `json:"silenced_until"`
+	At       time.Time `json:"silenced_at"`
+	By       string    `json:"silenced_by"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// maxSilenceReason bounds a silence's reason: a note, not a document.
+const maxSilenceReason = 1024
+
+// Validate checks what a person can get wrong in a silence.
+func (s *Silence) Validate() error {
+	if len(s.Reason) > maxSilenceReason {
+		return plinth.Invalid("reason", "at most %d bytes, have %d", maxSilenceReason, len(s.Reason))
+	}
+	if !s.Until.After(s.At) {
+		return plinth.Invalid("for", "a silence must last a while")
+	}
+	return nil
 }
 
 // Figures turns a report into the numbers rules read.

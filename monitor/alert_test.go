@@ -67,7 +67,9 @@ func TestAlertLifecycle(t *testing.T) {
 		t.Fatalf("resolved: %+v", all)
 	}
 	// A silenced rule fires without notifying.
-	store.Silence(ctx, "e", "auc", now.Add(time.Hour))
+	if err := store.Silence(ctx, monitor.Silence{Endpoint: "e", Rule: "auc", Until: now.Add(time.Hour), At: now, By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
 	rep := report(0.1)
 	rep.Performance = []monitor.Performance{{Rows: 800, Metrics: map[string]float64{"auc": 0.6}}}
 	fired, _ = m.Evaluate(ctx, spec, rep)

@@ -51,6 +51,11 @@ SELECT created_at, created_by, 'dataset.quarantine', 'dataset ' || dataset || ' 
        CAST(rows AS TEXT) || ' rows from ' || source
   FROM dataset_quarantines WHERE created_by <> ''
 UNION ALL
+SELECT silenced_at, silenced_by, 'alert.silence', 'endpoint ' || endpoint || ' alert rule ' || rule,
+       'for ' || CAST((until_at - silenced_at) / 60000000 AS TEXT) || ' min'
+         || CASE WHEN reason <> '' THEN ': ' || reason ELSE '' END
+  FROM alert_silences WHERE silenced_by <> ''
+UNION ALL
 SELECT created_at, created_by, 'token.create', 'token ' || name || ' (' || role || ')', ''
   FROM tokens
 UNION ALL

@@ -193,12 +193,12 @@ func (s *Store) alerts(ctx context.Context, where string, args ...any) ([]monito
 	return out, rows.Err()
 }
 
-// Silence mutes a rule's notifications until a time.
-func (s *Store) Silence(ctx context.Context, endpoint, rule string, until time.Time) error {
-	_, err := s.exec(ctx, s.db, `INSERT INTO monitor_silences (endpoint, rule, until_at) VALUES (?, ?, ?)
-		ON CONFLICT (endpoint, rule) DO UPDATE SET until_at = excluded.until_at`, endpoint, rule, micros(until))
+// Silence implements monitor.AlertStore: it keeps every silence.
+func (s *Store) Silence(ctx context.Context, si monitor.Silence) error {
+	_, err := s.exec(ctx, s.db, `INSERT INTO alert_silences (endpoint, rule, until_at, silenced_at, silenced_by, reason) VALUES (?, ?, ?, ?, ?, ?)`,
+		si.Endpoint, si.Rule, micros(si.Until), micros(si.At), si.By, si.Reason)
 	if err != nil {
-		return fmt.Errorf("silence %s: %w", rule, err)
+		return fmt.Errorf("silence %s: %w", si.Rule, err)
 	}
 	return nil
 }
@@ -206,7 +206,7 @@ func (s *Store) Silence(ctx context.Context, endpoint, rule string, until time.T
 // SilencedUntil returns when a rule's silence ends (zero: not silenced).
 func (s *Store) SilencedUntil(ctx context.Context, endpoint, rule string) (time.Time, error) {
 	var us int64
-	err := s.queryRow(ctx, s.db, `SELECT until_at FROM monitor_silences WHERE endpoint = ? AND rule = ?`, endpoint, rule).Scan(&us)
+	err := s.queryRow(ctx, s.db, `SELECT until_at FROM alert_silences WHERE endpoint = ? AND rule = ? ORDER BY silenced_at DESC LIMIT 1`, endpoint, rule).Scan(&us)
 	if err == sql.ErrNoRows {
 		return time.Time{}, nil
 	}

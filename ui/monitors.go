@@ -518,7 +518,12 @@ func (s *server) silence(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || d < time.Minute || d > 90*24*time.Hour {
 		return plinth.Invalid("for", "%q is not a duration between a minute and 90 days", r.PostFormValue("for"))
 	}
-	if err := s.Alerts.Silence(ctx, name, rule, time.Now().Add(d).UTC()); err != nil {
+	now := time.Now().UTC()
+	si := monitor.Silence{Endpoint: name, Rule: rule, Until: now.Add(d), At: now, By: plinth.PrincipalFrom(ctx), Reason: strings.TrimSpace(r.PostFormValue("reason"))}
+	if err := si.Validate(); err != nil {
+		return err
+	}
+	if err := s.Alerts.Silence(ctx, si); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/ui/monitors/"+url.PathEscape(name)+"?silenced="+url.QueryEscape(rule), http.StatusSeeOther)

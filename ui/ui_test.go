@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/plinthml/plinth"
+	"github.com/plinthml/plinth/auth"
 	"github.com/plinthml/plinth/deploy"
 	"github.com/plinthml/plinth/pipeline"
 	"github.com/plinthml/plinth/serve"
@@ -324,7 +325,8 @@ func TestForms(t *testing.T) {
 		if rec.Code != http.StatusForbidden {
 			t.Fatalf("without the token: status %d", rec.Code)
 		}
-		for _, bad := range []url.Values{{"rule": {"nope"}, "for": {"4h"}}, {"rule": {"drift"}, "for": {"forever"}}, {"rule": {"drift"}, "for": {"2200h"}}} {
+		for _, bad := range []url.Values{{"rule": {"nope"}, "for": {"4h"}}, {"rule": {"drift"}, "for": {"forever"}}, {"rule": {"drift"}, "for": {"2200h"}},
+			{"rule": {"drift"}, "for": {"4h"}, "reason": {strings.Repeat("x", 1025)}}} {
 			bad.Set("csrf", tok)
 			if rec := post(t, h, "/ui/monitors/delays/silence", bad, cookie); rec.Code != http.StatusBadRequest {
 				t.Errorf("%v: status %d", bad, rec.Code)
@@ -333,7 +335,7 @@ func TestForms(t *testing.T) {
 		if until, err := f.node.Meta.SilencedUntil(ctx, "delays", "drift"); err != nil || !until.IsZero() {
 			t.Fatalf("a refused form silenced the rule: %v %v", until, err)
 		}
-		rec = post(t, h, "/ui/monitors/delays/silence", url.Values{"csrf": {tok}, "rule": {"drift"}, "for": {"4h"}}, cookie)
+		rec = post(t, h, "/ui/monitors/delays/silence", url.Values{"csrf": {tok}, "rule": {"drift"}, "for": {"4h"}, "reason": {"storm upstream"}}, cookie)
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/monitors/delays?silenced=drift" {
 			t.Fatalf("status %d to %q: %s", rec.Code, rec.Header().Get("Location"), rec.Body.String())
 		}
@@ -345,6 +347,11 @@ func TestForms(t *testing.T) {
 		_, body := get(t, h, rec.Header().Get("Location"))
 		if !strings.Contains(body, "Silenced drift until "+until.UTC().Format("2006-01-02 15:04")) || !strings.Contains(body, `<td><time datetime="`+until.UTC().Format(time.RFC3339)) {
 			t.Fatalf("no notice or silence shown:\n%s", body)
+		}
+		// Who silenced it, and why, is in the audit trail.
+		trail, err := f.node.Meta.AuditTrail(ctx, auth.AuditQuery{Limit: 1})
+		if must(t, err); len(trail) != 1 || trail[0].Action != "alert.silence" || trail[0].Reason != "for 240 min: storm upstream" {
+			t.Fatalf("audit trail: %+v", trail)
 		}
 	})
 

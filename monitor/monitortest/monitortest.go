@@ -132,15 +132,19 @@ func Run(t *testing.T, open func(t *testing.T) monitor.Store) {
 		if until, err := s.SilencedUntil(ctx, "e", "drift"); err != nil || !until.IsZero() {
 			t.Fatalf("no silence: %v %v", until, err)
 		}
+		// The latest silence decides, a shorter one too.
 		end := hour.Add(3 * time.Hour)
-		if err := s.Silence(ctx, "e", "drift", end); err != nil {
-			t.Fatal(err)
+		for i, until := range []time.Time{end, end.Add(time.Hour), end.Add(-time.Hour)} {
+			si := monitor.Silence{Endpoint: "e", Rule: "drift", Until: until, At: hour.Add(time.Duration(i) * time.Minute), By: "ops", Reason: "fix deploying"}
+			if err := s.Silence(ctx, si); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := s.SilencedUntil(ctx, "e", "drift"); !got.Equal(until) {
+				t.Fatalf("after silence %d: silenced until %v, want %v", i, got, until)
+			}
 		}
-		if err := s.Silence(ctx, "e", "drift", end.Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-		if until, _ := s.SilencedUntil(ctx, "e", "drift"); !until.Equal(end.Add(time.Hour)) {
-			t.Fatalf("silenced until %v", until)
+		if got, _ := s.SilencedUntil(ctx, "e", "auc"); !got.IsZero() {
+			t.Fatalf("another rule silenced until %v", got)
 		}
 	})
 }
