@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -210,5 +211,28 @@ func TestEndpointToken(t *testing.T) {
 		if tc.status == 403 && !strings.Contains(r.raw, "may only call the prediction routes of endpoint delays") {
 			t.Errorf("%s %s: %s", tc.method, tc.path, r.raw)
 		}
+	}
+}
+
+// A client that keeps sending unknown tokens gets 429 once it has failed
+// 20 checks, v2 routes in the protocol's error body.
+func TestFailedChecksOverHTTP(t *testing.T) {
+	srv, secrets := authServer(t, true)
+	for i := range 20 {
+		if r, _ := callAs(t, srv, fmt.Sprintf("plt_guess%d", i), "GET", "/api/v1/models", ""); r.status != 401 {
+			t.Fatalf("guess %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	r, h := callAs(t, srv, "plt_guess20", "GET", "/api/v1/models", "")
+	if r.status != 429 || r.errField("code") != "overloaded" || !strings.Contains(r.errField("message"), "too many failed token checks") || h.Get("Retry-After") == "" {
+		t.Errorf("guess 20: %d %s", r.status, r.raw)
+	}
+	if r, _ := callAs(t, srv, "plt_guess21", "POST", "/v2/models/delays/infer", `{"inputs": []}`); r.status != 429 || !strings.Contains(r.raw, `"error":"too many failed token checks`) {
+		t.Errorf("guess 21 on v2: %d %s", r.status, r.raw)
+	}
+	// A good token this server has not checked lately is refused from
+	// that address too: only a lookup could tell it is good.
+	if r, _ := callAs(t, srv, secrets[auth.Admin], "GET", "/api/v1/models", ""); r.status != 429 {
+		t.Errorf("an unchecked good token from the blocked address: %d %s", r.status, r.raw)
 	}
 }

@@ -173,6 +173,8 @@ type Service struct {
 	// revocations counts Revoke calls: a check that read the store while
 	// one ran does not cache what it read, which may be from before it.
 	revocations uint64
+
+	failures failures // failed checks by client address
 }
 
 type cached struct {
@@ -231,6 +233,25 @@ func (s *Service) Revoke(ctx context.Context, name string) error {
 	return nil
 }
 
+// recent returns the token of a secret checked within CacheFor, if it
+// checked out, and nil otherwise.
+func (s *Service) recent(secret string, now time.Time) *Token {
+	s.mu.Lock()
+	c := s.cache[Digest(secret)]
+	s.mu.Unlock()
+	if c.token == nil || now.Sub(c.at) > s.cacheFor() {
+		return nil
+	}
+	return c.token
+}
+
+func (s *Service) cacheFor() time.Duration {
+	if s.CacheFor <= 0 {
+		return 10 * time.Second
+	}
+	return s.CacheFor
+}
+
 // Authenticate returns the token a secret belongs to: an unauthorized
 // error if it belongs to none or has expired.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*Token, error) {
@@ -239,10 +260,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Token, erro
 	}
 	digest := Digest(secret)
 	now := s.now()
-	ttl := s.CacheFor
-	if ttl <= 0 {
-		ttl = 10 * time.Second
-	}
+	ttl := s.cacheFor()
 	s.mu.Lock()
 	c, ok := s.cache[digest]
 	revocations := s.revocations

@@ -2,9 +2,13 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/plinthml/plinth"
 	"github.com/plinthml/plinth/auth"
@@ -130,5 +134,67 @@ func TestEndpointScope(t *testing.T) {
 	viewer := req.WithContext(auth.WithToken(context.Background(), &auth.Token{Name: "dash", Role: auth.Viewer}))
 	if err := auth.AllowPredict(viewer, "churn", auth.Viewer, true); err != nil {
 		t.Errorf("an unscoped viewer: %v", err)
+	}
+}
+
+// countingStore counts the store's token lookups.
+type countingStore struct {
+	*sqlstore.Store
+	lookups int
+}
+
+func (s *countingStore) TokenByDigest(ctx context.Context, digest string) (*auth.Token, error) {
+	s.lookups++
+	return s.Store.TokenByDigest(ctx, digest)
+}
+
+// An address that keeps sending unknown tokens is refused, without a
+// lookup, once it has made 20 failed checks, and earns a check back every
+// 3 seconds; a token this server checked recently still works from it,
+// and other addresses are not held back.
+func TestFailedChecksLimited(t *testing.T) {
+	ctx := context.Background()
+	meta, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "plinth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	store := &countingStore{Store: meta}
+	now := time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)
+	svc := &auth.Service{Store: store, Now: func() time.Time { return now }}
+	good, _, err := svc.Create(ctx, auth.NewToken{Name: "ci", Role: auth.Editor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := func(addr string) *http.Request {
+		r := httptest.NewRequest("GET", "/api/v1/models", nil)
+		r.RemoteAddr = addr + ":40000"
+		return r
+	}
+	if _, err := svc.AuthenticateRequest(from("10.0.0.1"), good); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := svc.AuthenticateRequest(from("10.0.0.1"), fmt.Sprintf("plt_guess%d", i)); !plinth.IsCode(err, plinth.EUNAUTHORIZED) {
+			t.Fatalf("guess %d: %v, want unauthorized", i, err)
+		}
+	}
+	lookups := store.lookups
+	_, err = svc.AuthenticateRequest(from("10.0.0.1"), "plt_guess20")
+	if !plinth.IsCode(err, plinth.EOVERLOADED) || !strings.Contains(err.Error(), "retry in 3s") || store.lookups != lookups {
+		t.Fatalf("guess 20: %v (%d lookups more), want overloaded without a lookup", err, store.lookups-lookups)
+	}
+	if tok, err := svc.AuthenticateRequest(from("10.0.0.1"), good); err != nil || tok.Name != "ci" {
+		t.Errorf("a token checked recently, from the blocked address: %v", err)
+	}
+	if _, err := svc.AuthenticateRequest(from("10.0.0.2"), "plt_typo"); !plinth.IsCode(err, plinth.EUNAUTHORIZED) {
+		t.Errorf("another address: %v, want unauthorized", err)
+	}
+	now = now.Add(3 * time.Second)
+	if _, err := svc.AuthenticateRequest(from("10.0.0.1"), "plt_guess21"); !plinth.IsCode(err, plinth.EUNAUTHORIZED) {
+		t.Errorf("3 s later: %v, want one more check", err)
+	}
+	if _, err := svc.AuthenticateRequest(from("10.0.0.1"), "plt_guess22"); !plinth.IsCode(err, plinth.EOVERLOADED) {
+		t.Errorf("the check after it: %v, want overloaded", err)
 	}
 }

@@ -27,7 +27,7 @@ func (s *Service) Middleware(fail func(http.ResponseWriter, *http.Request, error
 			next.ServeHTTP(w, r)
 			return
 		}
-		t, err := s.Authenticate(r.Context(), secret)
+		t, err := s.AuthenticateRequest(r, secret)
 		if err != nil {
 			fail(w, r, err)
 			return

@@ -39,9 +39,13 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	next := safeNext(r.PostFormValue("next"))
 	secret := strings.TrimSpace(r.PostFormValue("token"))
-	t, err := s.Auth.Authenticate(r.Context(), secret)
+	t, err := s.Auth.AuthenticateRequest(r, secret)
 	if err != nil {
-		s.renderStatus(w, r, http.StatusUnauthorized, "login", "Sign in", "", signInData{Next: next, Message: plinth.ErrorMessage(err)})
+		status := http.StatusUnauthorized
+		if plinth.IsCode(err, plinth.EOVERLOADED) {
+			status = http.StatusTooManyRequests
+		}
+		s.renderStatus(w, r, status, "login", "Sign in", "", signInData{Next: next, Message: plinth.ErrorMessage(err)})
 		return
 	}
 	c := &http.Cookie{Name: auth.CookieName, Value: secret, Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}

@@ -1,0 +1,91 @@
+package auth
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/plinthml/plinth"
+)
+
+// Failed token checks are limited per client address. A guessed secret
+// cannot succeed (160 random bits), but every unknown one costs a lookup
+// in the store, so a client sending many would load the metadata database
+// that every server shares; and a client stuck on a revoked token should
+// hear so without hammering it.
+const (
+	// failureBurst is how many failed checks an address may make at once.
+	failureBurst = 20
+	// failureRefill is how often it earns one back: 20 a minute.
+	failureRefill = 3 * time.Second
+	// maxTrackedAddresses bounds the table; past it the table starts over,
+	// so an attack from very many addresses costs memory no more than that.
+	maxTrackedAddresses = 10_000
+)
+
+// failures holds a limiter of failed checks per client address.
+type failures struct {
+	mu     sync.Mutex
+	byAddr map[string]*rate.Limiter
+}
+
+// blocked reports whether addr has used up its failed checks, and when it
+// may try again.
+func (f *failures) blocked(addr string, now time.Time) (bool, time.Duration) {
+	f.mu.Lock()
+	l := f.byAddr[addr]
+	f.mu.Unlock()
+	if l == nil || l.TokensAt(now) >= 1 {
+		return false, 0
+	}
+	r := l.ReserveN(now, 1)
+	wait := r.DelayFrom(now)
+	r.CancelAt(now)
+	return true, wait
+}
+
+// fail counts a failed check from addr.
+func (f *failures) fail(addr string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.byAddr[addr]
+	if l == nil {
+		if f.byAddr == nil || len(f.byAddr) >= maxTrackedAddresses {
+			f.byAddr = map[string]*rate.Limiter{}
+		}
+		l = rate.NewLimiter(rate.Every(failureRefill), failureBurst)
+		f.byAddr[addr] = l
+	}
+	l.AllowN(now, 1)
+}
+
+// clientAddr is the address a request came from: the peer's IP, not a
+// header a client can write.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// AuthenticateRequest is Authenticate for a secret a request carries,
+// limited per client address: an address whose failed checks outran the
+// limit gets an overloaded error saying when to retry, without a lookup,
+// unless the secret is one this server checked recently. Every way in
+// (the API's header, the UI's sign-in form and cookie) goes through it.
+func (s *Service) AuthenticateRequest(r *http.Request, secret string) (*Token, error) {
+	addr, now := clientAddr(r), s.now()
+	if blocked, wait := s.failures.blocked(addr, now); blocked && s.recent(secret, now) == nil {
+		wait = max(wait.Round(time.Second), time.Second)
+		return nil, plinth.Errorf(plinth.EOVERLOADED, "too many failed token checks from %s: retry in %s", addr, wait)
+	}
+	t, err := s.Authenticate(r.Context(), secret)
+	if plinth.IsCode(err, plinth.EUNAUTHORIZED) {
+		s.failures.fail(addr, now)
+	}
+	return t, err
+}
