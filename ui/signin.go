@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -46,6 +47,11 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusTooManyRequests
 		}
 		s.renderStatus(w, r, status, "login", "Sign in", "", signInData{Next: next, Message: plinth.ErrorMessage(err)})
+		return
+	}
+	if t.Endpoints != nil {
+		msg := fmt.Sprintf("token %s may only call the prediction routes of endpoint %s: it cannot sign in here", t.Name, strings.Join(t.Endpoints, ", "))
+		s.renderStatus(w, r, http.StatusForbidden, "login", "Sign in", "", signInData{Next: next, Message: msg})
 		return
 	}
 	c := &http.Cookie{Name: auth.CookieName, Value: secret, Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
