@@ -43,8 +43,8 @@ func (in *Ingester) Ingest(ctx context.Context, spec Spec, input string) (*Versi
 // IngestCopy is Ingest of a local copy of a batch, such as an upload
 // spooled to a temporary file: source says where the batch came from,
 // which the copy's name would not.
-func (in *Ingester) IngestCopy(ctx context.Context, spec Spec, copy, source string) (*Version, *Quarantine, error) {
-	return in.ingest(ctx, spec, copy, source, "")
+func (in *Ingester) IngestCopy(ctx context.Context, spec Spec, file, source string) (*Version, *Quarantine, error) {
+	return in.ingest(ctx, spec, file, source, "")
 }
 
 // Replay checks a quarantine's rows again — after the data was fixed
