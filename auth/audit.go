@@ -7,8 +7,8 @@ import (
 
 // AuditEntry is one change someone made, from any part of the platform's
 // records: the registry's audit log, endpoint revisions, pipeline runs and
-// approvals, definitions applied, datasets ingested and quarantined,
-// alerts silenced, tokens made and revoked.
+// approvals, definitions applied, dataset specs set, batches ingested and
+// quarantined, alerts silenced, tokens made and revoked.
 type AuditEntry struct {
 	Time      time.Time `json:"time"`
 	Principal string    `json:"principal"`

@@ -98,7 +98,7 @@ func TestTokens(t *testing.T) {
 	// ingested which batch.
 	trail := run(t, "audit", "--url", url, "--token", admin)
 	for _, want := range []string{`plinth +token\.create +token admin \(admin\)`, `admin +token\.create +token ci \(editor\)`, `admin +token\.revoke +token ci \(editor\)`,
-		`ci +dataset\.ingest +dataset weather version 1 +1 rows from \S*/weather\.csv`, `ci +dataset\.quarantine +dataset weather quarantine \S+ +1 rows from \S*/weather\.csv`} {
+		`ci +dataset\.spec +dataset weather`, `ci +dataset\.ingest +dataset weather version 1 +1 rows from \S*/weather\.csv`, `ci +dataset\.quarantine +dataset weather quarantine \S+ +1 rows from \S*/weather\.csv`} {
 		if !regexp.MustCompile(want).MatchString(trail) {
 			t.Errorf("audit has no %s:\n%s", want, trail)
 		}

@@ -164,7 +164,8 @@ type Quarantine struct {
 // a missing dataset, version or quarantine.
 type Store interface {
 	// SetSpec stores the spec batches of a dataset are checked against
-	// (creating the dataset); Spec returns it, or ENOTFOUND.
+	// (creating the dataset), recording the context's principal as who set
+	// it; Spec returns it, or ENOTFOUND.
 	SetSpec(ctx context.Context, s Spec) error
 	Spec(ctx context.Context, dataset string) (*Spec, error)
 	RecordIngest(ctx context.Context, v *Version, q *Quarantine) error

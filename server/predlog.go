@@ -229,7 +229,7 @@ func (s *logSink) record(ctx context.Context, name string, b convertedBatch, rec
 	spec, err := s.ingester.Store.Spec(ctx, name)
 	if plinth.IsCode(err, plinth.ENOTFOUND) {
 		spec = &dataset.Spec{Name: name, EventTime: "time", Columns: []dataset.Column{{Name: "time", Type: "timestamp", NotNull: true}}}
-		err = s.ingester.Store.SetSpec(ctx, *spec)
+		err = s.ingester.Store.SetSpec(plinth.WithPrincipal(ctx, plinth.System), *spec)
 	}
 	if err != nil {
 		return err

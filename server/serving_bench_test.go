@@ -124,6 +124,9 @@ func BenchmarkServing(b *testing.B) {
 		spinSteady.add(loadProc(b, segment, 64, predictRun.rate/2, spinner.URL))
 	}
 	handlerP99 := histogramQuantileBound(handlerBefore, predictHandlerHistogram(b, n), 0.99)
+	b.Logf("p99 of each window, prediction: %v", steady.p99s)
+	b.Logf("p99 of each window, hello-world: %v", helloSteady.p99s)
+	b.Logf("p99 of each window, same-cost spin: %v", spinSteady.p99s)
 
 	// Redeploy and roll back under the open-loop load.
 	swapsDone := make(chan error, 1)

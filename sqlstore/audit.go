@@ -47,6 +47,9 @@ SELECT ingested_at, ingested_by, CASE WHEN replay_of <> '' THEN 'dataset.replay'
          || CASE WHEN replay_of <> '' THEN ', quarantine ' || replay_of ELSE '' END
   FROM dataset_versions WHERE ingested_by NOT IN ('', 'plinth')
 UNION ALL
+SELECT set_at, set_by, 'dataset.spec', 'dataset ' || dataset, ''
+  FROM dataset_spec_history WHERE set_by <> 'plinth'
+UNION ALL
 SELECT created_at, created_by, 'dataset.quarantine', 'dataset ' || dataset || ' quarantine ' || id,
        CAST(rows AS TEXT) || ' rows from ' || source
   FROM dataset_quarantines WHERE created_by <> ''

@@ -14,18 +14,25 @@ import (
 
 var _ dataset.Store = (*Store)(nil)
 
-// SetSpec stores a dataset's spec, creating the dataset.
+// SetSpec stores a dataset's spec, creating the dataset, and keeps it in
+// the dataset's spec history under the context's principal.
 func (s *Store) SetSpec(ctx context.Context, spec dataset.Spec) error {
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		return fmt.Errorf("set spec: %w", err)
 	}
-	_, err = s.exec(ctx, s.db, `INSERT INTO datasets (name, spec, spec_updated) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, spec_updated = excluded.spec_updated`, spec.Name, string(raw), micros(s.Now()))
-	if err != nil {
-		return fmt.Errorf("set spec: %w", err)
-	}
-	return nil
+	now := micros(s.Now())
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `INSERT INTO datasets (name, spec, spec_updated) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, spec_updated = excluded.spec_updated`, spec.Name, string(raw), now); err != nil {
+			return fmt.Errorf("set spec: %w", err)
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO dataset_spec_history (dataset, spec, set_at, set_by) VALUES (?, ?, ?, ?)`,
+			spec.Name, string(raw), now, plinth.PrincipalFrom(ctx)); err != nil {
+			return fmt.Errorf("set spec: %w", err)
+		}
+		return nil
+	})
 }
 
 // Spec returns a dataset's spec.

@@ -198,6 +198,9 @@ func TestAuditTrail(t *testing.T) {
 			if err := s.Silence(ctx, monitor.Silence{Endpoint: "churn", Rule: "drift", Until: clock.Add(2*time.Hour + time.Minute), At: s.Now(), By: "frank", Reason: "upstream fix deploying"}); err != nil {
 				t.Fatal(err)
 			}
+			if err := s.SetSpec(plinth.WithPrincipal(ctx, "gina"), dataset.Spec{Name: "flights", MinRows: 10}); err != nil {
+				t.Fatal(err)
+			}
 			logged := &dataset.Version{Dataset: "predictions_churn", Digest: "sha256:cc", Rows: 500, Source: "prediction log", IngestedAt: s.Now(), IngestedBy: plinth.System}
 			if err := s.RecordIngest(ctx, logged, nil); err != nil {
 				t.Fatal(err)
@@ -210,7 +213,7 @@ func TestAuditTrail(t *testing.T) {
 			for _, e := range all {
 				got = append(got, e.Principal+" "+e.Action+" "+e.Object+" "+e.Reason)
 			}
-			want := []string{"frank alert.silence endpoint churn alert rule drift for 120 min: upstream fix deploying",
+			want := []string{"gina dataset.spec dataset flights ", "frank alert.silence endpoint churn alert rule drift for 120 min: upstream fix deploying",
 				"erin dataset.ingest dataset flights version 1 98 rows from upload.csv", "erin dataset.quarantine dataset flights quarantine q1 2 rows from upload.csv",
 				"dave entity.apply entity customer version 1 ", "carol step.reject pipeline run run1 step ship not yet", "bob token.revoke token ci (editor) ", "alice token.create token ci (editor) ", "bob endpoint.deploy endpoint churn revision 1 first", "alice model.create model churn launch"}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -224,7 +227,7 @@ func TestAuditTrail(t *testing.T) {
 			if alice, err := s.AuditTrail(ctx, auth.AuditQuery{Principal: "alice", Limit: 1}); err != nil || len(alice) != 1 || alice[0].Object != "token ci (editor)" {
 				t.Errorf("alice's newest: %+v, %v", alice, err)
 			}
-			if recent, err := s.AuditTrail(ctx, auth.AuditQuery{Since: all[6].Time}); err != nil || len(recent) != 7 {
+			if recent, err := s.AuditTrail(ctx, auth.AuditQuery{Since: all[7].Time}); err != nil || len(recent) != 8 {
 				t.Errorf("since the token was made: %+v, %v", recent, err)
 			}
 			if _, err := s.AuditTrail(ctx, auth.AuditQuery{Limit: -1}); !plinth.IsCode(err, plinth.EINVALID) {
