@@ -415,7 +415,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &pe) {
 		body.Error.Field = pe.Field
 	}
-	if code == plinth.EOVERLOADED {
+	if code == plinth.EOVERLOADED && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	if code == plinth.EINTERNAL {

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/plinthml/plinth"
@@ -40,6 +42,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
 	if plinth.IsCode(err, plinth.EUNAUTHORIZED) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="plinth"`)
+	}
+	var later *auth.RetryLater
+	if errors.As(err, &later) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(later.After.Seconds())))
 	}
 	if strings.HasPrefix(r.URL.Path, "/v2/") {
 		s.v2Error(w, r, err)

@@ -224,7 +224,7 @@ func TestFailedChecksOverHTTP(t *testing.T) {
 		}
 	}
 	r, h := callAs(t, srv, "plt_guess20", "GET", "/api/v1/models", "")
-	if r.status != 429 || r.errField("code") != "overloaded" || !strings.Contains(r.errField("message"), "too many failed token checks") || h.Get("Retry-After") == "" {
+	if r.status != 429 || r.errField("code") != "overloaded" || !strings.Contains(r.errField("message"), "too many failed token checks") || h.Get("Retry-After") != "3" {
 		t.Errorf("guess 20: %d %s", r.status, r.raw)
 	}
 	if r, _ := callAs(t, srv, "plt_guess21", "POST", "/v2/models/delays/infer", `{"inputs": []}`); r.status != 429 || !strings.Contains(r.raw, `"error":"too many failed token checks`) {

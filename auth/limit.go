@@ -62,6 +62,16 @@ func (f *failures) fail(addr string, now time.Time) {
 	l.AllowN(now, 1)
 }
 
+// RetryLater is a check refused for the failed checks before it, with
+// when the address may try again (an HTTP answer's Retry-After).
+type RetryLater struct {
+	After time.Duration
+	err   error // overloaded
+}
+
+func (e *RetryLater) Error() string { return e.err.Error() }
+func (e *RetryLater) Unwrap() error { return e.err }
+
 // clientAddr is the address a request came from: the peer's IP, not a
 // header a client can write.
 func clientAddr(r *http.Request) string {
@@ -81,7 +91,7 @@ func (s *Service) AuthenticateRequest(r *http.Request, secret string) (*Token, e
 	addr, now := clientAddr(r), s.now()
 	if blocked, wait := s.failures.blocked(addr, now); blocked && s.recent(secret, now) == nil {
 		wait = max(wait.Round(time.Second), time.Second)
-		return nil, plinth.Errorf(plinth.EOVERLOADED, "too many failed token checks from %s: retry in %s", addr, wait)
+		return nil, &RetryLater{After: wait, err: plinth.Errorf(plinth.EOVERLOADED, "too many failed token checks from %s: retry in %s", addr, wait)}
 	}
 	t, err := s.Authenticate(r.Context(), secret)
 	if plinth.IsCode(err, plinth.EUNAUTHORIZED) {
