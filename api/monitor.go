@@ -117,26 +117,24 @@ func (s *Server) silenceAlert(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if req.For <= 0 || time.Duration(req.For) > 90*24*time.Hour {
-		return plinth.Invalid("for", "must be between 1s and 90 days")
+	now := time.Now().UTC()
+	si := monitor.Silence{Endpoint: r.PathValue("endpoint"), Rule: r.PathValue("rule"), Until: now.Add(time.Duration(req.For)), At: now,
+		By: plinth.PrincipalFrom(r.Context()), Reason: req.Reason}
+	if err := si.Validate(); err != nil {
+		return err
 	}
-	spec, err := s.Checker.Spec(r.Context(), r.PathValue("endpoint"))
+	spec, err := s.Checker.Spec(r.Context(), si.Endpoint)
 	if err != nil {
 		return err
 	}
 	found := false
 	for _, rule := range spec.Alerts {
-		found = found || rule.Name == r.PathValue("rule")
+		found = found || rule.Name == si.Rule
 	}
 	if !found {
-		return plinth.NotFound("alert rule", r.PathValue("rule"))
+		return plinth.NotFound("alert rule", si.Rule)
 	}
-	now := time.Now().UTC()
-	si := monitor.Silence{Endpoint: spec.Endpoint, Rule: r.PathValue("rule"), Until: now.Add(time.Duration(req.For)), At: now,
-		By: plinth.PrincipalFrom(r.Context()), Reason: req.Reason}
-	if err := si.Validate(); err != nil {
-		return err
-	}
+	si.Endpoint = spec.Endpoint
 	if err := s.Alerts.Silence(r.Context(), si); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -121,12 +122,16 @@ func (n *NewToken) validate() error {
 	if len(n.Endpoints) > maxEndpoints {
 		return plinth.Invalid("endpoints", "at most %d endpoints, have %d", maxEndpoints, len(n.Endpoints))
 	}
+	n.Endpoints = slices.Clone(n.Endpoints)
 	for i, e := range n.Endpoints {
+		e = strings.TrimSpace(e) // as a list typed with ", " gives it
+		n.Endpoints[i] = e
 		if !endpointName.MatchString(e) {
 			return plinth.Invalid(fmt.Sprintf("endpoints[%d]", i), "%q is not an endpoint name: want 1 to 63 lowercase letters, digits, _ and -, starting with a letter or digit", e)
 		}
 	}
-	n.Endpoints = slices.Compact(slices.Sorted(slices.Values(n.Endpoints)))
+	slices.Sort(n.Endpoints)
+	n.Endpoints = slices.Compact(n.Endpoints)
 	return nil
 }
 
@@ -233,39 +238,49 @@ func (s *Service) Revoke(ctx context.Context, name string) error {
 	return nil
 }
 
-// recent returns the token of a secret checked within CacheFor, if it
-// checked out, and nil otherwise.
-func (s *Service) recent(secret string, now time.Time) *Token {
-	s.mu.Lock()
-	c := s.cache[Digest(secret)]
-	s.mu.Unlock()
-	if c.token == nil || now.Sub(c.at) > s.cacheFor() {
-		return nil
-	}
-	return c.token
-}
-
-func (s *Service) cacheFor() time.Duration {
-	if s.CacheFor <= 0 {
-		return 10 * time.Second
-	}
-	return s.CacheFor
-}
-
 // Authenticate returns the token a secret belongs to: an unauthorized
 // error if it belongs to none or has expired.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*Token, error) {
+	return s.authenticate(ctx, secret, "")
+}
+
+// AuthenticateRequest is Authenticate for a secret a request carries,
+// limited per client address (see failures): once the address's failed
+// checks outran the limit, a secret this server has not checked within
+// CacheFor gets a RetryLater error instead of a lookup. Every way in (the
+// API's header, the UI's sign-in form and cookie) goes through it.
+func (s *Service) AuthenticateRequest(r *http.Request, secret string) (*Token, error) {
+	return s.authenticate(r.Context(), secret, clientAddr(r))
+}
+
+// authenticate checks a secret from addr ("" for no limit), counting the
+// address's failed checks.
+func (s *Service) authenticate(ctx context.Context, secret, addr string) (*Token, error) {
+	now := s.now()
+	t, err := s.check(ctx, secret, addr, now)
+	if addr != "" && plinth.IsCode(err, plinth.EUNAUTHORIZED) {
+		s.failures.fail(addr, now)
+	}
+	return t, err
+}
+
+func (s *Service) check(ctx context.Context, secret, addr string, now time.Time) (*Token, error) {
 	if !strings.HasPrefix(secret, Prefix) {
 		return nil, plinth.Errorf(plinth.EUNAUTHORIZED, "the bearer token is not a plinth token (they start with %s)", Prefix)
 	}
 	digest := Digest(secret)
-	now := s.now()
-	ttl := s.cacheFor()
+	ttl := s.CacheFor
+	if ttl <= 0 {
+		ttl = 10 * time.Second
+	}
 	s.mu.Lock()
 	c, ok := s.cache[digest]
 	revocations := s.revocations
 	s.mu.Unlock()
 	if !ok || now.Sub(c.at) > ttl {
+		if wait, blocked := s.failures.blocked(addr, now); blocked {
+			return nil, &RetryLater{After: wait, err: plinth.Errorf(plinth.EOVERLOADED, "too many failed token checks from %s: retry in %s", addr, wait)}
+		}
 		t, err := s.Store.TokenByDigest(ctx, digest)
 		if err != nil && !plinth.IsCode(err, plinth.ENOTFOUND) {
 			return nil, fmt.Errorf("check token: %w", err)
@@ -312,21 +327,10 @@ type grant struct {
 	endpoints []string // nil: every route its role allows
 }
 
-// WithRole returns a context carrying the role of the request's principal.
-func WithRole(ctx context.Context, r Role) context.Context {
-	return context.WithValue(ctx, grantKey{}, grant{role: r})
-}
-
 // WithToken returns a context carrying the principal a token names and
 // what it allows.
 func WithToken(ctx context.Context, t *Token) context.Context {
 	return context.WithValue(plinth.WithPrincipal(ctx, t.Name), grantKey{}, grant{role: t.Role, endpoints: t.Endpoints})
-}
-
-// RoleFrom returns the role of the token in ctx, or "" when the request
-// carried none.
-func RoleFrom(ctx context.Context) Role {
-	return grantFrom(ctx).role
 }
 
 func grantFrom(ctx context.Context) grant {

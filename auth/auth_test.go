@@ -33,7 +33,7 @@ func TestRoles(t *testing.T) {
 		}
 		req := httptest.NewRequest("GET", "/x", nil)
 		if tc.have != "" {
-			req = req.WithContext(auth.WithRole(req.Context(), tc.have))
+			req = req.WithContext(auth.WithToken(req.Context(), &auth.Token{Name: "t", Role: tc.have}))
 		}
 		for _, required := range []bool{false, true} {
 			err := auth.Allow(req, tc.need, required)

@@ -12,7 +12,7 @@ import (
 const CookieName = "plinth_token"
 
 // Middleware puts the principal and role of each request that carries a
-// token in its context (see plinth.PrincipalFrom and RoleFrom): its bearer
+// token in its context (see WithToken and plinth.PrincipalFrom): its bearer
 // token or, failing that, the UI's cookie. A token that does not check out
 // goes to fail, and the request is not served. A request without one goes
 // on as it is, at no cost: Allow decides what it may do.

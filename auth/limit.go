@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-
-	"github.com/plinthml/plinth"
 )
 
 // Failed token checks are limited per client address. A guessed secret
@@ -32,19 +30,24 @@ type failures struct {
 	byAddr map[string]*rate.Limiter
 }
 
-// blocked reports whether addr has used up its failed checks, and when it
-// may try again.
-func (f *failures) blocked(addr string, now time.Time) (bool, time.Duration) {
+// blocked reports whether addr has used up its failed checks, and how
+// long until it earns the next one, in whole seconds.
+func (f *failures) blocked(addr string, now time.Time) (time.Duration, bool) {
+	if addr == "" {
+		return 0, false
+	}
 	f.mu.Lock()
 	l := f.byAddr[addr]
 	f.mu.Unlock()
-	if l == nil || l.TokensAt(now) >= 1 {
-		return false, 0
+	if l == nil {
+		return 0, false
 	}
-	r := l.ReserveN(now, 1)
-	wait := r.DelayFrom(now)
-	r.CancelAt(now)
-	return true, wait
+	tokens := l.TokensAt(now)
+	if tokens >= 1 {
+		return 0, false
+	}
+	wait := time.Duration((1 - tokens) * float64(failureRefill))
+	return max(wait.Round(time.Second), time.Second), true
 }
 
 // fail counts a failed check from addr.
@@ -80,22 +83,4 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// AuthenticateRequest is Authenticate for a secret a request carries,
-// limited per client address: an address whose failed checks outran the
-// limit gets an overloaded error saying when to retry, without a lookup,
-// unless the secret is one this server checked recently. Every way in
-// (the API's header, the UI's sign-in form and cookie) goes through it.
-func (s *Service) AuthenticateRequest(r *http.Request, secret string) (*Token, error) {
-	addr, now := clientAddr(r), s.now()
-	if blocked, wait := s.failures.blocked(addr, now); blocked && s.recent(secret, now) == nil {
-		wait = max(wait.Round(time.Second), time.Second)
-		return nil, &RetryLater{After: wait, err: plinth.Errorf(plinth.EOVERLOADED, "too many failed token checks from %s: retry in %s", addr, wait)}
-	}
-	t, err := s.Authenticate(r.Context(), secret)
-	if plinth.IsCode(err, plinth.EUNAUTHORIZED) {
-		s.failures.fail(addr, now)
-	}
-	return t, err
 }

@@ -192,16 +192,22 @@ type Silence struct {
 	Reason   string    `json:"reason,omitempty"`
 }
 
-// maxSilenceReason bounds a silence's reason: a note, not a document.
-const maxSilenceReason = 1024
+const (
+	// maxSilenceReason bounds a silence's reason: a note, not a document.
+	maxSilenceReason = 1024
+	// maxSilence bounds how long a silence lasts: a rule muted for longer
+	// should be changed instead.
+	maxSilence = 90 * 24 * time.Hour
+)
 
-// Validate checks what a person can get wrong in a silence.
+// Validate checks what a person can get wrong in a silence: how long it
+// lasts (the "for" of the API and the forms) and its reason.
 func (s *Silence) Validate() error {
+	if d := s.Until.Sub(s.At); d < time.Second || d > maxSilence {
+		return plinth.Invalid("for", "a silence lasts between 1s and 90 days, not %s", d)
+	}
 	if len(s.Reason) > maxSilenceReason {
 		return plinth.Invalid("reason", "at most %d bytes, have %d", maxSilenceReason, len(s.Reason))
-	}
-	if !s.Until.After(s.At) {
-		return plinth.Invalid("for", "a silence must last a while")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -186,5 +187,28 @@ func TestCheckWithSkew(t *testing.T) {
 	}
 	if err := (&monitor.Spec{Endpoint: "e", Skew: &monitor.SkewCheck{Sample: -1}}).Validate(); plinth.ErrorCode(err) != plinth.EINVALID || !strings.Contains(err.Error(), "skew.sample") {
 		t.Errorf("negative sample: %v", err)
+	}
+}
+
+func TestSilenceValidate(t *testing.T) {
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		last   time.Duration
+		reason string
+		field  string
+	}{
+		{time.Second, "", ""},
+		{90 * 24 * time.Hour, strings.Repeat("x", 1024), ""},
+		{0, "", "for"},
+		{-time.Hour, "", "for"},
+		{90*24*time.Hour + time.Second, "", "for"},
+		{time.Hour, strings.Repeat("x", 1025), "reason"},
+	} {
+		s := monitor.Silence{Endpoint: "e", Rule: "drift", At: at, Until: at.Add(tc.last), By: "ops", Reason: tc.reason}
+		err := s.Validate()
+		var pe *plinth.Error
+		if tc.field == "" && err != nil || tc.field != "" && (!errors.As(err, &pe) || pe.Field != tc.field) {
+			t.Errorf("silence of %s, reason of %d bytes: %v, want field %q", tc.last, len(tc.reason), err, tc.field)
+		}
 	}
 }

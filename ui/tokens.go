@@ -70,10 +70,8 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 		ttl = d
 	}
 	var endpoints []string
-	for e := range strings.SplitSeq(p.Endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			endpoints = append(endpoints, e)
-		}
+	if p.Endpoints != "" {
+		endpoints = strings.Split(p.Endpoints, ",")
 	}
 	secret, t, err := s.Auth.Create(r.Context(), auth.NewToken{Name: p.Name, Role: p.Role, TTL: ttl, Endpoints: endpoints})
 	if err != nil {

@@ -103,7 +103,7 @@ func testLifecycle(t *testing.T, s *auth.Service) {
 // A token limited to endpoints keeps them, sorted and once each.
 func testEndpoints(t *testing.T, s *auth.Service) {
 	ctx := context.Background()
-	secret, tok, err := s.Create(ctx, auth.NewToken{Name: "app", Role: auth.Viewer, Endpoints: []string{"fraud", "delays", "fraud"}})
+	secret, tok, err := s.Create(ctx, auth.NewToken{Name: "app", Role: auth.Viewer, Endpoints: []string{"fraud", " delays", "fraud"}})
 	want := []string{"delays", "fraud"}
 	if err != nil || !slices.Equal(tok.Endpoints, want) {
 		t.Fatalf("Create = %+v, %v", tok, err)
