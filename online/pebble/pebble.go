@@ -116,9 +116,17 @@ func Open(dir string, opts *Options) (*Store, error) {
 	// little, and a read that misses the block cache then costs no
 	// decompression (in-process p99 of BenchmarkOnlineGet 44-93 µs, was
 	// 80-114 µs with Snappy).
+	//
+	// Index blocks may be 256 KB, not Pebble's default of the 4 KB data
+	// block size, so that tables of tens of megabytes have one index level: a
+	// point read searches one index block instead of a top-level index and
+	// then one of its blocks, each a cache lookup. BenchmarkPredictHandler
+	// (30 features of 200,000 entities, then a GBDT) went from 40.0-41.6 µs
+	// to 35.4-36.0 µs a request, alternated three times.
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
+		po.Levels[i].IndexBlockSize = 256 << 10
 	}
 	db, err := pebbledb.Open(dir, po)
 	if err != nil {
