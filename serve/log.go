@@ -227,9 +227,11 @@ const gatherFor = 10 * time.Millisecond
 // goroutines have its core. Go preempts a running goroutine only after
 // 10 ms, so a take of 100 records (about half a millisecond of profiling
 // and encoding) held one of a small machine's cores while requests queued
-// for it. Yielding bounds their wait to about 16 records' work: at 8,300
-// requests a second, the median half-second window's p99 went from
-// 1.35-1.63 ms to 1.19-1.26 ms in two alternated runs (BENCHMARKS.md).
+// for it; yielding bounds their wait to about 16 records' work. The gain
+// is small against this machine's noise (BENCHMARKS.md, session 11): the
+// logged windows' median p99 went from 1.35 and 1.63 ms to 1.19 and
+// 1.26 ms in two runs of a scratch harness, and BenchmarkLogTail saw no
+// difference between builds with and without.
 const yieldEvery = 16
 
 func (l *PredictionLog) run(ctx context.Context) {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // GCPercent is the garbage collector's target that `plinth server` runs
@@ -26,6 +28,19 @@ import (
 // for Go's default.
 const GCPercent = 800
 
+// HeapFloor is the least heap TuneGC lets grow between collections. With
+// GCPercent alone a serving node's small live heap (about 22 MB) was
+// collected every 1-2 seconds under full load, and on a busy two-core
+// machine each collection stopped the world for up to 3.5 ms (its threads
+// waiting for a core to reach the stop) besides taking a core for its
+// mark phase: every request in flight waits that out. A floor of 768 MB
+// (what GOGC=3200 gives that live heap) makes such collections rarer: 1
+// instead of 4 in the serving benchmark's open loops. Their effect on the
+// p99 is within this machine's noise (BENCHMARKS.md, session 11). A node
+// whose live heap passes 85 MB collects at GCPercent as before, and the
+// memory limit bounds both.
+const HeapFloor = 768 << 20
+
 // TuneGC sets the collector's target to GCPercent unless the environment
 // (getenv) sets GOGC, and a soft memory limit of half the memory the
 // process may use (its cgroup's limit, else the machine's) unless it sets
@@ -34,9 +49,19 @@ const GCPercent = 800
 // has; near the limit the collector runs as often as it must instead. Half
 // leaves the rest to what the Go heap does not count: DuckDB, Pebble's
 // cache, the page cache.
+//
+// Without GOGC it also keeps the heap goal at HeapFloor or more: after
+// each collection it raises the target for a live heap too small to reach
+// the floor at GCPercent.
 func TuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
+		heapFloor.Store(HeapFloor)
+		if floorArmed.CompareAndSwap(false, true) {
+			armHeapFloor()
+		}
+	} else {
+		heapFloor.Store(0)
 	}
 	if getenv("GOMEMLIMIT") == "" {
 		if total := memoryLimit(os.ReadFile); total > 0 {
@@ -44,6 +69,44 @@ func TuneGC(getenv func(string) string) {
 		}
 	}
 }
+
+var (
+	heapFloor  atomic.Int64 // bytes; 0 when TuneGC left the collector to GOGC
+	floorArmed atomic.Bool  // a gcCycle is waiting for the next collection
+)
+
+// gcCycle is garbage on purpose: its finalizer runs after the collection
+// that found it unreachable, keeps the heap floor and makes the next one.
+type gcCycle struct{ _ *int }
+
+func armHeapFloor() {
+	runtime.SetFinalizer(&gcCycle{}, func(*gcCycle) {
+		floor := heapFloor.Load()
+		if floor == 0 {
+			floorArmed.Store(false)
+			return
+		}
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(sample)
+		debug.SetGCPercent(percentFor(int64(sample[0].Value.Uint64()), floor))
+		armHeapFloor()
+	})
+}
+
+// percentFor is the collector's target that lets a heap with live bytes
+// live grow to floor before the next collection: never less than
+// GCPercent, nor more than maxPercent.
+func percentFor(live, floor int64) int {
+	if live <= 0 || live+live/100*GCPercent >= floor {
+		return GCPercent
+	}
+	return int(min((floor-live)*100/live, maxPercent))
+}
+
+// maxPercent bounds percentFor: the runtime keeps the target in 32 bits,
+// and a live heap under half a megabyte is a process that has not
+// started.
+const maxPercent = 100_000
 
 // GCSettings returns the collector's target (GOGC; negative when off) and
 // its soft memory limit in bytes, as the runtime has them: for the server's

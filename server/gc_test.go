@@ -4,8 +4,10 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 func TestTuneGC(t *testing.T) {
@@ -23,16 +25,54 @@ func TestTuneGC(t *testing.T) {
 		t.Errorf("with GOMEMLIMIT set, the limit became %d", got)
 	}
 
+	if heapFloor.Load() != 0 {
+		t.Errorf("with GOGC set, the heap floor is %d", heapFloor.Load())
+	}
+
+	// Without them: GCPercent, raised after each collection while this
+	// test's small heap is far from HeapFloor.
 	TuneGC(func(string) string { return "" })
-	if gogc, limit := GCSettings(); gogc != GCPercent || limit != debug.SetMemoryLimit(-1) {
-		t.Errorf("GCSettings() = %d, %d; want %d and the runtime's limit, %d", gogc, limit, GCPercent, debug.SetMemoryLimit(-1))
-	}
-	if got := debug.SetGCPercent(100); got != GCPercent {
-		t.Errorf("without GOGC, the target is %d, want %d", got, GCPercent)
-	}
+	defer func() {
+		TuneGC(func(string) string { return "100" }) // ends the floor's cycle
+		runtime.GC()
+	}()
 	if want := memoryLimit(os.ReadFile) / 2; want > 0 {
 		if got := debug.SetMemoryLimit(-1); got != want {
 			t.Errorf("without GOMEMLIMIT, the limit is %d, want half the memory, %d", got, want)
+		}
+	}
+	if gogc, limit := GCSettings(); gogc < GCPercent || limit != debug.SetMemoryLimit(-1) {
+		t.Errorf("GCSettings() = %d, %d; want at least %d and the runtime's limit, %d", gogc, limit, GCPercent, debug.SetMemoryLimit(-1))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC() // the floor's finalizer runs after it, on its own goroutine
+		time.Sleep(10 * time.Millisecond)
+		gogc, _ := GCSettings()
+		if gogc > GCPercent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after collections the target is %d; want it raised above %d to keep a heap of %d bytes", gogc, GCPercent, HeapFloor)
+		}
+	}
+}
+
+func TestPercentFor(t *testing.T) {
+	const floor = 512 << 20
+	for _, tc := range []struct {
+		live int64
+		want int
+	}{
+		{0, GCPercent},   // no collection yet
+		{20 << 20, 2460}, // 20 MB grows by 24.6 times to 512 MB
+		{floor / 9, (floor - floor/9) * 100 / (floor / 9)}, // just under: GCPercent would not reach the floor
+		{60 << 20, GCPercent},                              // GCPercent reaches the floor by itself
+		{floor, GCPercent},                                 // at the floor
+		{1 << 10, maxPercent},                              // a kilobyte: bounded
+	} {
+		if got := percentFor(tc.live, floor); got != tc.want {
+			t.Errorf("percentFor(%d, %d) = %d, want %d", tc.live, floor, got, tc.want)
 		}
 	}
 }

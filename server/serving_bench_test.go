@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +72,9 @@ const servingFeatures = 30
 //     the closed-loop rounds), at that same rate: the tail this machine
 //     gives any handler of a prediction's cost; spin-window-p99-ms is its
 //     median segment p99.
+//   - gc-cycles-at-half and gc-pause-ms-at-half: the garbage collections
+//     this process ran during those open loops, and the time they stopped
+//     the world in all.
 //   - failed: requests that did not get a 200, in all phases. Target 0.
 //   - with wrk on the PATH: wrk-hello-req/s, wrk-predict-req/s and
 //     wrk-ratio, the same comparison driven by wrk, and
@@ -118,12 +122,14 @@ func BenchmarkServing(b *testing.B) {
 	var steady, helloSteady, spinSteady windows
 	segment := max(b.N/openSegments, 1)
 	handlerBefore := predictHandlerHistogram(b, n)
+	gcBefore := gcActivity()
 	for range openSegments {
 		steady.add(loadProc(b, segment, 64, predictRun.rate/2, predictURL))
 		helloSteady.add(loadProc(b, segment, 64, predictRun.rate/2, hello.URL))
 		spinSteady.add(loadProc(b, segment, 64, predictRun.rate/2, spinner.URL))
 	}
 	handlerP99 := histogramQuantileBound(handlerBefore, predictHandlerHistogram(b, n), 0.99)
+	gcDuring := gcActivity().since(gcBefore)
 	b.Logf("p99 of each window, prediction: %v", steady.p99s)
 	b.Logf("p99 of each window, hello-world: %v", helloSteady.p99s)
 	b.Logf("p99 of each window, same-cost spin: %v", spinSteady.p99s)
@@ -184,7 +190,33 @@ func BenchmarkServing(b *testing.B) {
 	b.ReportMetric(spinSteady.all.p(0.99).Seconds()*1e3, "spin-p99-ms-at-same-rate")
 	b.ReportMetric(spinSteady.medianP99().Seconds()*1e3, "spin-window-p99-ms")
 	b.ReportMetric(float64(spin.Microseconds()), "spin-µs")
+	b.ReportMetric(float64(gcDuring.cycles), "gc-cycles-at-half")
+	b.ReportMetric(gcDuring.pauses.Seconds()*1e3, "gc-pause-ms-at-half")
 	b.ReportMetric(float64(helloRun.failed+predictRun.failed+steady.all.failed+paced.failed), "failed")
+}
+
+// gcStats are this process's garbage collections so far: how many, and
+// how long they stopped the world in all.
+type gcStats struct {
+	cycles uint64
+	pauses time.Duration
+}
+
+func gcActivity() gcStats {
+	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(samples)
+	var pauses float64
+	h := samples[1].Value.Float64Histogram()
+	for i, n := range h.Counts {
+		// A bucket's lower bound stands for its pauses: the runtime's
+		// buckets are narrow, and the last one's upper bound is +Inf.
+		pauses += float64(n) * max(h.Buckets[i], 0)
+	}
+	return gcStats{cycles: samples[0].Value.Uint64(), pauses: time.Duration(pauses * float64(time.Second))}
+}
+
+func (s gcStats) since(before gcStats) gcStats {
+	return gcStats{cycles: s.cycles - before.cycles, pauses: s.pauses - before.pauses}
 }
 
 // predictHandlerHistogram reads the server's latency histogram of the
@@ -678,6 +710,43 @@ func BenchmarkMonitoringCost(b *testing.B) {
 	b.ReportMetric(mean(off), "unmonitored-req/s")
 	b.ReportMetric(mean(on), "monitored-req/s")
 	b.ReportMetric(mean(on)/mean(off), "ratio")
+}
+
+// BenchmarkLogTail is what the prediction log adds to the latency tail:
+// by-entity prediction in an open loop at half the closed-loop maximum
+// rate (as BenchmarkServing's p99-ms-at-half), in segments that alternate
+// every request logged with none logged. Each segment is b.N/10 requests;
+// logged-window-p99-ms and unlogged-window-p99-ms are the median segment
+// p99s, logged-p99-ms and unlogged-p99-ms those of all their requests.
+func BenchmarkLogTail(b *testing.B) {
+	ctx := context.Background()
+	n, _, predictURL := servingNode(b, 1)
+	closed := loadProc(b, b.N, 16, 0, predictURL)
+	n.Runtime.Log.Flush(ctx)
+	b.ResetTimer()
+	var logged, unlogged windows
+	for range openSegments {
+		// Set between segments, while no request is in flight; a rate
+		// below one request in a billion logs none of these.
+		for _, arm := range []struct {
+			rate float64
+			w    *windows
+		}{{0, &logged}, {1e-9, &unlogged}} {
+			n.Runtime.Log.SampleRate = arm.rate
+			arm.w.add(loadProc(b, max(b.N/openSegments, 1), 64, closed.rate/2, predictURL))
+			n.Runtime.Log.Flush(ctx)
+		}
+	}
+	b.StopTimer()
+	n.Runtime.Log.SampleRate = 0
+	b.Logf("p99 of each window, logged: %v", logged.p99s)
+	b.Logf("p99 of each window, unlogged: %v", unlogged.p99s)
+	b.ReportMetric(closed.rate/2, "req/s")
+	b.ReportMetric(logged.medianP99().Seconds()*1e3, "logged-window-p99-ms")
+	b.ReportMetric(unlogged.medianP99().Seconds()*1e3, "unlogged-window-p99-ms")
+	b.ReportMetric(logged.all.p(0.99).Seconds()*1e3, "logged-p99-ms")
+	b.ReportMetric(unlogged.all.p(0.99).Seconds()*1e3, "unlogged-p99-ms")
+	b.ReportMetric(float64(logged.all.failed+unlogged.all.failed), "failed")
 }
 
 // BenchmarkPredictHandler is the server's own work for one by-entity
