@@ -209,7 +209,8 @@ func gcActivity() gcStats {
 	h := samples[1].Value.Float64Histogram()
 	for i, n := range h.Counts {
 		// A bucket's lower bound stands for its pauses: the runtime's
-		// buckets are narrow, and the last one's upper bound is +Inf.
+		// buckets are within an eighth of their bounds, the first one's
+		// lower bound may be -Inf and the last one's upper bound is +Inf.
 		pauses += float64(n) * max(h.Buckets[i], 0)
 	}
 	return gcStats{cycles: samples[0].Value.Uint64(), pauses: time.Duration(pauses * float64(time.Second))}
