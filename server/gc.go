@@ -9,6 +9,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -57,9 +58,7 @@ func TuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
 		heapFloor.Store(HeapFloor)
-		if floorArmed.CompareAndSwap(false, true) {
-			armHeapFloor()
-		}
+		floorOnce.Do(armHeapFloor)
 	} else {
 		heapFloor.Store(0)
 	}
@@ -71,24 +70,23 @@ func TuneGC(getenv func(string) string) {
 }
 
 var (
-	heapFloor  atomic.Int64 // bytes; 0 when TuneGC left the collector to GOGC
-	floorArmed atomic.Bool  // a gcCycle is waiting for the next collection
+	heapFloor atomic.Int64 // bytes; 0 when TuneGC left the collector to GOGC
+	floorOnce sync.Once
 )
 
 // gcCycle is garbage on purpose: its finalizer runs after the collection
-// that found it unreachable, keeps the heap floor and makes the next one.
+// that found it unreachable, keeps the heap floor if there is one, and
+// makes the next gcCycle. One small object a collection is all the cycle
+// costs while there is none.
 type gcCycle struct{ _ *int }
 
 func armHeapFloor() {
 	runtime.SetFinalizer(&gcCycle{}, func(*gcCycle) {
-		floor := heapFloor.Load()
-		if floor == 0 {
-			floorArmed.Store(false)
-			return
+		if floor := heapFloor.Load(); floor > 0 {
+			sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+			metrics.Read(sample)
+			debug.SetGCPercent(percentFor(int64(sample[0].Value.Uint64()), floor))
 		}
-		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		metrics.Read(sample)
-		debug.SetGCPercent(percentFor(int64(sample[0].Value.Uint64()), floor))
 		armHeapFloor()
 	})
 }

@@ -33,8 +33,7 @@ func TestTuneGC(t *testing.T) {
 	// test's small heap is far from HeapFloor.
 	TuneGC(func(string) string { return "" })
 	defer func() {
-		TuneGC(func(string) string { return "100" }) // ends the floor's cycle
-		runtime.GC()
+		TuneGC(func(string) string { return "100" }) // the floor off for the tests after this one
 	}()
 	if want := memoryLimit(os.ReadFile) / 2; want > 0 {
 		if got := debug.SetMemoryLimit(-1); got != want {
